@@ -1,0 +1,1 @@
+"""Builds the QApplication and the main window (Briefcase entry point); the only place that wires everything."""

@@ -1,0 +1,1 @@
+"""Subcommands of the `pneumoviewer` CLI, one module each (see `pneumoviewer.cli.COMMANDS`)."""

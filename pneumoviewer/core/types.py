@@ -1,0 +1,66 @@
+"""The shared vocabulary: image metadata, AI predictions, review statuses."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """Header facts of one DICOM image; never holds patient name or ID.
+
+    These field names are a public interface (other parts and outside checks use them).
+    """
+
+    image_id: str  # SOPInstanceUID
+    study_uid: str | None = None
+    series_uid: str | None = None
+    patient_age: int | None = None  # whole years
+    patient_sex: str | None = None  # 'M', 'F', 'O' or None
+    view_position: str | None = None  # 'PA', 'AP', 'LL', ...
+    modality: str | None = None
+    body_part: str | None = None
+    rows: int = 0
+    columns: int = 0
+    bits_stored: int = 0
+    photometric: str | None = None
+    pixel_spacing: tuple[float, float] | None = None  # (row, col) mm
+    transfer_syntax: str | None = None
+    n_frames: int = 1
+    # Kept only so a split by patient is possible; never shown or logged unless the user opts in.
+    patient_key: str | None = field(default=None, repr=False, compare=False)
+
+
+class ReviewStatus(str, enum.Enum):
+    """Where a reviewer stands on one image."""
+
+    UNREVIEWED = "unreviewed"
+    ACCEPTED = "accepted"  # final mask = AI mask
+    CORRECTED = "corrected"  # final mask edited by the reviewer
+    NEGATIVE = "negative"  # final mask empty
+    FLAGGED = "flagged"  # needs a second look; carries a comment
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which model made a result; shown next to every AI output."""
+
+    name: str
+    version: str
+    synthetic: bool = False  # trained on synthetic data: not for clinical use
+
+
+@dataclass
+class Prediction:
+    """One image's AI result, at the image's own size."""
+
+    image_id: str
+    probability: float  # P(pneumothorax) from the classifier
+    mask: np.ndarray  # bool, (rows, columns) of the source image
+    model: ModelInfo
+    mask_probability: np.ndarray | None = None  # float32 map, optional
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    device: str = "CPU"

@@ -1,0 +1,1 @@
+"""Model bundles, shared preprocessing and the inference engine (TensorFlow imported lazily; no Qt)."""

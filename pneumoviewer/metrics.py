@@ -1,0 +1,1 @@
+"""Kaggle SIIM mean Dice, ROC AUC, sensitivity/specificity, agreement (numpy only)."""

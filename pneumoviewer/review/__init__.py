@@ -1,0 +1,1 @@
+"""Review store (sqlite3, WAL): statuses, AI vs final masks, journal, exports."""

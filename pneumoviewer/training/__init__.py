@@ -1,0 +1,1 @@
+"""Training: tf.data pipeline, architectures, losses/metrics, train loop (imports TensorFlow)."""
