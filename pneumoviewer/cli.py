@@ -17,7 +17,15 @@ from pneumoviewer import __version__
 
 # One line per subcommand module (in pneumoviewer/commands/). Keep the order: it is the order of --help.
 COMMANDS: tuple[str, ...] = (
-    # "open", "info", "demo_data", "predict", "evaluate", "train", "export", "selftest"
+    "open",
+    "info",
+    "demo_data",
+    "predict",
+    "evaluate",
+    "train",
+    "export",
+    "import_labels",
+    "selftest",
 )
 
 
@@ -65,4 +73,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _command_names() -> set[str]:
-    return {n.replace("_", "-") for n in COMMANDS}
+    return {_load(n).NAME for n in COMMANDS}

@@ -17,3 +17,44 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     monkeypatch.setenv("PNEUMOVIEWER_DATA", str(base / "data"))
     monkeypatch.setenv("PNEUMOVIEWER_CACHE", str(base / "cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(base / "config"))
+
+
+@pytest.fixture(scope="session")
+def phantom_dataset(tmp_path_factory: pytest.TempPathFactory):
+    """12 synthetic SIIM-layout DICOMs (256², half positive, seed 7) + train-rle.csv; read-only, shared by tests."""
+    from pneumoviewer.io.phantom import generate_dataset
+
+    return generate_dataset(tmp_path_factory.mktemp("phantom"), n=12, seed=7, size=256, positive_rate=0.5)
+
+
+@pytest.fixture(scope="session")
+def rule_bundle(tmp_path_factory: pytest.TempPathFactory):
+    """A model bundle of two untrained-but-predictable Keras models (built in ~1 s, no training).
+
+    classifier: P = sigmoid(40·(mean(image) − 0.5)) — bright images are 'positive';
+    segmenter: p = sigmoid(40·(pixel − 0.5)) — the mask is where the image is brighter than 0.5.
+    Input 64², thresholds 0.5, min area 1024 px at 1024² (64 px at 256²).
+    """
+    from pneumoviewer.inference.bundle import ModelEntry, write_manifest
+    from pneumoviewer.inference.config import ModelConfig
+
+    import keras  # noqa: I001  (imported here: TensorFlow only for the tests that need it)
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("rule_bundle")
+    inp = keras.Input((64, 64, 1), name="image")
+    out = keras.layers.Dense(1, activation="sigmoid", name="probability")(keras.layers.GlobalAveragePooling2D()(inp))
+    cls = keras.Model(inp, out)
+    cls.get_layer("probability").set_weights([np.array([[40.0]], np.float32), np.array([-20.0], np.float32)])
+    inp = keras.Input((64, 64, 1), name="image")
+    seg = keras.Model(inp, keras.layers.Conv2D(1, 1, activation="sigmoid", name="mask")(inp))
+    seg.get_layer("mask").set_weights([np.full((1, 1, 1, 1), 40.0, np.float32), np.array([-20.0], np.float32)])
+    cls.save(root / "classifier.keras")
+    seg.save(root / "segmenter.keras")
+    cfg = ModelConfig(name="rule", version="0.0.1", classifier_size=64, segmenter_size=64, min_area_px_1024=1024,
+                      synthetic=True)
+    write_manifest(root, cfg, {
+        "classifier": ModelEntry("classifier", "classifier.keras", "rule", 64),
+        "segmenter": ModelEntry("segmenter", "segmenter.keras", "rule", 64),
+    })
+    return root

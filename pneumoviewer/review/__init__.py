@@ -1,1 +1,5 @@
-"""Review store (sqlite3, WAL): statuses, AI vs final masks, journal, exports."""
+"""Review store (sqlite3, WAL): statuses, AI vs final masks, journal, exports, imports, agreement."""
+
+from pneumoviewer.review.store import FinalEntry, ReviewRecord, ReviewStore, ReviewStoreError, store_path_for
+
+__all__ = ["FinalEntry", "ReviewRecord", "ReviewStore", "ReviewStoreError", "store_path_for"]

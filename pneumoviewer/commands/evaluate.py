@@ -1,0 +1,240 @@
+"""`pneumoviewer evaluate --pred PRED.csv --truth TRUTH.csv`: the Kaggle SIIM score of a mask CSV, and AUC.
+
+Masks are decoded one image at a time (12,000 images at 1024² never sit in memory together). A SIIM CSV carries no
+image size: it comes from ``--size HxW`` (default 1024x1024) or, per image, from the DICOM headers under ``--data``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+NAME = "evaluate"
+HELP = "Score a predicted mask CSV against a ground-truth CSV (Kaggle mean Dice; AUC etc. with --probs)"
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(x) for x in text.lower().replace("×", "x").split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1024x1024, got {text!r}") from None
+    if h <= 0 or w <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return h, w
+
+
+def _threshold(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"threshold must be a number, got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError("threshold must be in [0, 1]")
+    return v
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pred", required=True, type=Path, metavar="PRED.csv", help="predicted masks (SIIM RLE CSV)")
+    parser.add_argument("--truth", required=True, type=Path, metavar="TRUTH.csv", help="ground truth (SIIM RLE CSV)")
+    parser.add_argument(
+        "--probs", type=Path, metavar="PROBS.csv", help="per-image P(pneumothorax): ImageId,probability"
+    )
+    parser.add_argument("--threshold", type=_threshold, default=0.5, help="probability threshold (default 0.5)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--size", type=_size, default=(1024, 1024), metavar="HxW", help="mask size (default 1024x1024)")
+    size.add_argument("--data", type=Path, metavar="DIR", help="take each image's size from the DICOMs under DIR")
+    parser.add_argument("--per-image", type=Path, metavar="OUT.csv", help="write the per-image table here")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def evaluate(
+    pred_csv: Path,
+    truth_csv: Path,
+    *,
+    probs_csv: Path | None = None,
+    threshold: float = 0.5,
+    size: tuple[int, int] = (1024, 1024),
+    sizes: dict[str, tuple[int, int]] | None = None,
+    per_image_out: Path | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Score `pred_csv` against `truth_csv`; raises CsvError/RleError/ValueError for bad input."""
+    import numpy as np
+
+    from pneumoviewer.io.siim_csv import CsvError, read_probabilities_csv, read_rle_csv
+    from pneumoviewer.metrics import binary_report, dice, roc_auc
+
+    truth = read_rle_csv(truth_csv)
+    pred = read_rle_csv(pred_csv)
+    if len(truth) == 0:
+        raise CsvError(truth_csv, None, "no images in the ground truth")
+    probs = read_probabilities_csv(probs_csv) if probs_csv is not None else None
+    if probs is not None:
+        missing = [i for i in truth.image_ids if i not in probs]
+        if missing:
+            raise CsvError(
+                probs_csv, None, f"no probability for {len(missing)} ground-truth image(s), e.g. {missing[0]}"
+            )
+    sizes = sizes or {}
+    rows: list[dict[str, Any]] = []
+    ids = truth.image_ids
+    iterator: Any = ids
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(ids, desc="scoring", unit="img", file=sys.stderr, disable=None, leave=False)
+    for image_id in iterator:
+        h, w = sizes.get(image_id, size)
+        t = truth.union_mask(image_id, h, w)
+        p = pred.union_mask(image_id, h, w) if image_id in pred else np.zeros((h, w), dtype=bool)
+        rows.append(
+            {
+                "image_id": image_id,
+                "truth_positive": bool(t.any()),
+                "pred_positive": bool(p.any()),
+                "truth_pixels": int(np.count_nonzero(t)),
+                "pred_pixels": int(np.count_nonzero(p)),
+                "dice": dice(p, t),
+                "probability": probs[image_id] if probs is not None else None,
+            }
+        )
+    d = np.array([r["dice"] for r in rows])
+    y = np.array([r["truth_positive"] for r in rows])
+    mask_pos = np.array([r["pred_positive"] for r in rows])
+    result: dict[str, Any] = {
+        "mean_dice": float(d.mean()),
+        "n_images": len(rows),
+        "n_positive_truth": int(y.sum()),
+        "n_negative_truth": int((~y).sum()),
+        "mean_dice_positive": float(d[y].mean()) if y.any() else math.nan,
+        "mean_dice_negative": float(d[~y].mean()) if (~y).any() else math.nan,
+        "n_missing_from_pred": sum(1 for i in ids if i not in pred),
+        "n_extra_in_pred": sum(1 for i in pred.image_ids if i not in truth),
+        "mask_detection": {
+            k: v
+            for k, v in binary_report(y, mask_pos.astype(float), 0.5).items()
+            if k in ("sensitivity", "specificity", "precision", "accuracy")
+        },
+    }
+    if probs is not None:
+        scores = np.array([r["probability"] for r in rows], dtype=float)
+        rep = binary_report(y, scores, threshold)
+        result.update(
+            {
+                "auc": roc_auc(y, scores),
+                "threshold": threshold,
+                "sensitivity": rep["sensitivity"],
+                "specificity": rep["specificity"],
+                "precision": rep["precision"],
+                "accuracy": rep["accuracy"],
+                "confusion": {k: rep[k] for k in ("tp", "fp", "tn", "fn")},
+            }
+        )
+    if per_image_out is not None:
+        _write_table(per_image_out, rows)
+    return _clean(result)
+
+
+def _write_table(path: Path, rows: list[dict[str, Any]]) -> None:
+    import csv
+
+    from pneumoviewer.io.atomic import atomic_write
+
+    cols = ["image_id", "truth_positive", "pred_positive", "truth_pixels", "pred_pixels", "dice", "probability"]
+    with atomic_write(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(cols)
+        for r in rows:
+            writer.writerow(
+                [
+                    r["image_id"],
+                    int(r["truth_positive"]),
+                    int(r["pred_positive"]),
+                    r["truth_pixels"],
+                    r["pred_pixels"],
+                    f"{r['dice']:.6f}",
+                    "" if r["probability"] is None else f"{r['probability']:.6f}",
+                ]
+            )
+
+
+def _sizes_from_folder(folder: Path) -> dict[str, tuple[int, int]]:
+    from pneumoviewer.io.folder import scan_folder
+
+    index = scan_folder(folder)
+    return {img.meta.image_id: (img.meta.rows, img.meta.columns) for img in index.images if img.meta.rows}
+
+
+def run(args: argparse.Namespace) -> int:
+    from pneumoviewer.io.rle import RleError
+    from pneumoviewer.io.siim_csv import CsvError, read_rle_csv
+
+    sizes: dict[str, tuple[int, int]] = {}
+    try:
+        if args.data is not None:
+            if not args.data.is_dir():
+                print(f"pneumoviewer evaluate: {args.data}: not a folder", file=sys.stderr)
+                return 2
+            sizes = _sizes_from_folder(args.data)
+            missing = [i for i in read_rle_csv(args.truth).image_ids if i not in sizes]
+            if missing:
+                print(
+                    f"pneumoviewer evaluate: warning: {len(missing)} ground-truth image(s) not found under "
+                    f"{args.data}; assuming {args.size[0]}x{args.size[1]} for them",
+                    file=sys.stderr,
+                )
+        result = evaluate(
+            args.pred,
+            args.truth,
+            probs_csv=args.probs,
+            threshold=args.threshold,
+            size=args.size,
+            sizes=sizes,
+            per_image_out=args.per_image,
+            progress=True,
+        )
+    except (CsvError, RleError, ValueError) as exc:
+        print(f"pneumoviewer evaluate: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, sort_keys=False))
+        return 0
+    _print_text(result)
+    if args.per_image is not None:
+        print(f"per-image table: {args.per_image}")
+    return 0
+
+
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.4f}"
+
+
+def _print_text(r: dict[str, Any]) -> None:
+    print(f"images scored:        {r['n_images']} ({r['n_positive_truth']} positive, {r['n_negative_truth']} negative)")
+    print(f"mean Dice (Kaggle):   {_fmt(r['mean_dice'])}")
+    print(f"  on positives:       {_fmt(r['mean_dice_positive'])}")
+    print(f"  on negatives:       {_fmt(r['mean_dice_negative'])}")
+    if r["n_missing_from_pred"]:
+        print(f"missing from pred:    {r['n_missing_from_pred']} (scored as empty masks)")
+    if r["n_extra_in_pred"]:
+        print(f"not in truth:         {r['n_extra_in_pred']} (ignored)")
+    m = r["mask_detection"]
+    print(f"non-empty mask as detection: sensitivity {_fmt(m['sensitivity'])}, specificity {_fmt(m['specificity'])}")
+    if "auc" in r:
+        print(f"ROC AUC:              {_fmt(r['auc'])}")
+        print(
+            f"at threshold {r['threshold']:.2f}:    sensitivity {_fmt(r['sensitivity'])}, "
+            f"specificity {_fmt(r['specificity'])}, precision {_fmt(r['precision'])}, accuracy {_fmt(r['accuracy'])}"
+        )

@@ -1,0 +1,62 @@
+"""`pneumoviewer import FOLDER CSV [--as final|reference]`: load a SIIM mask CSV into a folder's review store.
+
+``final`` (default) starts the reviewer's masks from the CSV (annotators refining an existing label set; images
+already edited keep their edits); ``reference`` stores it as a reference layer (ground truth or someone's
+predictions) shown alongside and used for agreement. A malformed file is refused with file + line and nothing is
+imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+NAME = "import"
+HELP = "Import a SIIM mask CSV into a folder's review store (starting masks or a reference layer)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", metavar="FOLDER", help="the image folder (sizes come from its DICOM headers)")
+    parser.add_argument("csv", metavar="CSV", help="SIIM RLE CSV (ImageId,EncodedPixels)")
+    parser.add_argument(
+        "--as",
+        dest="layer",
+        choices=("final", "reference"),
+        default="final",
+        help="final: start the reviewer's masks from it (default); reference: a layer to compare against",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON summary")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pneumoviewer.io.folder import scan_folder
+    from pneumoviewer.io.siim_csv import CsvError
+    from pneumoviewer.review.import_csv import import_csv
+    from pneumoviewer.review.store import ReviewStore
+
+    folder = Path(args.folder).expanduser()
+    if not folder.is_dir():
+        print(f"pneumoviewer import: {folder}: not a folder", file=sys.stderr)
+        return 2
+    index = scan_folder(folder)
+    sizes = {img.image_id: (img.meta.rows, img.meta.columns) for img in index.images}
+    try:
+        with ReviewStore.open(folder) as store:
+            res = import_csv(store, args.csv, sizes, layer=args.layer)
+    except CsvError as exc:
+        print(f"pneumoviewer import: {exc} (nothing imported)", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"pneumoviewer import: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"layer": args.layer, **res.as_dict()}, indent=2))
+    else:
+        print(f"imported {res.images} image(s), {res.rows} row(s) as {args.layer}")
+        if res.kept_edits:
+            print(f"kept the reviewer's edits on {res.kept_edits} image(s)")
+        if res.not_in_folder:
+            print(f"{len(res.not_in_folder)} image(s) of the CSV are not in {folder}; skipped", file=sys.stderr)
+    return 0

@@ -1,0 +1,64 @@
+"""Polygon / lasso: drag (or click vertices) around an area; on release the closed outline is added or removed."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pneumoviewer.editing.algorithms import Point, polygon_modifier
+from pneumoviewer.editing.document import MaskDocument
+from pneumoviewer.editing.tools.base import MODE_OPTION, Tool, ToolOption
+
+
+class PolygonTool(Tool):
+    """Collect outline points on press/move; on release fill the closed polygon (add) or cut it out (remove).
+
+    The mask changes only on release, so the GUI draws :attr:`points` as a preview line while dragging.
+    Points closer than ``min_spacing`` px to the previous one are skipped (a lasso on a 3000² image stays small).
+    """
+
+    name: ClassVar[str] = "polygon"
+    label: ClassVar[str] = "Lasso"
+    icon: ClassVar[str] = "lasso"
+    help: ClassVar[str] = "Drag around an area and release to fill it (or cut it out in Remove mode)."
+    shortcut: ClassVar[str] = "L"
+    drag: ClassVar[bool] = True
+    options: ClassVar[tuple[ToolOption, ...]] = (MODE_OPTION,)
+    min_spacing: ClassVar[float] = 1.0
+
+    mode: str
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.points: list[tuple[float, float]] = []
+
+    def press(self, doc: MaskDocument, point: Point) -> None:
+        self.points = [(float(point[0]), float(point[1]))]
+
+    def move(self, doc: MaskDocument, point: Point) -> None:
+        if not self.points:
+            self.press(doc, point)
+            return
+        lr, lc = self.points[-1]
+        if (point[0] - lr) ** 2 + (point[1] - lc) ** 2 >= self.min_spacing**2:
+            self.points.append((float(point[0]), float(point[1])))
+
+    def release(self, doc: MaskDocument) -> None:
+        points, self.points = self.points, []
+        self.message = ""
+        hit = polygon_modifier(points, doc.shape)
+        if hit is None:
+            self.message = "Draw an outline around an area (at least three points)."
+            return
+        doc.begin_stroke(self.name)
+        doc.apply(hit[0], hit[1], self.mode)
+        doc.end_stroke()
+
+    def cancel(self, doc: MaskDocument) -> None:
+        self.points = []
+
+    def apply_points(self, doc: MaskDocument, points: list[Point]) -> bool:
+        """Apply a whole outline at once (click-by-click polygons, scripted edits); True if the mask changed."""
+        before = doc.version
+        self.points = [(float(p[0]), float(p[1])) for p in points]
+        self.release(doc)
+        return doc.version != before

@@ -1,0 +1,181 @@
+"""The inference child process: loads the model bundle and predicts images it is sent, by path.
+
+Runs in its own interpreter, so TensorFlow's import (seconds, and dlopen of large libraries under the GIL) and the
+first call's graph tracing (~0.2 s holding the GIL) cannot stall the GUI thread. No Qt here. It is started with
+`subprocess` (posix_spawn/vfork: the GUI thread is not blocked while a large process forks, as it is with
+multiprocessing's spawn and its resource tracker) and talks over two pipes with `multiprocessing.connection`
+framing (pickled tuples):
+
+  parent → child: ("init", bundle_dir, engine_factory | None) first · ("predict", image_id, path)
+                  · ("cancel",) drop queued requests · ("quit",)
+  child → parent: ("info", ModelInfo) · ("ready", device) · ("fatal", message) · ("result", Prediction)
+                  · ("error", image_id, message) · ("cancelled", image_id)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from typing import Any
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}"
+
+
+class Duplex:
+    """One object with send/recv/poll/close over a read pipe and a write pipe."""
+
+    def __init__(self, reader: Connection, writer: Connection) -> None:
+        self._r, self._w = reader, writer
+
+    def send(self, obj: Any) -> None:
+        self._w.send(obj)
+
+    def recv(self) -> Any:
+        return self._r.recv()
+
+    def poll(self, timeout: float | None = 0.0) -> bool:
+        return self._r.poll(timeout)
+
+    def close(self) -> None:
+        for c in (self._r, self._w):
+            with contextlib.suppress(OSError):
+                c.close()
+
+
+class ChildProcess:
+    """The running child (GUI side): `conn`, `is_alive()`, `exitcode`, `kill()`, `shutdown()`."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], conn: Duplex) -> None:
+        self.popen = popen
+        self.conn = conn
+
+    @classmethod
+    def start(cls, bundle_dir: str | None, engine_factory: Any = None) -> ChildProcess:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        env = dict(os.environ)
+        # the child sees the modules this process sees (a factory defined outside the package, e.g. in tests)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        try:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "pneumoviewer.gui.inference_child", str(to_child_r), str(from_child_w)],
+                pass_fds=(to_child_r, from_child_w),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=env,
+            )
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        conn = Duplex(Connection(from_child_r, writable=False), Connection(to_child_w, readable=False))
+        conn.send(("init", bundle_dir, engine_factory))
+        return cls(popen, conn)
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.poll()
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.popen.kill()
+
+    def shutdown(self, grace_s: float = 2.0) -> None:
+        """Ask it to quit; terminate, then kill, if it does not; always reaps it and closes the pipes."""
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(("quit",))
+        for step in (self.popen.terminate, self.popen.kill, None):
+            try:
+                self.popen.wait(grace_s)
+                break
+            except subprocess.TimeoutExpired:
+                if step is None:
+                    break
+                with contextlib.suppress(OSError):
+                    step()
+        self.conn.close()
+
+
+def child_main(conn: Duplex, bundle_dir: str | None, engine_factory: Any = None) -> None:
+    """The child's loop: load the engine (reporting progress), then predict requests in order until told to quit."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(10)  # the reader's window wins the CPU; the AI takes what is left (matters on 2-core machines)
+    try:
+        from pneumoviewer.io.dicom import load_image
+
+        if engine_factory is None:
+            from pneumoviewer.inference.engine import InferenceEngine
+
+            engine = InferenceEngine(bundle_dir)
+        else:
+            engine = engine_factory(bundle_dir)
+        conn.send(("info", engine.model_info))
+        engine.load()  # imports TensorFlow, loads the models, warms up (traces) before the first real image
+        conn.send(("ready", str(engine.device)))
+    except Exception as exc:  # no model: the app stays usable and says why
+        conn.send(("fatal", _describe(exc)))
+        return
+
+    pending: deque[tuple[str, Future[Any]]] = deque()
+    decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")  # decodes the next image ahead
+    try:
+        while True:
+            # take every message waiting; block only when there is nothing to do
+            while (pending and conn.poll(0)) or not pending:
+                msg = conn.recv()
+                kind = msg[0]
+                if kind == "quit":
+                    return
+                if kind == "cancel":
+                    while pending:
+                        image_id, fut = pending.popleft()
+                        fut.cancel()
+                        conn.send(("cancelled", image_id))
+                elif kind == "predict":
+                    _, image_id, path = msg
+                    pending.append((image_id, decoder.submit(load_image, path)))
+            image_id, fut = pending.popleft()
+            try:
+                image = fut.result()
+                prediction = engine.predict(image)
+            except Exception as exc:  # one bad image must not stop the folder
+                conn.send(("error", image_id, _describe(exc)))
+                continue
+            conn.send(("result", prediction))
+    except (BrokenPipeError, EOFError, OSError):
+        return  # the GUI went away
+    finally:
+        decoder.shutdown(wait=False, cancel_futures=True)
+
+
+def _main(argv: list[str]) -> int:
+    reader = Connection(int(argv[0]), writable=False)
+    writer = Connection(int(argv[1]), readable=False)
+    conn = Duplex(reader, writer)
+    try:
+        kind, bundle_dir, factory = conn.recv()
+        if kind != "init":
+            return 2
+        child_main(conn, bundle_dir, factory)
+    except (EOFError, OSError):
+        return 1
+    finally:
+        conn.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))

@@ -1,0 +1,224 @@
+"""Right-hand panel: image facts, the AI result (always with the model that made it) and overlay controls.
+
+Patient identifiers are never shown unless the user turns them on (Settings ▸ show patient identifiers); even then
+only the pseudonymous patient key that the header reader keeps is shown, never a name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QRadioButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pneumoviewer.core.types import ImageMeta, ModelInfo, Prediction
+from pneumoviewer.gui.theme import AI_MASK_COLOR, REVIEW_MASK_COLOR
+
+SYNTHETIC_NOTE = "synthetic training data — not for clinical use"
+
+_TRANSFER_SYNTAX_NAMES = {
+    "1.2.840.10008.1.2": "Implicit VR Little Endian",
+    "1.2.840.10008.1.2.1": "Explicit VR Little Endian",
+    "1.2.840.10008.1.2.2": "Explicit VR Big Endian",
+    "1.2.840.10008.1.2.4.50": "JPEG Baseline (8-bit)",
+    "1.2.840.10008.1.2.4.51": "JPEG Extended",
+    "1.2.840.10008.1.2.4.57": "JPEG Lossless",
+    "1.2.840.10008.1.2.4.70": "JPEG Lossless SV1",
+    "1.2.840.10008.1.2.4.80": "JPEG-LS Lossless",
+    "1.2.840.10008.1.2.4.81": "JPEG-LS Near-lossless",
+    "1.2.840.10008.1.2.4.90": "JPEG 2000 Lossless",
+    "1.2.840.10008.1.2.4.91": "JPEG 2000",
+    "1.2.840.10008.1.2.5": "RLE Lossless",
+}
+
+
+def model_label(model: ModelInfo) -> str:
+    """'name vX' plus the synthetic-data warning when it applies: shown next to every AI result."""
+    text = f"{model.name} v{model.version}"
+    return f"{text} ({SYNTHETIC_NOTE})" if model.synthetic else text
+
+
+def _dash(value: Any) -> str:
+    return "—" if value in (None, "") else str(value)
+
+
+class MetadataPanel(QWidget):
+    """Facts + AI result + overlay style controls."""
+
+    overlayStyleChanged = Signal(float, str)  # opacity 0..1, 'fill' | 'contour'
+    overlayVisibleChanged = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.show_patient_identifiers = False
+        self._values: dict[str, QLabel] = {}
+
+        facts = QGroupBox("Image")
+        form = QFormLayout(facts)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        for key in ("Age", "Sex", "View", "Modality", "Size", "Spacing", "Bits", "Photometric", "Transfer syntax",
+                    "Patient key"):
+            label = QLabel("—")
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setWordWrap(True)
+            self._values[key] = label
+            form.addRow(key, label)
+        self._patient_row_label = form.labelForField(self._values["Patient key"])
+        self._set_patient_row_visible(False)
+
+        ai = QGroupBox("AI result")
+        ai_layout = QVBoxLayout(ai)
+        self.probability = QLabel("—")
+        self.probability.setObjectName("probability")
+        self.probability.setToolTip("P(pneumothorax) from the classifier")
+        self.ai_detail = QLabel("no model")
+        self.ai_detail.setWordWrap(True)
+        self.model_name = QLabel("—")
+        self.model_name.setWordWrap(True)
+        self.disclaimer = QLabel("")
+        self.disclaimer.setObjectName("disclaimer")
+        self.disclaimer.setWordWrap(True)
+        ai_layout.addWidget(self.probability)
+        ai_layout.addWidget(self.ai_detail)
+        ai_layout.addWidget(self.model_name)
+        ai_layout.addWidget(self.disclaimer)
+
+        ov = QGroupBox("Mask overlay")
+        ov_layout = QVBoxLayout(ov)
+        self.overlay_visible = QCheckBox("Show masks (M)")
+        self.overlay_visible.setChecked(True)
+        legend = QLabel(
+            f'<span style="color:{AI_MASK_COLOR}">■</span> AI mask &nbsp; '
+            f'<span style="color:{REVIEW_MASK_COLOR}">■</span> reviewer mask'
+        )
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(45)
+        self.opacity.setToolTip("Overlay opacity")
+        self.fill = QRadioButton("Fill")
+        self.contour = QRadioButton("Contour")
+        self.fill.setChecked(True)
+        self._mode_group = QButtonGroup(self)
+        self._mode_group.addButton(self.fill)
+        self._mode_group.addButton(self.contour)
+        self.contour.setToolTip("Outline only (C)")
+        mode_row = QHBoxLayout()
+        mode_row.addWidget(self.fill)
+        mode_row.addWidget(self.contour)
+        mode_row.addStretch(1)
+        op_row = QHBoxLayout()
+        op_row.addWidget(QLabel("Opacity"))
+        op_row.addWidget(self.opacity, 1)
+        ov_layout.addWidget(self.overlay_visible)
+        ov_layout.addWidget(legend)
+        ov_layout.addLayout(op_row)
+        ov_layout.addLayout(mode_row)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(ai)
+        layout.addWidget(facts)
+        layout.addWidget(ov)
+        layout.addStretch(1)
+
+        self.opacity.valueChanged.connect(self._emit_style)
+        self.fill.toggled.connect(self._emit_style)
+        self.overlay_visible.toggled.connect(self.overlayVisibleChanged)
+
+    # -- overlay controls ------------------------------------------------------------------------------------------
+    def overlay_style(self) -> tuple[float, str]:
+        return self.opacity.value() / 100.0, "fill" if self.fill.isChecked() else "contour"
+
+    def set_overlay_style(self, opacity: float, mode: str) -> None:
+        """Update the controls without re-emitting (the caller already applied the style)."""
+        for w in (self.opacity, self.fill, self.contour):
+            w.blockSignals(True)
+        self.opacity.setValue(round(opacity * 100))
+        (self.fill if mode == "fill" else self.contour).setChecked(True)
+        for w in (self.opacity, self.fill, self.contour):
+            w.blockSignals(False)
+
+    def _emit_style(self, *_: Any) -> None:
+        self.overlayStyleChanged.emit(*self.overlay_style())
+
+    # -- content -----------------------------------------------------------------------------------------------------
+    def _set_patient_row_visible(self, on: bool) -> None:
+        self._values["Patient key"].setVisible(on)
+        if self._patient_row_label is not None:
+            self._patient_row_label.setVisible(on)
+
+    def value(self, key: str) -> str:
+        return self._values[key].text()
+
+    def set_meta(self, meta: ImageMeta | None) -> None:
+        if meta is None:
+            for label in self._values.values():
+                label.setText("—")
+            return
+        v = self._values
+        v["Age"].setText(_dash(meta.patient_age))
+        v["Sex"].setText(_dash(meta.patient_sex))
+        v["View"].setText(_dash(meta.view_position))
+        v["Modality"].setText(_dash(meta.modality))
+        v["Size"].setText(f"{meta.columns} × {meta.rows}" if meta.rows else "—")
+        if meta.pixel_spacing:
+            r, c = meta.pixel_spacing
+            v["Spacing"].setText(f"{r:.3f} × {c:.3f} mm")
+        else:
+            v["Spacing"].setText("unknown")
+        v["Bits"].setText(_dash(meta.bits_stored or None))
+        v["Photometric"].setText(_dash(meta.photometric))
+        ts = meta.transfer_syntax
+        v["Transfer syntax"].setText(f"{_TRANSFER_SYNTAX_NAMES.get(ts, ts)}" if ts else "—")
+        v["Transfer syntax"].setToolTip(ts or "")
+        show = self.show_patient_identifiers
+        self._set_patient_row_visible(show)
+        v["Patient key"].setText(_dash(meta.patient_key) if show else "")
+
+    def set_model(self, model: ModelInfo | None, device: str | None = None, state: str | None = None) -> None:
+        """The model the worker runs (or 'no model')."""
+        if model is None:
+            self.model_name.setText(state or "no model")
+            self.disclaimer.setText("")
+            return
+        text = f"Model: {model.name} v{model.version}"
+        if device:
+            text += f" · {device}"
+        if state:
+            text += f" · {state}"
+        self.model_name.setText(text)
+        self.disclaimer.setText(f"⚠ {SYNTHETIC_NOTE}" if model.synthetic else "Supports review; does not diagnose.")
+
+    def set_prediction(self, prediction: Prediction | None, pending: str = "waiting for AI…") -> None:
+        if prediction is None:
+            self.probability.setText("—")
+            self.probability.setStyleSheet("")
+            self.ai_detail.setText(pending)
+            return
+        p = float(prediction.probability)
+        colour = "#ff7a6b" if p >= 0.7 else "#f0a04a" if p >= 0.5 else "#8fa3b8"
+        self.probability.setText(f"P = {p:.2f}")
+        self.probability.setStyleSheet(f"color: {colour}")
+        area = int(prediction.mask.sum()) if prediction.mask is not None else 0
+        total_ms = 1000.0 * sum(prediction.timings.values()) if prediction.timings else None
+        detail = f"mask: {area:,} px" if area else "mask: none"
+        if total_ms is not None:
+            detail += f" · {total_ms:.0f} ms on {prediction.device}"
+        self.ai_detail.setText(detail)
+        self.ai_detail.setToolTip(f"Made by {model_label(prediction.model)}")
+
+    def set_ai_error(self, message: str) -> None:
+        self.probability.setText("AI error")
+        self.probability.setStyleSheet("color: #ef6b6b")
+        self.ai_detail.setText(message)

@@ -1,0 +1,106 @@
+"""Every keyboard shortcut in one table: actions, tooltips and the Help ▸ Shortcuts sheet all read it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QScrollArea, QVBoxLayout, QWidget
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    action: str
+    keys: tuple[str, ...]  # QKeySequence strings; the first is shown in tooltips
+    text: str
+    group: str
+
+
+SHORTCUTS: tuple[Shortcut, ...] = (
+    Shortcut("open", ("Ctrl+O",), "Open a folder of DICOM studies", "File"),
+    Shortcut("quit", ("Ctrl+Q",), "Quit", "File"),
+    Shortcut("next", ("J", "Down"), "Next image", "Worklist"),
+    Shortcut("previous", ("K", "Up"), "Previous image", "Worklist"),
+    Shortcut("accept", ("A",), "Accept the AI result", "Worklist"),
+    Shortcut("negative", ("N",), "Mark negative (no pneumothorax)", "Worklist"),
+    Shortcut("flag", ("F",), "Flag for a second look", "Worklist"),
+    Shortcut("triage", ("T",), "Sort by AI probability, highest first", "Worklist"),
+    Shortcut("search", ("Ctrl+F",), "Search ImageId", "Worklist"),
+    Shortcut("fit", ("Home",), "Fit image to window", "View"),
+    Shortcut("one_to_one", ("Ctrl+1",), "One image pixel per screen pixel", "View"),
+    Shortcut("zoom_in", ("Ctrl+=", "Ctrl++"), "Zoom in (or mouse wheel)", "View"),
+    Shortcut("zoom_out", ("Ctrl+-",), "Zoom out (or mouse wheel)", "View"),
+    Shortcut("invert", ("I",), "Invert grey scale", "View"),
+    Shortcut("reset", ("R",), "Reset window/level, inversion and zoom", "View"),
+    Shortcut("preset_default", ("F2",), "Window: DICOM default", "View"),
+    Shortcut("preset_lung", ("F3",), "Window: lung", "View"),
+    Shortcut("preset_bone", ("F4",), "Window: bone", "View"),
+    Shortcut("preset_contrast", ("F5",), "Window: high contrast", "View"),
+    Shortcut("preset_full", ("F6",), "Window: full range", "View"),
+    Shortcut("masks", ("M",), "Show / hide mask overlays", "View"),
+    Shortcut("contour", ("C",), "Overlay: fill ↔ contour", "View"),
+    Shortcut("run_ai", ("Ctrl+R",), "Run AI on the images without a result", "AI"),
+    Shortcut("cancel_ai", ("Ctrl+.",), "Stop AI for the rest of the folder", "AI"),
+    Shortcut("shortcuts", ("F1", "?"), "This sheet", "Help"),
+)
+
+#: Mouse gestures on the image (not actions, listed in the sheet).
+MOUSE: tuple[tuple[str, str], ...] = (
+    ("Wheel", "Zoom at the cursor"),
+    ("Left drag", "Pan (when no editing tool is active)"),
+    ("Middle drag / Space + drag", "Pan"),
+    ("Right drag", "Window / level: ← → width, ↑ ↓ level"),
+    ("Histogram (right)", "Drag the range to window, the ends to change width"),
+)
+
+BY_ACTION = {s.action: s for s in SHORTCUTS}
+
+
+def key_sequences(action: str) -> list[QKeySequence]:
+    return [QKeySequence(k) for k in BY_ACTION[action].keys]
+
+
+def tooltip(action: str, text: str | None = None) -> str:
+    """'Text (Key)' for tool buttons."""
+    s = BY_ACTION[action]
+    shown = QKeySequence(s.keys[0]).toString(QKeySequence.SequenceFormat.NativeText)
+    return f"{text or s.text} ({shown})"
+
+
+def sheet_html() -> str:
+    rows: list[str] = []
+    group = None
+    for s in SHORTCUTS:
+        if s.group != group:
+            group = s.group
+            rows.append(f'<tr><td colspan="2" style="padding-top:10px;color:#8fa3b8"><b>{group}</b></td></tr>')
+        keys = " / ".join(
+            f"<code>{QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText)}</code>" for k in s.keys
+        )
+        rows.append(f"<tr><td style='padding-right:18px'>{keys}</td><td>{s.text}</td></tr>")
+    rows.append('<tr><td colspan="2" style="padding-top:10px;color:#8fa3b8"><b>Mouse on the image</b></td></tr>')
+    for gesture, text in MOUSE:
+        rows.append(f"<tr><td style='padding-right:18px'><code>{gesture}</code></td><td>{text}</td></tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+class ShortcutsDialog(QDialog):
+    """Help ▸ Shortcuts: the whole keyboard and mouse map on one sheet."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard and mouse shortcuts")
+        self.resize(520, 640)
+        label = QLabel(sheet_html())
+        label.setTextFormat(Qt.TextFormat.RichText)
+        label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        label.setMargin(8)
+        scroll = QScrollArea()
+        scroll.setWidget(label)
+        scroll.setWidgetResizable(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(scroll)
+        layout.addWidget(buttons)

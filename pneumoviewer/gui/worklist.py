@@ -1,0 +1,455 @@
+"""The worklist: a table model of the folder's images (+ failed files), a sort/filter proxy, and the panel widget.
+
+Rows are images in scan order; the proxy sorts (triage = AI probability, highest first, unknown last) and filters by
+status, view and an ImageId search. Failed files stay listed (greyed, with their reason) so nothing disappears
+silently; they sort after every image and cannot be reviewed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pneumoviewer.core.types import ImageMeta, ReviewStatus
+from pneumoviewer.gui.theme import FAILED_COLOR, STATUS_COLORS
+
+COLUMNS = ("ImageId", "View", "Sex", "Age", "AI P", "Status")
+COL_ID, COL_VIEW, COL_SEX, COL_AGE, COL_PROB, COL_STATUS = range(len(COLUMNS))
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+IMAGE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
+FAILED_ROLE = Qt.ItemDataRole.UserRole + 3
+STATUS_ROLE = Qt.ItemDataRole.UserRole + 4
+ALL = "All"
+
+
+def short_id(image_id: str, keep: int = 12) -> str:
+    """The distinctive tail of a long UID ("…4.5.6789"); the full id is in the tooltip."""
+    return image_id if len(image_id) <= keep + 1 else "…" + image_id[-keep:]
+
+
+@dataclass
+class WorklistRow:
+    """One line of the worklist: an image (meta set) or a file that failed (reason set)."""
+
+    path: Path
+    meta: ImageMeta | None = None
+    reason: str | None = None
+    probability: float | None = None
+    ai_error: str | None = None
+    model_label: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.meta is None
+
+    @property
+    def image_id(self) -> str:
+        return self.meta.image_id if self.meta is not None else str(self.path)
+
+
+class WorklistModel(QAbstractTableModel):
+    """Images + failures; statuses come from a callable so the review store can own them."""
+
+    def __init__(self, status_of: Callable[[str], ReviewStatus] | None = None, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[WorklistRow] = []
+        self._row_of: dict[str, int] = {}
+        self._status_of = status_of or (lambda _id: ReviewStatus.UNREVIEWED)
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    def set_status_source(self, status_of: Callable[[str], ReviewStatus]) -> None:
+        self.beginResetModel()
+        self._status_of = status_of
+        self.endResetModel()
+
+    # -- content -----------------------------------------------------------------------------------------------------
+    def set_rows(self, rows: Iterable[WorklistRow]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._row_of = {r.image_id: i for i, r in enumerate(self._rows) if not r.failed}
+        self.endResetModel()
+
+    def clear(self) -> None:
+        self.set_rows([])
+
+    def rows(self) -> list[WorklistRow]:
+        return list(self._rows)
+
+    def row_for(self, image_id: str) -> int | None:
+        return self._row_of.get(image_id)
+
+    def entry(self, row: int) -> WorklistRow:
+        return self._rows[row]
+
+    def image_count(self) -> int:
+        return len(self._row_of)
+
+    def failure_count(self) -> int:
+        return len(self._rows) - len(self._row_of)
+
+    def set_probability(self, image_id: str, probability: float | None, model_label: str | None = None) -> None:
+        row = self._row_of.get(image_id)
+        if row is None:
+            return
+        r = self._rows[row]
+        r.probability = probability
+        r.ai_error = None
+        if model_label:
+            r.model_label = model_label
+        self._changed(row, COL_PROB)
+
+    def set_ai_error(self, image_id: str, message: str) -> None:
+        row = self._row_of.get(image_id)
+        if row is None:
+            return
+        self._rows[row].ai_error = message
+        self._changed(row, COL_PROB)
+
+    def status_changed(self, image_id: str) -> None:
+        row = self._row_of.get(image_id)
+        if row is not None:
+            self._changed(row, COL_STATUS)
+
+    def _changed(self, row: int, col: int) -> None:
+        idx = self.index(row, col)
+        self.dataChanged.emit(idx, idx)
+
+    # -- Qt model ----------------------------------------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return {
+                COL_PROB: "AI probability of pneumothorax (sort: highest first = triage)",
+                COL_STATUS: "Review status: A accept AI · N negative · F flag",
+            }.get(section)
+        return None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        if self._rows[index.row()].failed:
+            return Qt.ItemFlag.ItemIsEnabled  # listed, not selectable: nothing to review
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r = self._rows[index.row()]
+        col = index.column()
+        if role == IMAGE_ID_ROLE:
+            return r.image_id
+        if role == FAILED_ROLE:
+            return r.failed
+        if r.failed:
+            return self._failed_data(r, col, role)
+        meta = r.meta
+        assert meta is not None
+        status = self._status_of(meta.image_id)
+        if role == STATUS_ROLE:
+            return status.value
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == COL_ID:
+                return short_id(meta.image_id)
+            if col == COL_VIEW:
+                return meta.view_position or "—"
+            if col == COL_SEX:
+                return meta.patient_sex or "—"
+            if col == COL_AGE:
+                return "—" if meta.patient_age is None else str(meta.patient_age)
+            if col == COL_PROB:
+                if r.ai_error:
+                    return "error"
+                return "…" if r.probability is None else f"{r.probability:.2f}"
+            if col == COL_STATUS:
+                return status.value
+        if role == SORT_ROLE:
+            if col == COL_ID:
+                return meta.image_id
+            if col == COL_AGE:
+                return -1 if meta.patient_age is None else meta.patient_age
+            if col == COL_PROB:
+                return -1.0 if r.probability is None else float(r.probability)
+            if col == COL_STATUS:
+                return list(ReviewStatus).index(status)
+            return self.data(index, Qt.ItemDataRole.DisplayRole)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == COL_PROB and r.ai_error:
+                return f"AI failed on this image: {r.ai_error}"
+            if col == COL_PROB and r.probability is not None:
+                return f"P(pneumothorax) = {r.probability:.3f}" + (f" · {r.model_label}" if r.model_label else "")
+            return f"{meta.image_id}\n{r.path.name}"
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if col == COL_STATUS:
+                return QBrush(QColor(STATUS_COLORS.get(status.value, "#c9d3de")))
+            if col == COL_PROB and r.ai_error:
+                return QBrush(QColor("#ef6b6b"))
+            if col == COL_PROB and r.probability is not None:
+                return QBrush(QColor(_probability_color(r.probability)))
+        if role == Qt.ItemDataRole.FontRole and col == COL_PROB and r.probability is not None and r.probability >= 0.5:
+            return self._bold
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (COL_AGE, COL_PROB):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _failed_data(self, r: WorklistRow, col: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == COL_ID:
+                return r.path.name
+            if col == COL_STATUS:
+                return "unreadable"
+            return ""
+        if role == SORT_ROLE:
+            return {COL_PROB: -2.0, COL_AGE: -2, COL_STATUS: 99}.get(col, "~" + r.path.name)
+        if role == STATUS_ROLE:
+            return "failed"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{r.path}\nCould not be read: {r.reason}"
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return QBrush(QColor(FAILED_COLOR))
+        return None
+
+
+def _probability_color(p: float) -> str:
+    if p >= 0.7:
+        return "#ff7a6b"
+    if p >= 0.5:
+        return "#f0a04a"
+    if p >= 0.3:
+        return "#d9c77a"
+    return "#8fa3b8"
+
+
+class WorklistProxy(QSortFilterProxyModel):
+    """Sort (failed files always last) and filter by status, view and ImageId text."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+        self._status = ALL
+        self._view = ALL
+        self._text = ""
+
+    def set_status_filter(self, status: str) -> None:
+        self._refilter(lambda: setattr(self, "_status", status))
+
+    def set_view_filter(self, view: str) -> None:
+        self._refilter(lambda: setattr(self, "_view", view))
+
+    def set_text_filter(self, text: str) -> None:
+        self._refilter(lambda: setattr(self, "_text", text.strip().lower()))
+
+    def _refilter(self, change: Callable[[], None]) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10 (invalidateFilter is deprecated there)
+            self.beginFilterChange()
+            change()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            change()
+            self.invalidateFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+        model = self.sourceModel()
+        idx = model.index(source_row, COL_ID, source_parent)
+        failed = bool(model.data(idx, FAILED_ROLE))
+        if self._text and self._text not in str(model.data(idx, IMAGE_ID_ROLE)).lower():
+            return False
+        if failed:
+            return self._status in (ALL, "failed") and self._view == ALL
+        if self._status == "failed":
+            return False
+        if self._status != ALL and model.data(idx, STATUS_ROLE) != self._status:
+            return False
+        if self._view != ALL:
+            view = model.data(model.index(source_row, COL_VIEW, source_parent), Qt.ItemDataRole.DisplayRole)
+            if view != self._view:
+                return False
+        return True
+
+    def lessThan(self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
+        model = self.sourceModel()
+        lf, rf = bool(model.data(left, FAILED_ROLE)), bool(model.data(right, FAILED_ROLE))
+        if lf != rf:
+            # failed files after every image whichever way the column is sorted
+            return rf if self.sortOrder() == Qt.SortOrder.AscendingOrder else lf
+        a, b = model.data(left, SORT_ROLE), model.data(right, SORT_ROLE)
+        try:
+            if a == b:  # ties keep scan order whichever way the column is sorted
+                ascending = self.sortOrder() == Qt.SortOrder.AscendingOrder
+                return left.row() < right.row() if ascending else left.row() > right.row()
+            return a < b
+        except TypeError:
+            return str(a) < str(b)
+
+
+class WorklistPanel(QWidget):
+    """Search + filters + scan progress + the table. Emits `currentImageChanged(image_id)`."""
+
+    currentImageChanged = Signal(str)
+
+    def __init__(self, model: WorklistModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.proxy = WorklistProxy(self)
+        self.proxy.setSourceModel(model)
+
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search ImageId…")
+        self.search.setClearButtonEnabled(True)
+        self.search.setToolTip("Filter by ImageId (Ctrl+F)")
+        self.status_filter = QComboBox()
+        self.status_filter.addItems([ALL, *(s.value for s in ReviewStatus), "failed"])
+        self.status_filter.setToolTip("Show only images with this review status")
+        self.view_filter = QComboBox()
+        self.view_filter.addItem(ALL)
+        self.view_filter.setToolTip("Show only this view position")
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.summary = QLabel("")
+        self.summary.setObjectName("sectionTitle")
+
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSortingEnabled(True)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideLeft)  # UIDs differ at the end: keep the tail visible
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setHighlightSections(False)
+        for col, width in ((COL_ID, 128), (COL_VIEW, 42), (COL_SEX, 36), (COL_AGE, 40), (COL_PROB, 50)):
+            self.table.setColumnWidth(col, width)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # scan order until the user sorts
+
+        filters = QHBoxLayout()
+        filters.setContentsMargins(0, 0, 0, 0)
+        filters.addWidget(QLabel("Status"))
+        filters.addWidget(self.status_filter, 1)
+        filters.addWidget(QLabel("View"))
+        filters.addWidget(self.view_filter, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
+        layout.addWidget(self.search)
+        layout.addLayout(filters)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.summary)
+
+        self.search.textChanged.connect(self.proxy.set_text_filter)
+        self.status_filter.currentTextChanged.connect(self.proxy.set_status_filter)
+        self.view_filter.currentTextChanged.connect(self.proxy.set_view_filter)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
+        model.modelReset.connect(self._refresh_views)
+
+    # -- navigation --------------------------------------------------------------------------------------------------
+    def current_image_id(self) -> str | None:
+        idx = self.table.currentIndex()
+        if not idx.isValid():
+            return None
+        if self.proxy.data(idx, FAILED_ROLE):
+            return None
+        return str(self.proxy.data(idx, IMAGE_ID_ROLE))
+
+    def visible_image_ids(self) -> list[str]:
+        """Image ids in on-screen order (sorted and filtered), failed files left out."""
+        out = []
+        for row in range(self.proxy.rowCount()):
+            idx = self.proxy.index(row, COL_ID)
+            if not self.proxy.data(idx, FAILED_ROLE):
+                out.append(str(self.proxy.data(idx, IMAGE_ID_ROLE)))
+        return out
+
+    def select_image(self, image_id: str) -> bool:
+        row = self.model.row_for(image_id)
+        if row is None:
+            return False
+        pidx = self.proxy.mapFromSource(self.model.index(row, COL_ID))
+        if not pidx.isValid():
+            return False
+        self.table.setCurrentIndex(pidx)
+        self.table.scrollTo(pidx, QAbstractItemView.ScrollHint.EnsureVisible)
+        return True
+
+    def step(self, delta: int) -> str | None:
+        """Select the image `delta` rows away in on-screen order (skipping failed files); returns its id."""
+        ids = self.visible_image_ids()
+        if not ids:
+            return None
+        cur = self.current_image_id()
+        if cur is None or cur not in ids:
+            target = ids[0] if delta >= 0 else ids[-1]
+        else:
+            i = ids.index(cur) + delta
+            target = ids[max(0, min(len(ids) - 1, i))]
+        if target != cur:
+            self.select_image(target)
+        return target
+
+    def sort_by_probability(self) -> None:
+        """Triage order: highest AI probability first, images not yet scored after, failed files last."""
+        self.table.sortByColumn(COL_PROB, Qt.SortOrder.DescendingOrder)
+
+    def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid() and not self.proxy.data(current, FAILED_ROLE):
+            self.currentImageChanged.emit(str(self.proxy.data(current, IMAGE_ID_ROLE)))
+
+    def _refresh_views(self) -> None:
+        views = sorted({r.meta.view_position for r in self.model.rows() if r.meta and r.meta.view_position})
+        current = self.view_filter.currentText()
+        self.view_filter.blockSignals(True)
+        self.view_filter.clear()
+        self.view_filter.addItems([ALL, *views])
+        self.view_filter.setCurrentText(current if current in views else ALL)
+        self.view_filter.blockSignals(False)
+        self.proxy.set_view_filter(self.view_filter.currentText())
+        self.update_summary()
+
+    def update_summary(self) -> None:
+        n, f = self.model.image_count(), self.model.failure_count()
+        scored = sum(1 for r in self.model.rows() if r.probability is not None)
+        text = f"{n} images"
+        if f:
+            text += f" · {f} unreadable"
+        if n:
+            text += f" · AI {scored}/{n}"
+        self.summary.setText(text)

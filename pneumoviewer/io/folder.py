@@ -1,0 +1,507 @@
+"""Index a folder of DICOM files: recursive, headers only, study → series → image, failures with reasons.
+
+A scan reads only the header tags `ImageMeta` needs (`dicom.read_header`), so a SIIM-like folder indexes at well
+over 1,000 files/s; results are cached per folder under `user_cache_dir()/folder-index/` (one JSON file, written
+atomically), keyed on each file's (relative path, size, mtime), and each folder's listing on the folder's mtime, so
+re-opening an unchanged folder only stats it (≥10× faster). On a first scan from disk, header reads are prefetched
+(posix_fadvise) once reads are seen to block. The scan reports progress through a callback and stops at a cancel
+request (raising `ScanCancelled`), keeping what it has read in the cache so that the next attempt resumes quickly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol
+
+from pneumoviewer.core.paths import user_cache_dir
+from pneumoviewer.core.types import ImageMeta
+from pneumoviewer.io.atomic import atomic_write
+from pneumoviewer.io.dicom import DicomError, read_header
+
+__all__ = [
+    "CACHE_VERSION",
+    "IGNORED_SUFFIXES",
+    "FailedFile",
+    "FolderIndex",
+    "IndexedImage",
+    "ScanCancelled",
+    "cache_path",
+    "iter_candidate_files",
+    "scan_folder",
+]
+
+#: Bump when ImageMeta or the header reader changes meaning: older caches are then ignored.
+CACHE_VERSION = 3
+
+#: Files that are obviously not DICOM: skipped silently (counted in `FolderIndex.ignored`), not failures.
+IGNORED_SUFFIXES = frozenset(
+    {
+        ".csv", ".tsv", ".txt", ".json", ".md", ".rst", ".html", ".xml", ".yaml", ".yml", ".ini", ".log",
+        ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".svg", ".pdf",
+        ".zip", ".gz", ".tgz", ".tar", ".7z", ".bz2", ".xz",
+        ".py", ".pyc", ".sh", ".bat", ".exe", ".dll", ".so",
+        ".npy", ".npz", ".h5", ".hdf5", ".keras", ".pkl", ".pt", ".onnx",
+        ".sqlite", ".sqlite3", ".db", ".db-wal", ".db-shm", ".journal", ".tmp", ".lock",
+    }
+)  # fmt: skip
+_IGNORED_NAMES = frozenset({"DICOMDIR", "Thumbs.db", "desktop.ini"})
+
+
+class ScanCancelled(Exception):
+    """The scan was cancelled through its `cancel` argument."""
+
+
+class _HasIsSet(Protocol):
+    def is_set(self) -> bool: ...
+
+
+CancelArg = Callable[[], bool] | _HasIsSet | None
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class IndexedImage:
+    """One readable image file and its header facts."""
+
+    path: Path
+    meta: ImageMeta
+
+    @property
+    def image_id(self) -> str:
+        return self.meta.image_id
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    """A file that is not a readable DICOM image, and why."""
+
+    path: Path
+    reason: str
+
+
+@dataclass
+class FolderIndex:
+    """The result of a scan. `images` and `failures` are in path order."""
+
+    root: Path
+    images: list[IndexedImage] = field(default_factory=list)
+    failures: list[FailedFile] = field(default_factory=list)
+    ignored: list[Path] = field(default_factory=list)  # obvious non-DICOM files (CSV, PNG, ...), skipped
+    from_cache: int = 0  # how many files were answered by the cache
+    elapsed_s: float = 0.0
+    _by_id: dict[str, IndexedImage] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self._by_id:
+            self._by_id = {img.meta.image_id: img for img in self.images}
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def by_id(self, image_id: str) -> IndexedImage | None:
+        """The image with this SOPInstanceUID, or None."""
+        return self._by_id.get(image_id)
+
+    def studies(self) -> dict[str, dict[str, list[IndexedImage]]]:
+        """study UID → series UID → images (in path order); '' stands for a missing UID."""
+        out: dict[str, dict[str, list[IndexedImage]]] = {}
+        for img in self.images:
+            out.setdefault(img.meta.study_uid or "", {}).setdefault(img.meta.series_uid or "", []).append(img)
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and distributions for `pneumoviewer info` and the GUI (no patient names or IDs)."""
+        from pydicom.uid import UID
+
+        metas = [img.meta for img in self.images]
+        ages = sorted(m.patient_age for m in metas if m.patient_age is not None)
+        studies = self.studies()
+
+        def count(values: Iterator[object]) -> dict[str, int]:
+            return dict(Counter("unknown" if v is None else str(v) for v in values).most_common())
+
+        return {
+            "root": str(self.root),
+            "images": len(self.images),
+            "studies": len(studies),
+            "series": sum(len(series) for series in studies.values()),
+            "frames": sum(m.n_frames for m in metas),
+            "failures": len(self.failures),
+            "ignored": len(self.ignored),
+            "views": count(m.view_position for m in metas),
+            "sexes": count(m.patient_sex for m in metas),
+            "age_range": [ages[0], ages[-1]] if ages else None,
+            "age_median": ages[len(ages) // 2] if ages else None,
+            "modalities": count(m.modality for m in metas),
+            "sizes": count(f"{m.columns}x{m.rows}" for m in metas),
+            "bits_stored": count(m.bits_stored for m in metas),
+            "photometric": count(m.photometric for m in metas),
+            "transfer_syntaxes": count(UID(m.transfer_syntax).name if m.transfer_syntax else None for m in metas),
+            "failure_reasons": [
+                {"path": _relative(f.path, self.root), "reason": f.reason} for f in self.failures
+            ],
+            "from_cache": self.from_cache,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Walking
+
+
+def iter_candidate_files(root: Path) -> Iterator[tuple[Path, os.stat_result | None, bool]]:
+    """(path, stat, ignored) for every file under `root`, depth first, sorted by name.
+
+    Hidden files and folders (`.pneumoviewer/`, `.DS_Store`) are skipped; symlinked folders are not followed (no
+    loops). `stat` is None when the file cannot be stat'ed.
+    """
+    for path, st, ignored in _walk(str(root)):
+        yield Path(path), st, ignored
+
+
+# A folder's cached listing is trusted only when the folder was last modified this long before it was listed
+# (a change within the same timestamp tick would not move its mtime: the "racy git" problem).
+_RACY_NS = 2_000_000_000
+
+# dir listing cache: relative dir ('' = root) -> [dir mtime_ns, listed_at_ns, [[name, is_dir], ...]]
+_DirCache = dict[str, list[Any]]
+
+
+def _walk(
+    root: str, old_dirs: _DirCache | None = None, new_dirs: _DirCache | None = None, rel: str = ""
+) -> Iterator[tuple[str, os.stat_result | None, bool]]:
+    """String-path walk (Path objects cost more than the stat on a warm scan).
+
+    With `old_dirs`, a folder whose mtime matches its cached listing is not listed again: its files are stat'ed
+    by name (one syscall each instead of open/getdents/close per folder). `new_dirs` collects the listings.
+    """
+    listing: list[list[Any]] | None = None
+    if old_dirs is not None:
+        try:
+            dir_mtime = os.stat(root).st_mtime_ns
+        except OSError:
+            return
+        cached = old_dirs.get(rel)
+        if (
+            isinstance(cached, list) and len(cached) == 3 and cached[0] == dir_mtime
+            and dir_mtime < cached[1] - _RACY_NS and isinstance(cached[2], list)
+        ):
+            listing = cached[2]
+            if new_dirs is not None:
+                new_dirs[rel] = cached
+    if listing is None:
+        try:
+            with os.scandir(root) as it:
+                entries = [e for e in it if not e.name.startswith(".")]
+            listed_at = time.time_ns()
+        except OSError:
+            return
+        entries.sort(key=_entry_name)
+        listing = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            listing.append([entry.name, is_dir])
+        if new_dirs is not None and old_dirs is not None:
+            new_dirs[rel] = [dir_mtime, listed_at, listing]
+    for name, is_dir in listing:
+        path = root + os.sep + name
+        if is_dir:
+            yield from _walk(path, old_dirs, new_dirs, f"{rel}/{name}" if rel else name)
+            continue
+        try:
+            st: os.stat_result | None = os.stat(path)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            st = None
+        if st is not None and not _is_regular(st):
+            continue
+        dot = name.rfind(".")
+        ignored = name in _IGNORED_NAMES or (dot > 0 and name[dot:].lower() in IGNORED_SUFFIXES)
+        yield path, st, ignored
+
+
+def _entry_name(entry: os.DirEntry[str]) -> str:
+    return entry.name
+
+
+def _is_regular(st: os.stat_result) -> bool:
+    return stat.S_ISREG(st.st_mode)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Cache
+
+
+def cache_path(root: str | os.PathLike[str]) -> Path:
+    """Where the index cache of `root` lives (one JSON file per folder)."""
+    key = hashlib.sha256(str(Path(root).resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    return user_cache_dir() / "folder-index" / f"{key}.json"
+
+
+def _salt_fingerprint() -> str:
+    from pneumoviewer.io.dicom import _patient_salt
+
+    return hashlib.sha256(_patient_salt()).hexdigest()[:12]
+
+
+_META_FIELDS = tuple(f.name for f in fields(ImageMeta))
+_SPACING = _META_FIELDS.index("pixel_spacing")
+
+
+def _meta_to_json(meta: ImageMeta) -> list[Any]:
+    """ImageMeta as a positional list (half the size and parse time of a dict per file)."""
+    return [getattr(meta, name) for name in _META_FIELDS]
+
+
+def _meta_from_json(data: list[Any]) -> ImageMeta:
+    if len(data) != len(_META_FIELDS):
+        raise ValueError("cache entry does not match ImageMeta")
+    if data[_SPACING] is not None:
+        data = list(data)
+        data[_SPACING] = tuple(data[_SPACING])
+    return ImageMeta(*data)
+
+
+# entry: [size, mtime_ns, meta dict | None, failure reason | None]
+_Entry = list[Any]
+
+
+def _load_cache(root: Path) -> tuple[dict[str, _Entry], _DirCache]:
+    path = cache_path(root)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if (
+            data.get("version") != CACHE_VERSION
+            or data.get("root") != str(root)
+            or data.get("salt") != _salt_fingerprint()
+        ):
+            return {}, {}
+        entries = data.get("entries", {})
+        dirs = data.get("dirs", {})
+        return (entries if isinstance(entries, dict) else {}), (dirs if isinstance(dirs, dict) else {})
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}, {}  # no cache, or a damaged one: scan afresh
+
+
+def _save_cache(root: Path, entries: dict[str, _Entry], dirs: _DirCache) -> None:
+    payload = {"version": CACHE_VERSION, "root": str(root), "salt": _salt_fingerprint(), "entries": entries,
+               "dirs": dirs}
+    # a read-only cache folder must not break scanning
+    with contextlib.suppress(OSError), atomic_write(cache_path(root), "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, separators=(",", ":"))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Scanning
+
+
+def _is_cancelled(cancel: CancelArg) -> bool:
+    if cancel is None:
+        return False
+    is_set = getattr(cancel, "is_set", None)
+    if callable(is_set):
+        return bool(is_set())
+    return bool(cancel())  # type: ignore[operator]
+
+
+def scan_folder(
+    folder: str | os.PathLike[str],
+    progress: ProgressFn | None = None,
+    cancel: CancelArg = None,
+    use_cache: bool = True,
+    on_item: Callable[[IndexedImage | FailedFile], None] | None = None,
+) -> FolderIndex:
+    """Index every DICOM image under `folder` (headers only).
+
+    `progress(done, total)` is called as files are read (throttled to ~200 calls per scan, and once at the end);
+    `cancel` is a callable returning True, or an object with `is_set()` (threading.Event), checked before every
+    file: when set, the scan raises `ScanCancelled`. `on_item` receives each image or failure as soon as it is
+    known (a worklist can fill while the scan runs). A file given instead of a folder indexes that one file.
+    Raises FileNotFoundError when `folder` does not exist; unreadable files are failures, never exceptions.
+    """
+    started = time.perf_counter()
+    root = Path(folder).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such file or folder")
+    if root.is_file():
+        return _scan_single_file(root, started)
+    root = root.resolve()
+
+    old, old_dirs = _load_cache(root) if use_cache else ({}, {})
+    new_dirs: _DirCache = {}
+    candidates = list(_walk(str(root), old_dirs if use_cache else None, new_dirs))
+    ignored = [Path(path) for path, _st, skip in candidates if skip]
+    files = [(path, st) for path, st, skip in candidates if not skip]
+    prefix = len(str(root)) + 1
+    total = len(files)
+    new: dict[str, _Entry] = {}
+    index = FolderIndex(root=root, ignored=ignored)
+    step = max(1, total // 200)
+    seen: dict[str, Path] = {}
+    if progress is not None:
+        progress(0, total)
+
+    prefetch = _Prefetcher([path for path, _st in files])
+    try:
+        for done, (path, st) in enumerate(files, start=1):
+            if _is_cancelled(cancel):
+                raise ScanCancelled(f"scan of {root} cancelled after {done - 1} of {total} files")
+            prefetch.ahead_of(done - 1)
+            rel = path[prefix:].replace(os.sep, "/")
+            entry: _Entry | None = None
+            meta: ImageMeta | None = None
+            if st is not None:
+                cached = old.get(rel)
+                try:
+                    if cached is not None and cached[0] == st.st_size and cached[1] == st.st_mtime_ns:
+                        meta = _meta_from_json(cached[2]) if cached[2] is not None else None
+                        entry = cached
+                        index.from_cache += 1
+                except (TypeError, ValueError, IndexError, KeyError):
+                    entry, meta = None, None  # a damaged cache entry: read the file again
+            if entry is None:
+                prefetch.before_read()
+                entry, meta = _read_entry(path, st)
+            if st is not None and not str(entry[3] or "").startswith("cannot read"):
+                new[rel] = entry  # transient failures (permissions, I/O) are retried next time
+            item = _add(index, path, meta, entry[3], seen)
+            if on_item is not None:
+                on_item(item)
+            if progress is not None and (done % step == 0 or done == total):
+                progress(done, total)
+    except ScanCancelled:
+        if use_cache:
+            _save_cache(root, {**old, **new}, new_dirs)
+        raise
+
+    if use_cache and (new != old or new_dirs != old_dirs):
+        _save_cache(root, new, new_dirs)
+    index._by_id = {img.meta.image_id: img for img in index.images}
+    index.elapsed_s = time.perf_counter() - started
+    return index
+
+
+class _Prefetcher:
+    """On a first scan from disk, ask the kernel to read the next files' headers ahead (posix_fadvise WILLNEED), so
+    that disk reads overlap with header parsing.
+
+    It costs ~0.1 ms per file (open, advise, close), which only pays when reading blocks on the disk; so it turns
+    itself on only when the reads so far made this thread wait (voluntary context switches, Linux `getrusage`),
+    not for files already in the page cache or served by the index cache. A no-op where the calls do not exist.
+    """
+
+    DEPTH = 32  # files ahead of the parser
+    BYTES = 64 * 1024  # header region (SIIM headers are < 4 KB; CR exports with private tags can be larger)
+    PROBE = 16  # files read before deciding
+
+    def __init__(self, paths: list[str]) -> None:
+        self._paths = paths
+        self._next = 0
+        self._on = False
+        self._reads = 0
+        self._switches_at_start = 0
+        self._usage = _thread_context_switches if hasattr(os, "posix_fadvise") else None
+
+    def before_read(self) -> None:
+        """Called before each file that has to be read (not answered by the cache)."""
+        if self._usage is None or self._on:
+            return
+        if self._reads == 0:
+            self._switches_at_start = self._usage()
+        elif self._reads == self.PROBE:
+            waits = self._usage() - self._switches_at_start
+            self._on = waits >= self.PROBE // 2  # most reads blocked on I/O
+            if not self._on:
+                self._usage = None  # decided: in memory
+        self._reads += 1
+
+    def ahead_of(self, i: int) -> None:
+        if not self._on:
+            return
+        end = min(len(self._paths), i + self.DEPTH)
+        for k in range(max(self._next, i + 1), end):
+            try:
+                fd = os.open(self._paths[k], os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, self.BYTES, os.POSIX_FADV_WILLNEED)  # type: ignore[attr-defined]
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        self._next = max(self._next, end)
+
+
+def _thread_context_switches() -> int:
+    """Voluntary context switches of this thread so far (it blocked: typically a disk read); 0 where unknown."""
+    try:
+        import resource
+
+        who = getattr(resource, "RUSAGE_THREAD", None)
+        return int(resource.getrusage(who).ru_nvcsw) if who is not None else 0
+    except (ImportError, OSError, ValueError):
+        return 0
+
+
+def _read_entry(path: str, st: os.stat_result | None) -> tuple[_Entry, ImageMeta | None]:
+    size = st.st_size if st is not None else -1
+    mtime = st.st_mtime_ns if st is not None else -1
+    if st is None:
+        return [size, mtime, None, "cannot read: stat failed"], None
+    try:
+        meta = read_header(path)
+    except DicomError as exc:
+        return [size, mtime, None, exc.reason], None
+    return [size, mtime, _meta_to_json(meta), None], meta
+
+
+def _add(
+    index: FolderIndex, path_str: str, meta: ImageMeta | None, reason: str | None, seen: dict[str, Path]
+) -> IndexedImage | FailedFile:
+    path = Path(path_str)
+    if meta is None:
+        failed = FailedFile(path, str(reason or "unreadable"))
+        index.failures.append(failed)
+        return failed
+    first = seen.get(meta.image_id)
+    if first is not None:
+        failed = FailedFile(path, f"duplicate SOPInstanceUID (same image as {first.name})")
+        index.failures.append(failed)
+        return failed
+    seen[meta.image_id] = path
+    image = IndexedImage(path, meta)
+    index.images.append(image)
+    return image
+
+
+def _scan_single_file(path: Path, started: float) -> FolderIndex:
+    index = FolderIndex(root=path.parent.resolve())
+    try:
+        index.images.append(IndexedImage(path.resolve(), read_header(path)))
+    except DicomError as exc:
+        index.failures.append(FailedFile(path.resolve(), exc.reason))
+    index._by_id = {img.meta.image_id: img for img in index.images}
+    index.elapsed_s = time.perf_counter() - started
+    return index

@@ -1,0 +1,168 @@
+"""The SIIM-ACR run-length codec, exactly as the challenge files have it.
+
+Format (see ARCHITECTURE.md): the mask is flattened column-major (transpose, then ravel); the string is
+``start length start length ...`` where the first start is an absolute 0-based pixel index and every later start
+counts the background pixels since the previous run ended. An empty mask is ``-1``. Unlike the organisers'
+per-pixel helper, a run that touches the very last pixel is encoded too.
+
+Everything is vectorised: transitions are found in row-major order (fast on C-contiguous masks) and mapped to
+column-major indices, so a 1024² mask encodes without a transposed copy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["EMPTY", "RleError", "decode", "encode", "encode_instances", "parse", "runs_to_string"]
+
+EMPTY = "-1"
+
+
+class RleError(ValueError):
+    """A malformed or out-of-bounds SIIM RLE string."""
+
+
+def _as_mask(mask: np.ndarray) -> np.ndarray:
+    arr = np.asarray(mask)
+    if arr.ndim != 2:
+        raise RleError(f"mask must be 2-D (rows, columns), got shape {arr.shape}")
+    return arr if arr.dtype == np.bool_ else arr != 0
+
+
+def _column_major_transitions(mask: np.ndarray) -> np.ndarray:
+    """Sorted column-major indices k where pixel k differs from pixel k-1 (pixel -1 and H*W are background)."""
+    h, w = mask.shape
+    cols = np.flatnonzero(mask.any(axis=0))
+    if cols.size == 0:
+        return np.empty(0, dtype=np.int64)
+    c0, c1 = int(cols[0]), int(cols[-1]) + 1
+    sub = mask[:, c0:c1]
+    rows = np.flatnonzero(sub.any(axis=1))
+    # Within a column: a change between row r-1 and r is a transition at k = c*H + r (only rows r0..r1+1 can change).
+    lo, hi = max(int(rows[0]), 1), min(int(rows[-1]) + 2, h)
+    if hi > lo:
+        flat = np.flatnonzero(sub[lo:hi] != sub[lo - 1 : hi - 1])
+        vr, vc = np.divmod(flat, c1 - c0)
+        inner = (vc + c0) * h + vr + lo
+    else:
+        inner = np.empty(0, dtype=np.int64)
+    # Across a column boundary: pixel (0, c) follows pixel (H-1, c-1) in column-major order.
+    prev_bottom = np.empty(c1 - c0 + 1, dtype=bool)
+    prev_bottom[0] = mask[h - 1, c0 - 1] if c0 > 0 else False
+    prev_bottom[1:] = sub[h - 1]
+    top = np.empty(c1 - c0 + 1, dtype=bool)
+    top[:-1] = sub[0]
+    top[-1] = mask[0, c1] if c1 < w else False
+    bc = np.flatnonzero(top != prev_bottom)
+    boundary = (bc.astype(np.int64) + c0) * h
+    ks = np.concatenate([inner, boundary])
+    ks.sort()
+    return ks
+
+
+def runs_to_string(starts: np.ndarray, lengths: np.ndarray) -> str:
+    """Absolute 0-based column-major run starts + lengths → SIIM string (relative starts after the first)."""
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if starts.size == 0:
+        return EMPTY
+    rel = starts.copy()
+    rel[1:] -= starts[:-1] + lengths[:-1]
+    pairs = np.empty(2 * starts.size, dtype=np.int64)
+    pairs[0::2] = rel
+    pairs[1::2] = lengths
+    return " ".join(map(str, pairs.tolist()))
+
+
+def encode(mask: np.ndarray) -> str:
+    """Encode a 2-D mask (image orientation, any truthy dtype) as one SIIM RLE string; ``-1`` when empty."""
+    m = _as_mask(mask)
+    ks = _column_major_transitions(m)
+    if ks.size == 0:
+        return EMPTY
+    return runs_to_string(ks[0::2], ks[1::2] - ks[0::2])
+
+
+def encode_instances(mask: np.ndarray) -> list[str]:
+    """One RLE string per 8-connected component, in column-major order of each component's first pixel.
+
+    This is the training-CSV style (one row per pneumothorax instance); an empty mask gives ``[]``.
+    """
+    from skimage.measure import label
+
+    m = _as_mask(mask)
+    if not m.any():
+        return []
+    # Label the transpose so component numbers follow column-major order (the order of the RLE itself).
+    lab_t = label(m.T, connectivity=2)
+    n = int(lab_t.max())
+    out = []
+    for i in range(1, n + 1):
+        out.append(encode((lab_t == i).T))
+    return out
+
+
+def parse(rle: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate the syntax of one RLE string; return absolute 0-based starts and lengths (int64).
+
+    Bounds are not checked (the image size is unknown here); ``decode`` checks them. ``-1`` (or an empty string)
+    gives empty arrays.
+    """
+    if not isinstance(rle, str):
+        raise RleError(f"RLE must be a string, got {type(rle).__name__}")
+    text = rle.strip()
+    if text in ("", EMPTY):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    tokens = text.split()
+    if len(tokens) % 2:
+        raise RleError(f"RLE has an odd number of values ({len(tokens)}); expected start/length pairs")
+    try:
+        values = np.array(tokens, dtype=np.int64)
+    except (ValueError, OverflowError):
+        bad = next((t for t in tokens if not _is_int(t)), tokens[0])
+        raise RleError(f"RLE value {bad!r} is not a whole number") from None
+    if len(tokens) > 0 and (values < 0).any():
+        i = int(np.flatnonzero(values < 0)[0])
+        what = "length" if i % 2 else "start"
+        raise RleError(f"RLE {what} {int(values[i])} at pair {i // 2 + 1} is negative")
+    rel = values[0::2]
+    lengths = values[1::2]
+    if (lengths == 0).any():
+        i = int(np.flatnonzero(lengths == 0)[0])
+        raise RleError(f"RLE run {i + 1} has length 0")
+    # absolute start_i = sum(rel[:i+1]) + sum(lengths[:i])
+    starts = np.cumsum(rel)
+    starts[1:] += np.cumsum(lengths)[:-1]
+    return starts, lengths
+
+
+def _is_int(token: str) -> bool:
+    try:
+        int(token)
+    except ValueError:
+        return False
+    return True
+
+
+def decode(rle: str, height: int, width: int) -> np.ndarray:
+    """Decode one SIIM RLE string into a C-contiguous bool mask of shape (height, width), image orientation."""
+    if height <= 0 or width <= 0:
+        raise RleError(f"image size must be positive, got {height}x{width}")
+    starts, lengths = parse(rle)
+    mask = np.zeros((height, width), dtype=bool)
+    if starts.size == 0:
+        return mask
+    total = height * width
+    ends = starts + lengths
+    if int(ends[-1]) > total:
+        i = int(np.flatnonzero(ends > total)[0])
+        raise RleError(
+            f"RLE run {i + 1} (pixels {int(starts[i])}..{int(ends[i]) - 1}) runs past the end of a "
+            f"{height}x{width} image ({total} pixels)"
+        )
+    # Column-major flat index of every set pixel, then scatter into the row-major array.
+    offsets = np.cumsum(lengths) - lengths
+    idx = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - offsets, lengths)
+    col, row = np.divmod(idx, height)
+    mask[row, col] = True
+    return mask

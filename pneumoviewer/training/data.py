@@ -1,0 +1,269 @@
+"""The tf.data input pipeline: SIIM folder + RLE CSV → (image, label|mask) batches.
+
+Decoding goes through ``pneumoviewer.io.dicom.load_image`` (the display pipeline) and the one shared
+``pneumoviewer.inference.preprocess.preprocess_image``, so training sees exactly what inference will see. Order:
+decode → cache (memory or file) → shuffle(1500) → repeat → sample positives/negatives by the epoch's positive rate
+→ augment (stateless, seeded per element; masks get the same geometric transform as their image) → batch →
+prefetch(AUTOTUNE).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from pneumoviewer.inference.preprocess import preprocess_image, preprocess_mask
+from pneumoviewer.training.split import positive_rate_schedule
+
+SHUFFLE_BUFFER = 1500
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled image: where it is and what the CSV says about it."""
+
+    image_id: str
+    path: Path
+    positive: bool
+    patient_key: str | None = None
+
+
+@dataclass
+class LabelledSet:
+    """Images of a folder that the CSV labels, plus what could not be used (reported, never silently dropped)."""
+
+    examples: list[Example]
+    table: Any  # pneumoviewer.io.siim_csv.RleTable
+    unlabelled: int = 0  # DICOMs in the folder with no CSV row
+    missing: list[str] = field(default_factory=list)  # CSV ImageIds with no DICOM in the folder
+    failures: list[tuple[Path, str]] = field(default_factory=list)  # unreadable files
+
+    @property
+    def positive_rate(self) -> float:
+        return sum(e.positive for e in self.examples) / max(len(self.examples), 1)
+
+
+def collect_examples(
+    data_dir: str | os.PathLike[str],
+    labels_csv: str | os.PathLike[str],
+    progress: Callable[[int, int], None] | None = None,
+) -> LabelledSet:
+    """Index ``data_dir`` (any nesting) and join it with the SIIM CSV (training or submission style) by ImageId."""
+    from pneumoviewer.io.folder import scan_folder
+    from pneumoviewer.io.siim_csv import read_rle_csv
+
+    table = read_rle_csv(labels_csv)
+    index = scan_folder(data_dir, progress=progress)
+    labelled = set(table.image_ids)
+    examples: list[Example] = []
+    seen: set[str] = set()
+    unlabelled = 0
+    for item in index.images:
+        iid = item.meta.image_id
+        if iid not in labelled:
+            unlabelled += 1
+            continue
+        if iid in seen:  # duplicate SOPInstanceUID: keep the first file
+            continue
+        seen.add(iid)
+        examples.append(
+            Example(image_id=iid, path=Path(item.path), positive=bool(table.is_positive(iid)),
+                    patient_key=item.meta.patient_key)
+        )
+    missing = [i for i in table.image_ids if i not in seen]
+    failures = [(Path(f.path), str(f.reason)) for f in index.failures]
+    return LabelledSet(examples=examples, table=table, unlabelled=unlabelled, missing=missing, failures=failures)
+
+
+def load_example(example: Example, table: Any, size: int, with_mask: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Decode one DICOM and its label: image (S, S, 1) and either the mask (S, S, 1) or the label (1,)."""
+    from pneumoviewer.io.dicom import load_image
+
+    try:
+        img = load_image(example.path)
+    except Exception as exc:
+        raise RuntimeError(f"{example.path}: cannot decode for training: {exc}") from exc
+    display = np.asarray(img.display, dtype=np.float32)
+    x = preprocess_image(display, size)
+    if with_mask:
+        h, w = display.shape[:2]
+        mask = table.union_mask(example.image_id, h, w)
+        return x, preprocess_mask(mask, size)
+    return x, np.array([1.0 if example.positive else 0.0], dtype=np.float32)
+
+
+def _decoded(examples: Sequence[Example], table: Any, size: int, with_mask: bool) -> tf.data.Dataset:
+    """Dataset of decoded (image, target) pairs in the order of ``examples``."""
+    target_shape = (size, size, 1) if with_mask else (1,)
+
+    def _py(i: Any) -> tuple[np.ndarray, np.ndarray]:
+        return load_example(examples[int(i)], table, size, with_mask)
+
+    def _map(i: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x, y = tf.numpy_function(_py, [i], [tf.float32, tf.float32], stateful=False)
+        x.set_shape((size, size, 1))
+        y.set_shape(target_shape)
+        return x, y
+
+    ds = tf.data.Dataset.from_tensor_slices(np.arange(len(examples), dtype=np.int64))
+    return ds.map(_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Ranges of the on-the-fly augmentation (all uniform, symmetric)."""
+
+    flip: bool = True
+    rotate_deg: float = 10.0
+    shift: float = 0.06  # fraction of the side
+    scale: float = 0.10  # zoom factor range 1±scale
+    brightness: float = 0.08
+    contrast: float = 0.15
+
+    @classmethod
+    def none(cls) -> AugmentConfig:
+        return cls(flip=False, rotate_deg=0.0, shift=0.0, scale=0.0, brightness=0.0, contrast=0.0)
+
+
+def _affine_params(seed: tf.Tensor, size: int, cfg: AugmentConfig) -> tf.Tensor:
+    """8-parameter projective transform (output → input pixel) for a random flip/rotation/zoom/shift."""
+    seeds = tf.random.experimental.stateless_split(seed, num=5)
+
+    def u(i: int, lo: float, hi: float) -> tf.Tensor:
+        return tf.random.stateless_uniform([], seed=seeds[i], minval=lo, maxval=hi)
+
+    theta = u(0, -cfg.rotate_deg, cfg.rotate_deg) * (math.pi / 180.0) if cfg.rotate_deg else tf.constant(0.0)
+    zoom = u(1, 1.0 - cfg.scale, 1.0 + cfg.scale) if cfg.scale else tf.constant(1.0)
+    tx = u(2, -cfg.shift, cfg.shift) * size if cfg.shift else tf.constant(0.0)
+    ty = u(3, -cfg.shift, cfg.shift) * size if cfg.shift else tf.constant(0.0)
+    flip = (u(4, 0.0, 1.0) < 0.5) if cfg.flip else tf.constant(False)
+    sx = tf.where(flip, -1.0, 1.0)
+    c = (size - 1) / 2.0
+    cos, sin = tf.cos(theta) / zoom, tf.sin(theta) / zoom
+    # forward: out = c + t + zoom·R(θ)·F·(in − c); inverse: in = c + M·(out − c − t), M = F·R(−θ)/zoom.
+    a0, a1 = sx * cos, sx * sin
+    b0, b1 = -sin, cos
+    ox, oy = c + tx, c + ty
+    a2 = c - (a0 * ox + a1 * oy)
+    b2 = c - (b0 * ox + b1 * oy)
+    return tf.stack([a0, a1, a2, b0, b1, b2, 0.0, 0.0])
+
+
+def augment_pair(
+    image: tf.Tensor, target: tf.Tensor, seed: tf.Tensor, cfg: AugmentConfig, with_mask: bool
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Randomly flip/rotate/zoom/shift ``image`` (and ``target`` when it is a mask, identically), then jitter
+    brightness/contrast of the image only. Deterministic for a given ``seed`` (shape (2,), int)."""
+    size = int(image.shape[0])
+    seed = tf.cast(seed, tf.int64)
+    geo_seed, tone_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
+    transform = _affine_params(geo_seed, size, cfg)
+    stack = tf.concat([image, target], axis=-1) if with_mask else image
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=stack[None],
+        transforms=transform[None],
+        output_shape=tf.constant([size, size], tf.int32),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )[0]
+    if with_mask:
+        image = out[..., :1]
+        target = tf.cast(out[..., 1:] >= 0.5, tf.float32)
+    else:
+        image = out
+    if cfg.brightness or cfg.contrast:
+        s = tf.random.experimental.stateless_split(tone_seed, num=2)
+        contrast = tf.random.stateless_uniform([], seed=s[0], minval=1.0 - cfg.contrast, maxval=1.0 + cfg.contrast)
+        bright = tf.random.stateless_uniform([], seed=s[1], minval=-cfg.brightness, maxval=cfg.brightness)
+        mean = tf.reduce_mean(image)
+        image = tf.clip_by_value((image - mean) * contrast + mean + bright, 0.0, 1.0)
+    image.set_shape((size, size, 1))
+    return image, target
+
+
+def _rate_weights(epochs: int, base_rate: float, start_rate: float, per_epoch: int, first: int) -> tf.data.Dataset:
+    """Infinite dataset of [p_pos, p_neg] per drawn element, following the per-epoch positive-rate schedule."""
+    rates = [positive_rate_schedule(e, epochs, base_rate, start_rate) for e in range(max(epochs, 1))]
+    table = tf.constant(rates, tf.float32)
+    last = len(rates) - 1
+
+    def w(i: tf.Tensor) -> tf.Tensor:
+        epoch = tf.minimum(tf.cast(i // per_epoch, tf.int32), last)
+        p = table[epoch]
+        return tf.stack([p, 1.0 - p])
+
+    return tf.data.Dataset.range(first * per_epoch, np.iinfo(np.int64).max).map(w)
+
+
+def training_dataset(
+    examples: Sequence[Example],
+    table: Any,
+    *,
+    task: str,
+    size: int,
+    batch: int,
+    epochs: int,
+    steps_per_epoch: int,
+    seed: int = 0,
+    cache: str = "",
+    augment: AugmentConfig | None = None,
+    start_positive_rate: float = 0.8,
+    positives_only: bool = False,
+    initial_epoch: int = 0,
+) -> tf.data.Dataset:
+    """Infinite, augmented, class-balanced-by-schedule batches for ``model.fit(steps_per_epoch=...)``."""
+    with_mask = task == "segmenter"
+    pos = [e for e in examples if e.positive]
+    neg = [e for e in examples if not e.positive]
+    if positives_only:
+        neg = []
+    if not pos and not neg:
+        raise ValueError("no training images (positives-only with no positive images?)")
+    base_rate = len(pos) / max(len(pos) + len(neg), 1)
+
+    def branch(items: Sequence[Example], tag: str, s: int) -> tf.data.Dataset:
+        ds = _decoded(items, table, size, with_mask)
+        ds = ds.cache(f"{cache}-{task}-{size}-{tag}" if cache else "")
+        return ds.shuffle(SHUFFLE_BUFFER, seed=s, reshuffle_each_iteration=True).repeat()
+
+    if pos and neg:
+        ds = tf.data.Dataset.sample_from_datasets(
+            [branch(pos, "pos", seed + 1), branch(neg, "neg", seed + 2)],
+            weights=_rate_weights(epochs, base_rate, start_positive_rate, steps_per_epoch * batch, initial_epoch),
+            seed=seed + 3,
+        )
+    else:
+        ds = branch(pos or neg, "pos" if pos else "neg", seed + 1)
+    if augment is not None:
+        seeds = tf.data.Dataset.random(seed=seed + 4).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            lambda xy, s: augment_pair(xy[0], xy[1], s, augment, with_mask),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+    ds = ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return _with_data_sharding(ds)
+
+
+def validation_dataset(
+    examples: Sequence[Example], table: Any, *, task: str, size: int, batch: int, cache: str = ""
+) -> tf.data.Dataset:
+    """Every validation image once, in order, unaugmented, at the dataset's own positive rate."""
+    ds = _decoded(examples, table, size, task == "segmenter")
+    ds = ds.cache(f"{cache}-{task}-{size}-val" if cache else "")
+    return _with_data_sharding(ds.batch(batch).prefetch(tf.data.AUTOTUNE))
+
+
+def _with_data_sharding(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """Shard by element under multi-worker training (there are no files for tf.data to shard by)."""
+    opts = tf.data.Options()
+    opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(opts)

@@ -1,0 +1,398 @@
+"""The training loop behind ``pneumoviewer train``: data → split → strategy → fit → bundle.
+
+Every epoch the callback writes, each file atomically: the CSV log, the resume checkpoint (hidden
+``.train-<task>/last.keras`` with optimizer state), the best model so far (``<task>.keras``, uncompiled, float32,
+no custom objects) when the validation metric improved, and ``manifest.json`` with fresh sha256s. So Ctrl+C at any
+moment leaves a loadable bundle holding the best model, and ``--resume`` continues from the last epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pneumoviewer.inference.bundle import BundleError, Manifest, ModelEntry, read_manifest, write_manifest
+from pneumoviewer.inference.config import ModelConfig
+from pneumoviewer.io.atomic import atomic_write
+from pneumoviewer.training import architectures, data, losses
+from pneumoviewer.training.distribute import Placement, choose_placement
+from pneumoviewer.training.split import patient_split, positive_rate_schedule
+
+
+class TrainError(RuntimeError):
+    """Training cannot start or continue (bad data, incompatible resume state); the message says why."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything one ``pneumoviewer train`` run needs; recorded in the manifest so a bundle says how it was made."""
+
+    task: str
+    arch: str | None = None
+    size: int = 256
+    epochs: int = 10
+    batch: int = 8  # per replica
+    lr: float = 1e-3
+    steps_per_epoch: int | None = None
+    val_fraction: float = 0.2
+    seed: int = 0
+    cache: str = ""  # "" = memory; else a file prefix for tf.data's cache
+    augment: bool = True
+    start_positive_rate: float = 0.8
+    positives_only: bool = False
+    bce_weight: float = 1.0
+    dice_weight: float = 1.0
+    pos_weight: float = 1.0
+    width: int | None = None
+    depth: int | None = None
+    dropout: float | None = None
+    imagenet_weights: str | None = None
+    resume: bool = False
+    deterministic: bool = False
+    mixed_precision: str = "auto"
+    verbose: int = 1
+    # bundle-level settings; None keeps what the bundle already says (or the ModelConfig default)
+    name: str | None = None
+    version: str | None = None
+    synthetic: bool | None = None
+    classifier_threshold: float | None = None
+    mask_threshold: float | None = None
+    min_area_px_1024: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.task not in ("classifier", "segmenter"):
+            raise ValueError(f"task must be 'classifier' or 'segmenter', got {self.task!r}")
+        if self.arch is None:
+            self.arch = "small" if self.task == "classifier" else "unet-small"
+        if self.arch not in architectures.archs_for(self.task):
+            raise ValueError(f"{self.arch!r} is not a {self.task} architecture; choose from "
+                             f"{architectures.archs_for(self.task)}")
+        if self.size % 32 or self.size < 32:
+            raise ValueError(f"--size must be a multiple of 32, got {self.size}")
+        if self.epochs < 1 or self.batch < 1:
+            raise ValueError("--epochs and --batch must be at least 1")
+
+    @property
+    def monitor(self) -> str:
+        return "auc" if self.task == "classifier" else "dice"
+
+    def arch_options(self) -> architectures.ArchOptions:
+        return architectures.arch_options(
+            self.arch or "", width=self.width, depth=self.depth, dropout=self.dropout,
+            imagenet_weights=self.imagenet_weights,
+        )
+
+
+@dataclass
+class TrainResult:
+    manifest: Manifest | None
+    history: list[dict[str, float]] = field(default_factory=list)
+    best: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+def _build(cfg: TrainConfig) -> keras.Model:
+    return architectures.builder(cfg.task)(cfg.arch or "", cfg.size, cfg.arch_options())
+
+
+def _compile(model: keras.Model, cfg: TrainConfig, total_steps: int) -> None:
+    schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=max(total_steps, 1), alpha=0.05)
+    if cfg.task == "classifier":
+        loss: Any = keras.losses.BinaryCrossentropy(name="bce")
+        metrics = losses.classifier_metrics()
+    else:
+        loss = losses.BceDiceLoss(cfg.bce_weight, cfg.dice_weight, cfg.pos_weight)
+        metrics = losses.segmenter_metrics()
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=metrics)
+
+
+def _save_keras_atomic(model: keras.Model, target: Path) -> None:
+    """``model.save`` to a hidden temp file beside ``target``, then rename: the old file survives any crash."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp.keras", dir=target.parent)
+    os.close(fd)
+    try:
+        model.save(tmp, overwrite=True)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class BundleWriter(keras.callbacks.Callback):
+    """Per epoch: CSV log, resume checkpoint, best model + manifest (all atomic; chief only)."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        out_dir: Path,
+        model_config: ModelConfig,
+        other_entries: dict[str, ModelEntry],
+        summary: dict[str, Any],
+        placement: Placement,
+        best: float | None,
+        best_logs: dict[str, float],
+        history: list[dict[str, float]],
+        base_rate: float,
+        monitor_key: str,
+        log: Callable[[str], None],
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.out_dir = out_dir
+        self.model_config = model_config
+        self.other_entries = other_entries
+        self.summary = summary
+        self.placement = placement
+        self.best = best
+        self.best_logs = dict(best_logs)
+        self.history = history
+        self.base_rate = base_rate
+        self.monitor_key = monitor_key
+        self.log = log
+        self.state_dir = out_dir / f".train-{cfg.task}"
+        self.model_file = f"{cfg.task}.keras"
+        self.log_file = f"{cfg.task}-training-log.csv"
+        self._t0 = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = {k: float(v) for k, v in (logs or {}).items() if np.isscalar(v) or np.ndim(v) == 0}
+        rate = 1.0 if self.cfg.positives_only else positive_rate_schedule(
+            epoch, self.cfg.epochs, self.base_rate, self.cfg.start_positive_rate)
+        row = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self._t0, 2),
+               "positive_rate": round(rate, 4), **{k: round(v, 6) for k, v in logs.items()}}
+        self.history.append(row)
+        value = logs.get(self.monitor_key)
+        improved = value is not None and np.isfinite(value) and (self.best is None or value > self.best)
+        if improved:
+            self.best = float(value)
+            self.best_logs = {"epoch": epoch + 1, **logs}
+        if not self.placement.is_chief:
+            with tempfile.TemporaryDirectory() as tmp:  # every worker must take part in saving
+                self.model.save(os.path.join(tmp, "last.keras"))
+            return
+        self._write_log()
+        _save_keras_atomic(self.model, self.state_dir / "last.keras")
+        if improved:
+            _save_keras_atomic(self._inference_copy(), self.out_dir / self.model_file)
+            self.log(f"epoch {epoch + 1}: {self.monitor_key} improved to {value:.4f}; saved {self.model_file}")
+        self._write_state(epoch + 1)
+        if (self.out_dir / self.model_file).exists():
+            self.write_manifest()
+
+    def _inference_copy(self) -> keras.Model:
+        """The bundle's model: rebuilt under float32 without optimizer or loss, carrying the trained weights."""
+        policy = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy("float32")
+        try:
+            opts = replace(self.cfg.arch_options(), imagenet_weights=None)
+            copy = architectures.builder(self.cfg.task)(self.cfg.arch or "", self.cfg.size, opts)
+        finally:
+            keras.mixed_precision.set_global_policy(policy)
+        copy.set_weights([np.asarray(w) for w in self.model.get_weights()])
+        return copy
+
+    def _write_log(self) -> None:
+        keys: list[str] = []
+        for row in self.history:
+            keys += [k for k in row if k not in keys]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.history)
+        with atomic_write(self.out_dir / self.log_file, "w", encoding="utf-8", newline="") as fh:
+            fh.write(buf.getvalue())
+
+    def _write_state(self, epochs_done: int) -> None:
+        state = {"epochs_done": epochs_done, "best": self.best, "best_logs": self.best_logs,
+                 "history": self.history, "config": asdict(self.cfg)}
+        with atomic_write(self.state_dir / "state.json", "w", encoding="utf-8") as fh:
+            json.dump(state, fh, indent=1)
+
+    def write_manifest(self) -> Manifest:
+        validation: dict[str, Any] = {k.removeprefix("val_"): round(float(v), 5) for k, v in self.best_logs.items()
+                                      if k.startswith("val_")}
+        validation = {"epoch": int(self.best_logs.get("epoch", 0)), **validation}
+        if not any(k.startswith("val_") for k in self.best_logs):  # no validation split: say so
+            validation = {"note": "no validation split; training metrics", **{
+                k: round(float(v), 5) for k, v in self.best_logs.items()}}
+        training = {**self.summary, "epochs_run": len(self.history), "best_epoch": self.best_logs.get("epoch")}
+        entry = ModelEntry(task=self.cfg.task, file=self.model_file, arch=self.cfg.arch or "",
+                           input_size=self.cfg.size, training=training, validation=validation)
+        entries = {**self.other_entries, self.cfg.task: entry}
+        return write_manifest(self.out_dir, self.model_config, entries, notes=self.model_config_notes())
+
+    def model_config_notes(self) -> str:
+        if self.model_config.synthetic:
+            return "Trained on synthetic phantom images only. Not for clinical use."
+        return "Research use only; not a diagnostic device."
+
+
+def _existing_bundle(out_dir: Path, task: str) -> tuple[ModelConfig | None, dict[str, ModelEntry]]:
+    """What an existing bundle in ``out_dir`` already holds (the other task's model is kept)."""
+    if not (out_dir / "manifest.json").exists():
+        return None, {}
+    try:
+        m = read_manifest(out_dir)
+    except BundleError as exc:
+        raise TrainError(f"{exc} — fix or remove it, or choose another --out") from exc
+    return m.config, {t: e for t, e in m.models.items() if t != task}
+
+
+def _model_config(cfg: TrainConfig, existing: ModelConfig | None, out_dir: Path) -> ModelConfig:
+    base = existing or ModelConfig(name=out_dir.resolve().name or "custom")
+    changes: dict[str, Any] = {f"{cfg.task}_size": cfg.size}
+    for key in ("name", "version", "synthetic", "classifier_threshold", "mask_threshold", "min_area_px_1024"):
+        v = getattr(cfg, key)
+        if v is not None:
+            changes[key] = v
+    return replace(base, **changes)
+
+
+def train(
+    cfg: TrainConfig,
+    data_dir: str | os.PathLike[str],
+    labels_csv: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    log: Callable[[str], None] = print,
+    scan_progress: Callable[[int, int], None] | None = None,
+) -> TrainResult:
+    """Train one model of a bundle and write it into ``out_dir`` (created if needed)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    placement = choose_placement(cfg.mixed_precision)
+    log(f"device: {placement.description}")
+
+    existing_config, other_entries = _existing_bundle(out, cfg.task)
+    model_config = _model_config(cfg, existing_config, out)
+
+    labelled = data.collect_examples(data_dir, labels_csv, progress=scan_progress)
+    for path, reason in labelled.failures[:20]:
+        log(f"skipped unreadable file {path}: {reason}")
+    if labelled.missing:
+        log(f"{len(labelled.missing)} ImageIds of {Path(labels_csv).name} have no DICOM under {data_dir}")
+    if not labelled.examples:
+        raise TrainError(f"no DICOM under {data_dir} is labelled in {labels_csv} (ImageId = SOPInstanceUID)")
+    ex_by_id = {e.image_id: e for e in labelled.examples}
+    ids = [e.image_id for e in labelled.examples]
+    split = patient_split(ids, {e.image_id: e.patient_key for e in labelled.examples},
+                          {e.image_id: e.positive for e in labelled.examples}, cfg.val_fraction, cfg.seed)
+    train_ex = [ex_by_id[i] for i in split.train]
+    val_ex = [ex_by_id[i] for i in split.val]
+    n_pos_train = sum(e.positive for e in train_ex)
+    base_rate = n_pos_train / max(len(train_ex), 1)
+    if cfg.task == "segmenter" and n_pos_train == 0:
+        raise TrainError("the segmenter needs positive (masked) images in the training split; none found")
+    log(f"images: {len(train_ex)} train ({n_pos_train} positive, {split.n_patients_train} patients), "
+        f"{len(val_ex)} validation ({sum(e.positive for e in val_ex)} positive, {split.n_patients_val} patients)")
+
+    global_batch = cfg.batch * placement.replicas
+    n_train = n_pos_train if cfg.positives_only else len(train_ex)
+    steps = cfg.steps_per_epoch or max(1, math.ceil(n_train / global_batch))
+
+    state_dir = out / f".train-{cfg.task}"
+    initial_epoch, best, best_logs, history = 0, None, {}, []
+    resume_model = None
+    if cfg.resume:
+        state_path = state_dir / "state.json"
+        if not state_path.exists():
+            raise TrainError(f"--resume: no checkpoint in {state_dir} (train without --resume first)")
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        old = state.get("config", {})
+        if old.get("arch") != cfg.arch or int(old.get("size", -1)) != cfg.size:
+            raise TrainError(f"--resume: checkpoint in {state_dir} is {old.get('arch')} at {old.get('size')}², "
+                             f"not {cfg.arch} at {cfg.size}²")
+        initial_epoch = int(state["epochs_done"])
+        best, best_logs, history = state.get("best"), state.get("best_logs", {}), state.get("history", [])
+        if initial_epoch >= cfg.epochs:
+            log(f"--resume: already trained {initial_epoch} of {cfg.epochs} epochs; raise --epochs to continue")
+        resume_model = state_dir / "last.keras"
+
+    with placement.strategy.scope():
+        if resume_model is not None:
+            model = keras.models.load_model(resume_model, compile=True, safe_mode=True)
+            log(f"resumed from {resume_model} after epoch {initial_epoch}")
+        else:
+            model = _build(cfg)
+            _compile(model, cfg, cfg.epochs * steps)
+
+    train_ds = data.training_dataset(
+        train_ex, labelled.table, task=cfg.task, size=cfg.size, batch=global_batch, epochs=cfg.epochs,
+        steps_per_epoch=steps, seed=cfg.seed, cache=cfg.cache,
+        augment=data.AugmentConfig() if cfg.augment else None,
+        start_positive_rate=cfg.start_positive_rate, positives_only=cfg.positives_only, initial_epoch=initial_epoch,
+    )
+    val_ds = (data.validation_dataset(val_ex, labelled.table, task=cfg.task, size=cfg.size, batch=global_batch,
+                                      cache=cfg.cache) if val_ex else None)
+    monitor_key = ("val_" if val_ds is not None else "") + cfg.monitor
+    summary = {
+        "data": Path(data_dir).name,
+        "labels": Path(labels_csv).name,
+        "images_train": len(train_ex),
+        "images_val": len(val_ex),
+        "positives_train": n_pos_train,
+        "positives_val": sum(e.positive for e in val_ex),
+        "patients_train": split.n_patients_train,
+        "patients_val": split.n_patients_val,
+        "split": f"by patient, seed {cfg.seed}, val_fraction {cfg.val_fraction}",
+        "positive_rate_schedule": "positives only" if cfg.positives_only else
+        f"{max(cfg.start_positive_rate, base_rate):.2f} -> {base_rate:.3f} over {cfg.epochs} epochs",
+        "augmentation": asdict(data.AugmentConfig()) if cfg.augment else None,
+        "epochs": cfg.epochs, "steps_per_epoch": steps, "batch": global_batch, "lr": cfg.lr,
+        "optimizer": "Adam, cosine decay", "seed": cfg.seed, "device": placement.description,
+        "arch_options": {k: v for k, v in asdict(cfg.arch_options()).items() if k != "imagenet_weights"},
+        "imagenet_init": bool(cfg.imagenet_weights),
+    }
+    if cfg.task == "segmenter":
+        summary["loss"] = {"bce_weight": cfg.bce_weight, "dice_weight": cfg.dice_weight,
+                           "pos_weight": cfg.pos_weight}
+    writer = BundleWriter(cfg, out, model_config, other_entries, summary, placement, best, best_logs, history,
+                          base_rate, monitor_key, log)
+    result = TrainResult(manifest=None, history=history)
+    try:
+        if initial_epoch < cfg.epochs:
+            model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=val_ds,
+                      initial_epoch=initial_epoch, callbacks=[writer], verbose=cfg.verbose)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        log("interrupted: the best checkpoint so far is kept in the bundle")
+    finally:
+        if placement.is_chief and (out / writer.model_file).exists():
+            result.manifest = writer.write_manifest()
+    result.best = dict(writer.best_logs)
+    if result.interrupted and not (out / writer.model_file).exists():
+        raise KeyboardInterrupt
+    if placement.is_chief and not (out / writer.model_file).exists():
+        raise TrainError(f"no epoch finished with a finite {monitor_key}; nothing was saved to {out}")
+    return result
+
+
+def clear_checkpoints(out_dir: str | os.PathLike[str]) -> None:
+    """Remove the hidden resume checkpoints (e.g. before shipping a bundle)."""
+    for task in ("classifier", "segmenter"):
+        shutil.rmtree(Path(out_dir) / f".train-{task}", ignore_errors=True)

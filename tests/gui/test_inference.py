@@ -1,0 +1,132 @@
+"""The AI worker inside the window: results and errors via signals, triage sort, cancel, close while running.
+
+The threading is driven with a small TensorFlow-free engine (conftest.ThresholdEngine, same interface as
+InferenceEngine) in both worker modes: a child process (default) and a QThread.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtCore import Qt
+
+from pneumoviewer.core.types import ReviewStatus
+
+from .conftest import open_and_wait
+
+MODES = ["process", "thread"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_image_gets_a_result_or_its_error_and_the_worker_goes_on(make_window, qtbot, phantom_dataset,
+                                                                        engine_factory, mode):
+    bad = phantom_dataset.image_ids[4]
+    w = make_window(inference_mode=mode, engine_factory=engine_factory(fail_ids=[bad]))
+    open_and_wait(qtbot, w, phantom_dataset.root)
+    errors: list[tuple[str, str]] = []
+    w.predictionFailed.connect(lambda i, m: errors.append((i, m)))
+    with qtbot.waitSignal(w.inferenceIdle, timeout=60000):
+        pass
+    ids = set(phantom_dataset.image_ids)
+    assert set(w._predictions) == ids - {bad}
+    assert errors and errors[0][0] == bad and "refused by the test engine" in errors[0][1]
+    # the worklist shows the probabilities and the error; the model is named next to the result
+    row = w.worklist_model.row_for(bad)
+    assert w.worklist_model.data(w.worklist_model.index(row, 4)) == "error"
+    assert w.model_info().name == "threshold-test"
+    assert "threshold-test v0.1" in w.device_label.text() and "CPU" in w.device_label.text()
+    assert "not for clinical use" in w.metadata.disclaimer.text()
+    assert "not for clinical use" in w.disclaimer_label.text()
+    # the image on screen shows its AI mask (same shape) and probability
+    current = w.current_image_id()
+    if current != bad:
+        pred = w.prediction(current)
+        assert w.ai_overlay.mask is not None and w.ai_overlay.mask.shape == pred.mask.shape
+        assert w.metadata.probability.text() == f"P = {pred.probability:.2f}"
+    # accept AI now works; the status lands in the worklist
+    w.select_image(next(i for i in w.image_ids() if i != bad))
+    qtbot.keyClick(w.viewer.graphics, Qt.Key.Key_A)
+    assert w.status(w.current_image_id()) is ReviewStatus.ACCEPTED
+
+
+def test_current_image_first_then_triage_sort(make_window, qtbot, phantom_dataset, engine_factory):
+    w = make_window(inference_mode="thread", engine_factory=engine_factory(delay=0.02, load_delay=1.0))
+    open_and_wait(qtbot, w, phantom_dataset.root)
+    order: list[str] = []
+    w.predictionArrived.connect(lambda i, _p: order.append(i))
+    # jump to the last image before the model is ready: it must be predicted first
+    last = w.image_ids()[-1]
+    w.select_image(last)
+    with qtbot.waitSignal(w.inferenceIdle, timeout=60000):
+        pass
+    assert order[0] == last
+    w.worklist.sort_by_probability()
+    probs = [w.prediction(i).probability for i in w.image_ids()]
+    assert probs == sorted(probs, reverse=True)
+    assert len(probs) == len(phantom_dataset.image_ids)
+    assert len(set(probs)) > 1  # the sort is not vacuous
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cancel_stops_the_rest_and_run_resumes(make_window, qtbot, phantom_dataset, engine_factory, mode):
+    w = make_window(inference_mode=mode, engine_factory=engine_factory(delay=0.3))
+    open_and_wait(qtbot, w, phantom_dataset.root)
+    qtbot.waitUntil(lambda: len(w._predictions) >= 1, timeout=60000)
+    with qtbot.waitSignal(w.inferenceCancelled, timeout=10000):
+        w.cancel_inference()
+    qtbot.wait(800)
+    n = len(w._predictions)
+    assert n < len(phantom_dataset.image_ids)
+    assert w.inference_worker.pending() == 0
+    qtbot.wait(700)
+    assert len(w._predictions) == n  # nothing more after the cancel settled
+    with qtbot.waitSignal(w.inferenceIdle, timeout=60000):
+        w.start_inference()
+    assert len(w._predictions) == len(phantom_dataset.image_ids)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_close_while_the_worker_runs_is_clean_and_quick(make_window, qtbot, phantom_dataset, engine_factory, mode,
+                                                        capfd):
+    w = make_window(inference_mode=mode, engine_factory=engine_factory(delay=0.4))
+    open_and_wait(qtbot, w, phantom_dataset.root)
+    qtbot.waitUntil(lambda: w.inference_worker is not None and w.inference_worker.isRunning(), timeout=10000)
+    qtbot.waitUntil(lambda: w.inference_worker.model_ready, timeout=60000)
+    worker = w.inference_worker
+    proc = worker._proc
+    t0 = time.perf_counter()
+    w.close()
+    elapsed = time.perf_counter() - t0
+    assert not worker.isRunning()
+    assert worker.pending() == 0
+    assert elapsed < 5.0
+    if mode == "process":
+        assert proc is not None and not proc.is_alive()
+    out, err = capfd.readouterr()
+    assert "QThread: Destroyed while thread is still running" not in out + err
+
+
+def test_close_while_the_model_is_still_loading(make_window, qtbot, phantom_dataset, engine_factory):
+    w = make_window(inference_mode="process", engine_factory=engine_factory(load_delay=30.0))
+    open_and_wait(qtbot, w, phantom_dataset.root)
+    qtbot.waitUntil(lambda: w.inference_worker is not None and w.inference_worker._proc is not None, timeout=10000)
+    qtbot.waitSignal(w.inference_worker.modelInfo, timeout=20000)
+    proc = w.inference_worker._proc
+    t0 = time.perf_counter()
+    w.close()
+    assert time.perf_counter() - t0 < 8.0  # the child is told to quit, then terminated: no 30 s wait
+    assert not proc.is_alive()
+
+
+def test_a_broken_bundle_leaves_the_app_usable(make_window, qtbot, phantom_dataset, tmp_path):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text("{not json")
+    w = make_window(bundle_dir=bundle, inference_mode="thread")
+    with qtbot.waitSignal(w.modelFailed, timeout=60000) as failed:
+        open_and_wait(qtbot, w, phantom_dataset.root)
+    assert failed.args[0]
+    assert w.device_label.text() == "AI: no model"
+    qtbot.keyClick(w.viewer.graphics, Qt.Key.Key_J)
+    assert w.current_image_id() == w.image_ids()[1]

@@ -1,0 +1,252 @@
+"""ReviewStore: masks, statuses, review actions, position, imports, schema, location."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from pneumoviewer.core.types import ModelInfo, Prediction, ReviewStatus
+from pneumoviewer.io import rle
+from pneumoviewer.review import ReviewStore, ReviewStoreError, store_path_for
+from pneumoviewer.review.schema import SCHEMA_VERSION, SchemaError, migrate, schema_version
+
+
+def _mask(shape=(300, 517), box=(50, 120, 60, 200)):
+    m = np.zeros(shape, bool)
+    m[box[0] : box[1], box[2] : box[3]] = True
+    return m
+
+
+def _pred(image_id="1.2.3", mask=None, p=0.87):
+    return Prediction(
+        image_id=image_id,
+        probability=p,
+        mask=_mask() if mask is None else mask,
+        model=ModelInfo("demo-unet", "2026.1", synthetic=True),
+        device="CPU",
+    )
+
+
+def test_store_lives_in_folder_and_sets_wal(tmp_path):
+    with ReviewStore.open(tmp_path) as store:
+        assert store.path == tmp_path.resolve() / ".pneumoviewer" / "review.sqlite"
+        assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert schema_version(store._conn) == SCHEMA_VERSION
+
+
+def test_unwritable_folder_falls_back_to_user_data(tmp_path, monkeypatch):
+    import pneumoviewer.review.store as store_mod
+
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    # as root every folder is writable, so simulate read-only media at the probe
+    monkeypatch.setattr(store_mod, "_writable_dir", lambda path: False)
+    path = store_path_for(folder)
+    assert folder not in path.parents and "review-stores" in str(path)
+    assert path == store_path_for(folder)  # stable key for the same folder
+    assert path != store_path_for(tmp_path)
+    with ReviewStore.open(folder) as store:
+        store.set_status("a", ReviewStatus.FLAGGED, comment="x")
+    with ReviewStore.open(folder) as store:
+        assert store.status("a") is ReviewStatus.FLAGGED
+    assert not (folder / ".pneumoviewer").exists()
+
+
+def test_open_requires_folder(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        ReviewStore.open(tmp_path / "missing")
+
+
+def test_final_mask_roundtrip_and_status(tmp_path):
+    m = _mask()
+    with ReviewStore.open(tmp_path, reviewer="dr-a") as store:
+        assert store.final_mask("x") is None
+        assert store.status("x") is ReviewStatus.UNREVIEWED
+        assert store.set_final_mask("x", m)
+        assert not store.set_final_mask("x", m)  # unchanged → nothing written
+        assert store.status("x") is ReviewStatus.CORRECTED
+    with ReviewStore.open(tmp_path) as store:
+        got = store.final_mask("x")
+        assert got.dtype == bool and np.array_equal(got, m)
+        rec = store.record("x")
+        assert rec.reviewer == "dr-a" and rec.has_final and rec.height == 300 and rec.width == 517
+        with pytest.raises(ReviewStoreError, match="300x517"):
+            store.set_final_mask("x", np.zeros((10, 10), bool))
+
+
+def test_ai_result_kept_apart_from_final(tmp_path):
+    with ReviewStore.open(tmp_path) as store:
+        store.set_ai_result(_pred())
+        ai = store.ai_result("1.2.3")
+        assert ai.probability == pytest.approx(0.87)
+        assert ai.model == ModelInfo("demo-unet", "2026.1", True)
+        assert np.array_equal(ai.mask, _mask())
+        assert store.final_mask("1.2.3") is None
+        assert store.status("1.2.3") is ReviewStatus.UNREVIEWED
+        edited = _mask(box=(10, 20, 10, 20))
+        store.set_final_mask("1.2.3", edited)
+        store.set_ai_result(_pred(p=0.5))  # a re-run never touches final
+        assert np.array_equal(store.final_mask("1.2.3"), edited)
+        assert np.array_equal(store.original_mask("1.2.3"), _mask())
+
+
+def test_review_actions(tmp_path):
+    with ReviewStore.open(tmp_path) as store:
+        store.set_ai_result(_pred("a"))
+        accepted = store.accept_ai("a")
+        assert np.array_equal(accepted, _mask()) and np.array_equal(store.final_mask("a"), _mask())
+        assert store.status("a") is ReviewStatus.ACCEPTED
+        with pytest.raises(ReviewStoreError, match="no AI result"):
+            store.accept_ai("b")
+        with pytest.raises(ReviewStoreError, match="size"):
+            store.mark_negative("b")
+        store.mark_negative("b", shape=(64, 80))
+        assert store.status("b") is ReviewStatus.NEGATIVE
+        fb = store.final_mask("b")
+        assert fb.shape == (64, 80) and not fb.any()
+        store.flag("a", "check the apex")
+        assert store.status("a") is ReviewStatus.FLAGGED and store.comment("a") == "check the apex"
+        assert store.statuses() == {"a": ReviewStatus.FLAGGED, "b": ReviewStatus.NEGATIVE}
+        actions = [j["action"] for j in store.journal()]
+        assert actions[:4] == ["status", "negative", "accept_ai", "ai"]
+
+
+def test_position_and_ui_state(tmp_path):
+    with ReviewStore.open(tmp_path) as store:
+        assert store.position() is None
+        store.set_position("img-7")
+        store.set_state("sort", "probability")
+    with ReviewStore.open(tmp_path) as store:
+        assert store.position() == "img-7" and store.state("sort") == "probability"
+
+
+def test_import_final_keeps_raw_rows_until_edited(tmp_path):
+    h, w = 40, 30
+    a = _mask((h, w), (2, 6, 2, 6))
+    b = _mask((h, w), (4, 10, 4, 9))  # overlaps a
+    rows = {"img": [rle.encode(a), rle.encode(b)], "neg": ["-1"]}
+    sizes = {"img": (h, w), "neg": (h, w)}
+    with ReviewStore.open(tmp_path) as store:
+        assert store.import_final_rows(rows, sizes, "truth.csv") == 2
+        assert store.import_rows("img") == rows["img"]
+        assert np.array_equal(store.final_mask("img"), a | b)
+        assert store.status("img") is ReviewStatus.UNREVIEWED
+        assert not store.set_final_mask("img", a | b)  # same mask: still unedited
+        assert store.import_rows("img") == rows["img"]
+        store.set_final_mask("img", a)
+        assert store.import_rows("img") is None
+        # a re-import never overwrites the reviewer's work
+        assert store.import_final_rows(rows, sizes, "truth.csv") == 1
+        assert np.array_equal(store.final_mask("img"), a)
+
+
+def test_import_bad_row_writes_nothing(tmp_path):
+    with ReviewStore.open(tmp_path) as store:
+        with pytest.raises(rle.RleError):
+            store.import_final_rows({"a": ["1 5"], "b": ["999999 3"]}, {"a": (10, 10), "b": (10, 10)}, "x.csv")
+        assert len(store) == 0
+
+
+def test_reference_layer(tmp_path):
+    m = _mask((20, 20), (1, 5, 1, 5))
+    with ReviewStore.open(tmp_path) as store:
+        store.import_reference_rows({"a": [rle.encode(m)], "b": ["-1"]}, {"a": (20, 20), "b": (20, 20)}, "t.csv")
+        assert np.array_equal(store.reference_mask("a"), m)
+        assert not store.reference_mask("b").any()
+        assert store.reference_mask("c") is None
+        assert store.reference_source() == "t.csv"
+        assert store.final_mask("a") is None  # the reference is not the reviewer's mask
+
+
+def test_schema_newer_than_app_is_refused(tmp_path):
+    db = tmp_path / "x.sqlite"
+    conn = sqlite3.connect(db, isolation_level=None)
+    assert migrate(conn) == SCHEMA_VERSION
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(SchemaError, match="newer"):
+        ReviewStore(db)
+
+
+def test_closed_store_refuses_writes(tmp_path):
+    store = ReviewStore.open(tmp_path)
+    store.close()
+    store.close()
+    with pytest.raises(ReviewStoreError, match="closed"):
+        store.set_status("a", ReviewStatus.ACCEPTED)
+
+
+def test_no_patient_identifiers_in_schema(tmp_path):
+    with ReviewStore.open(tmp_path) as store:
+        cols = " ".join(
+            r[1]
+            for t in ("images", "reference", "journal", "state")
+            for r in store._conn.execute(f"PRAGMA table_info({t})")
+        )
+    assert "patient" not in cols.lower()
+
+
+def test_migration_machinery_upgrades_existing_store(tmp_path, monkeypatch):
+    from pneumoviewer.review import schema
+
+    with ReviewStore.open(tmp_path) as store:
+        store.set_final_mask("a", _mask())
+        path = store.path
+    upgraded = dict(schema.MIGRATIONS)
+    upgraded[SCHEMA_VERSION + 1] = ("ALTER TABLE images ADD COLUMN second_reader TEXT",)
+    monkeypatch.setattr(schema, "MIGRATIONS", upgraded)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert schema.migrate(conn, SCHEMA_VERSION + 1) == SCHEMA_VERSION + 1
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(images)")]
+    assert "second_reader" in cols
+    assert schema.migrate(conn, SCHEMA_VERSION + 1) == SCHEMA_VERSION + 1  # idempotent
+    conn.close()
+    with ReviewStore(path) as store:  # data survives the upgrade
+        assert np.array_equal(store.final_mask("a"), _mask())
+
+
+def test_failed_migration_rolls_back(tmp_path, monkeypatch):
+    from pneumoviewer.review import schema
+
+    db = tmp_path / "s.sqlite"
+    broken = {1: ("CREATE TABLE t (x INTEGER)", "THIS IS NOT SQL")}
+    monkeypatch.setattr(schema, "MIGRATIONS", broken)
+    conn = sqlite3.connect(db, isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError):
+        schema.migrate(conn, 1)
+    assert schema.schema_version(conn) == 0
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name='t'").fetchone() is None
+    conn.close()
+
+
+def test_autosave_persists_every_committed_step(tmp_path):
+    from pneumoviewer.editing import MaskDocument
+    from pneumoviewer.editing.tools import BrushTool
+
+    with ReviewStore.open(tmp_path) as store:
+        store.set_ai_result(_pred("img"))
+        start = store.starting_mask("img")
+        assert np.array_equal(start, _mask())  # no final yet: open with the AI mask
+        doc = MaskDocument.from_mask(start)
+        stop = store.autosave("img", doc)
+        brush = BrushTool(radius=5)
+        brush.press(doc, (10, 10))
+        brush.move(doc, (10, 40))
+        assert store.final_mask("img") is None  # mid-stroke: nothing committed yet
+        brush.release(doc)
+        assert np.array_equal(store.final_mask("img"), doc.mask)
+        assert store.status("img") is ReviewStatus.CORRECTED
+        doc.undo()
+        assert np.array_equal(store.final_mask("img"), _mask())
+        doc.redo()
+        assert np.array_equal(store.final_mask("img"), doc.mask)
+        stop()
+        doc.undo()
+        assert not np.array_equal(store.final_mask("img"), doc.mask)
+        assert store.starting_mask("unknown") is None
+        store.register_image("known", 7, 9)
+        assert store.starting_mask("known").shape == (7, 9)

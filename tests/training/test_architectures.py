@@ -1,0 +1,67 @@
+"""Architectures: output shapes, DenseNet121 skip names (build only: never trained in tests), safe-mode round trip."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from pneumoviewer.training import architectures as A
+
+
+@pytest.mark.parametrize(("task", "arch", "size"), [("classifier", "small", 64), ("segmenter", "unet-small", 64),
+                                                     ("segmenter", "unet", 64), ("classifier", "small", 96)])
+def test_small_models_shapes_and_predict(task, arch, size):
+    m = A.builder(task)(arch, size, None)
+    assert m.input_shape == (None, size, size, 1)
+    expected = (None, 1) if task == "classifier" else (None, size, size, 1)
+    assert m.output_shape == expected
+    y = m.predict_on_batch(np.random.default_rng(0).random((2, size, size, 1), dtype=np.float32))
+    assert np.all((y >= 0) & (y <= 1))
+
+
+def test_unet_width_depth_dropout_are_configurable():
+    m = A.build_segmenter("unet", 64, A.arch_options("unet", width=4, depth=3, dropout=0.3))
+    convs = [la for la in m.layers if isinstance(la, keras.layers.Conv2D)]
+    assert convs[0].filters == 4
+    assert max(c.filters for c in convs) == 4 * 2**3
+    assert any(isinstance(la, keras.layers.Dropout) and la.rate == 0.3 for la in m.layers)
+    assert sum(isinstance(la, keras.layers.MaxPooling2D) for la in m.layers) == 3
+    with pytest.raises(ValueError, match="divisible"):
+        A.build_segmenter("unet", 72, A.arch_options("unet", depth=4))
+
+
+@pytest.mark.slow
+def test_densenet_models_build_with_expected_skips():
+    """DenseNet121 classifier and U-Net: build and check shapes only (a training step would trace for ~70 s)."""
+    cls = A.build_classifier("densenet121", 64)
+    assert cls.output_shape == (None, 1)
+    assert cls.get_layer("gray_to_rgb") is not None  # grayscale → 3 channels inside the model
+    seg = A.build_segmenter("unet-densenet121", 64)
+    assert seg.output_shape == (None, 64, 64, 1)
+    strides = [64 // seg.get_layer(n).output.shape[1] for n in A.DENSENET_SKIPS]
+    assert strides == [2, 4, 8, 16, 32]
+    assert [seg.get_layer(n).output.shape[-1] for n in A.DENSENET_SKIPS] == [64, 256, 512, 1024, 1024]
+
+
+def test_densenet_weights_never_downloaded(tmp_path):
+    with pytest.raises(FileNotFoundError, match="never downloaded"):
+        A.build_classifier("densenet121", 64, A.arch_options("densenet121", imagenet_weights=str(tmp_path / "x.h5")))
+
+
+def test_unknown_arch_is_an_error():
+    with pytest.raises(ValueError, match="unknown"):
+        A.build_classifier("resnet", 64)
+    with pytest.raises(ValueError, match="unknown"):
+        A.build_segmenter("small", 64)
+
+
+def test_models_use_no_lambda_and_reload_in_safe_mode(tmp_path):
+    for task, arch in (("classifier", "small"), ("segmenter", "unet-small")):
+        m = A.builder(task)(arch, 64, None)
+        assert not any(isinstance(la, keras.layers.Lambda) for la in m.layers)
+        path = tmp_path / f"{task}.keras"
+        m.save(path)
+        again = keras.models.load_model(path, safe_mode=True, compile=False)
+        x = np.random.default_rng(1).random((1, 64, 64, 1), dtype=np.float32)
+        np.testing.assert_allclose(again.predict_on_batch(x), m.predict_on_batch(x), rtol=1e-5, atol=1e-6)
