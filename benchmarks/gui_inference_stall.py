@@ -73,13 +73,23 @@ def _gaps(ticks: list[float], t0: float, t1: float) -> dict[str, float] | None:
         return None
     gaps.sort()
     p95 = gaps[min(len(gaps) - 1, round(0.95 * (len(gaps) - 1)))]
-    return {"n": len(gaps), "max_ms": round(gaps[-1], 1), "p95_ms": round(p95, 1),
-            "p50_ms": round(gaps[len(gaps) // 2], 1), "over_50ms": sum(g > 50 for g in gaps)}
+    return {
+        "n": len(gaps),
+        "max_ms": round(gaps[-1], 1),
+        "p95_ms": round(p95, 1),
+        "p50_ms": round(gaps[len(gaps) // 2], 1),
+        "over_50ms": sum(g > 50 for g in gaps),
+    }
 
 
 def run_mode(folder: Path, model: Path, mode: str, env: dict[str, str]) -> dict[str, object]:
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(model), mode], env=env, capture_output=True,
-                          text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(folder), str(model), mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
     if line is None:
         raise RuntimeError(f"{mode}: no result\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -96,12 +106,13 @@ def run_mode(folder: Path, model: Path, mode: str, env: dict[str, str]) -> dict[
         "n_errors": r["n_errors"],
         "first_errors": r["errors"],
         "tensorflow_in_gui_process": r["tensorflow_in_gui_process"],
-        "seconds": {"open_to_first_paint": round(m["painted"] - m["open"], 3),
-                    "open_to_model_ready": round(m["ready"] - m["open"], 3),
-                    "ready_to_first_result": round(m["first_result"] - m["ready"], 3),
-                    "open_to_all_done": round(end - m["open"], 3)},
-        "worst_gaps_after_first_paint": [{"ms": round(g * 1000, 1), "at_s": round(a - m["open"], 3)}
-                                         for g, a in worst],
+        "seconds": {
+            "open_to_first_paint": round(m["painted"] - m["open"], 3),
+            "open_to_model_ready": round(m["ready"] - m["open"], 3),
+            "ready_to_first_result": round(m["first_result"] - m["ready"], 3),
+            "open_to_all_done": round(end - m["open"], 3),
+        },
+        "worst_gaps_after_first_paint": [{"ms": round(g * 1000, 1), "at_s": round(a - m["open"], 3)} for g, a in worst],
         "gui_gaps": {
             "load": _gaps(ticks, m["painted"], m["ready"]),
             "first_call": _gaps(ticks, m["ready"], m["first_result"] + 0.05),
@@ -120,6 +131,7 @@ def main() -> int:
     ap.add_argument("--images", type=int, default=16)
     ap.add_argument("--modes", nargs="+", default=["process", "thread"], choices=["process", "thread"])
     args = ap.parse_args()
+    load0 = round(os.getloadavg()[0], 2)  # other work on the machine skews every timing here
     tmp = Path(tempfile.mkdtemp(prefix="pv-stall-"))
     try:
         folder = args.folder
@@ -127,18 +139,29 @@ def main() -> int:
             from pneumoviewer.io.phantom import generate_dataset
 
             folder = generate_dataset(tmp / "phantoms", args.images, seed=2, size=1024).root
-        env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
-               "PNEUMOVIEWER_CACHE": str(tmp / "cache"), "PNEUMOVIEWER_DATA": str(tmp / "data"),
-               "XDG_CONFIG_HOME": str(tmp / "config"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        env = {
+            **os.environ,
+            "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+            "PNEUMOVIEWER_CACHE": str(tmp / "cache"),
+            "PNEUMOVIEWER_DATA": str(tmp / "data"),
+            "XDG_CONFIG_HOME": str(tmp / "config"),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
         results = [run_mode(folder, args.model, mode, env) for mode in args.modes]
-        print(json.dumps({
-            "benchmark": "gui_inference_stall",
-            "what": "GUI-thread heartbeat (5 ms QTimer) gaps while the AI worker loads the model and predicts a folder",
-            "model": str(args.model),
-            "images": args.images,
-            "target_max_gap_ms": 50,
-            "results": results,
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "machine": {"cpus": os.cpu_count(), "load_avg_1m": [load0, round(os.getloadavg()[0], 2)]},
+                    "benchmark": "gui_inference_stall",
+                    "what": "GUI heartbeat (5 ms QTimer) gaps while the AI worker loads the model, predicts a folder",
+                    "model": str(args.model),
+                    "images": args.images,
+                    "target_max_gap_ms": 50,
+                    "results": results,
+                },
+                indent=2,
+            )
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -23,8 +23,12 @@ from pathlib import Path
 def _stats(xs: list[float]) -> dict[str, float]:
     xs = sorted(xs)
     p95 = xs[min(len(xs) - 1, round(0.95 * (len(xs) - 1)))]
-    return {"n": len(xs), "p50_ms": round(1000 * statistics.median(xs), 1), "p95_ms": round(1000 * p95, 1),
-            "max_ms": round(1000 * xs[-1], 1)}
+    return {
+        "n": len(xs),
+        "p50_ms": round(1000 * statistics.median(xs), 1),
+        "p95_ms": round(1000 * p95, 1),
+        "max_ms": round(1000 * xs[-1], 1),
+    }
 
 
 def main() -> int:
@@ -32,6 +36,7 @@ def main() -> int:
     ap.add_argument("--folder", type=Path)
     ap.add_argument("--images", type=int, default=24)
     args = ap.parse_args()
+    load0 = round(os.getloadavg()[0], 2)  # other work on the machine skews every timing here
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     tmp = Path(tempfile.mkdtemp(prefix="pv-next-"))
     os.environ["PNEUMOVIEWER_CACHE"] = str(tmp / "cache")
@@ -85,13 +90,19 @@ def main() -> int:
             while time.perf_counter() - t_hold < 0.15:
                 wait(w.loader.loaded, timeout_ms=30)
         w.close()
-        print(json.dumps({
-            "benchmark": "gui_next_image",
-            "what": "next_image() -> new image painted, 1024² JPEG Baseline phantoms, window 1600×1000 offscreen",
-            "prefetched": _stats(prefetched),
-            "not_prefetched": _stats(cold) if cold else None,
-            "target_prefetched_ms": 100,
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "machine": {"cpus": os.cpu_count(), "load_avg_1m": [load0, round(os.getloadavg()[0], 2)]},
+                    "benchmark": "gui_next_image",
+                    "what": "next_image() -> new image painted; 1024² JPEG Baseline phantoms; 1600×1000 offscreen",
+                    "prefetched": _stats(prefetched),
+                    "not_prefetched": _stats(cold) if cold else None,
+                    "target_prefetched_ms": 100,
+                },
+                indent=2,
+            )
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

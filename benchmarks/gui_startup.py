@@ -41,10 +41,10 @@ print("RESULT" + json.dumps(out))
 """
 
 
-def one_run(folder: Path, env: dict[str, str]) -> dict[str, float]:
+def one_run(folder: Path, env: dict[str, str], extra: list[str]) -> dict[str, float]:
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(folder), "--no-ai"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    cmd = [sys.executable, "-c", CHILD, str(folder), *extra]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
     if line is None:
         raise RuntimeError(f"no result from the app process:\n{proc.stdout}\n{proc.stderr}")
@@ -57,12 +57,31 @@ def one_run(folder: Path, env: dict[str, str]) -> dict[str, float]:
     }
 
 
+def series(folder: Path, env: dict[str, str], extra: list[str], runs: int) -> dict[str, object]:
+    cold = one_run(folder, env, extra)  # scan cache empty
+    warm = [one_run(folder, env, extra) for _ in range(max(1, runs))]
+    times = [r["first_image_painted_s"] for r in warm]
+    return {
+        "first_run_no_scan_cache_s": round(cold["first_image_painted_s"], 3),
+        "warm_runs_s": [round(t, 3) for t in times],
+        "median_s": round(statistics.median(times), 3),
+        "max_s": round(max(times), 3),
+        "python_and_imports_median_s": round(statistics.median(r["python_and_imports_s"] for r in warm), 3),
+        "tensorflow_imported_in_gui_process": any(r["tensorflow_imported"] for r in [cold, *warm]),
+        "n_images": cold["n_images"],
+    }
+
+
 def main() -> int:
+    from pneumoviewer.core.paths import default_model_dir
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--folder", type=Path, help="folder of DICOMs (default: generated phantoms)")
+    ap.add_argument("--model", type=Path, default=default_model_dir(), help="bundle for the with-AI series")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--images", type=int, default=24)
     args = ap.parse_args()
+    load0 = round(os.getloadavg()[0], 2)  # other work on the machine skews every timing here
     tmp = Path(tempfile.mkdtemp(prefix="pv-startup-"))
     try:
         folder = args.folder
@@ -70,25 +89,27 @@ def main() -> int:
             from pneumoviewer.io.phantom import generate_dataset
 
             folder = generate_dataset(tmp / "phantoms", args.images, seed=0, size=1024).root
-        env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
-               "PNEUMOVIEWER_CACHE": str(tmp / "cache"), "PNEUMOVIEWER_DATA": str(tmp / "data"),
-               "XDG_CONFIG_HOME": str(tmp / "config")}
-        cold = one_run(folder, env)  # scan cache empty
-        warm = [one_run(folder, env) for _ in range(max(1, args.runs))]
-        times = [r["first_image_painted_s"] for r in warm]
-        print(json.dumps({
+        env = {
+            **os.environ,
+            "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+            "PNEUMOVIEWER_DATA": str(tmp / "data"),
+            "XDG_CONFIG_HOME": str(tmp / "config"),
+        }
+        out: dict[str, object] = {}
+        env["PNEUMOVIEWER_CACHE"] = str(tmp / "cache-no-ai")
+        out["no_ai"] = series(folder, env, ["--no-ai"], args.runs)
+        if (args.model / "manifest.json").is_file():
+            env["PNEUMOVIEWER_CACHE"] = str(tmp / "cache-ai")  # the AI process starts with the scan (low priority)
+            out["with_ai"] = series(folder, env, ["--model", str(args.model)], args.runs)
+        result = {
+            "machine": {"cpus": os.cpu_count(), "load_avg_1m": [load0, round(os.getloadavg()[0], 2)]},
             "benchmark": "gui_startup",
             "what": "process start -> first image painted (offscreen Qt), 1024² JPEG Baseline phantoms",
-            "n_images": cold["n_images"],
-            "first_run_no_scan_cache_s": round(cold["first_image_painted_s"], 3),
-            "warm_runs_s": [round(t, 3) for t in times],
-            "median_s": round(statistics.median(times), 3),
-            "max_s": round(max(times), 3),
-            "python_and_imports_median_s": round(statistics.median(r["python_and_imports_s"] for r in warm), 3),
-            "tensorflow_imported": any(r["tensorflow_imported"] for r in [cold, *warm]),
+            "model": str(args.model) if "with_ai" in out else None,
+            **out,
             "target_s": 2.0,
-            "platform": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
-        }, indent=2))
+        }
+        print(json.dumps(result, indent=2))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -35,11 +35,11 @@ def rule_bundle(tmp_path_factory: pytest.TempPathFactory):
     segmenter: p = sigmoid(40·(pixel − 0.5)) — the mask is where the image is brighter than 0.5.
     Input 64², thresholds 0.5, min area 1024 px at 1024² (64 px at 256²).
     """
+    import keras
+    import numpy as np
+
     from pneumoviewer.inference.bundle import ModelEntry, write_manifest
     from pneumoviewer.inference.config import ModelConfig
-
-    import keras  # noqa: I001  (imported here: TensorFlow only for the tests that need it)
-    import numpy as np
 
     root = tmp_path_factory.mktemp("rule_bundle")
     inp = keras.Input((64, 64, 1), name="image")

@@ -44,6 +44,9 @@ def run_tests() -> int:
 
     project_path = Path(__file__).resolve().parent.parent
     os.chdir(project_path)
+    # In a packaged test run the app binary runs this module because of BRIEFCASE_MAIN_MODULE; child processes
+    # that tests start with sys.executable (the same binary) must run the app instead, not the suite again.
+    os.environ.pop("BRIEFCASE_MAIN_MODULE", None)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     returncode = int(pytest.main(pytest_args(project_path, sys.argv[1:], dict(os.environ))))
     print(f">>>>>>>>>> EXIT {returncode} <<<<<<<<<<", flush=True)

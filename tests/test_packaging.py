@@ -162,6 +162,20 @@ def test_staging_copy_has_changelog_and_cpu_tensorflow(tmp_path: Path) -> None:
         assert tomllib.load(f)["project"]["dependencies"] == _pyproject()["project"]["dependencies"]
 
 
+def test_staging_can_ship_a_site_model(tmp_path: Path) -> None:
+    build = _load(BUILD, "pv_build")
+    site = tmp_path / "site-bundle"
+    site.mkdir()
+    (site / "manifest.json").write_text('{"name": "site"}', encoding="utf-8")
+    (site / "classifier.keras").write_bytes(b"weights")
+    src = tmp_path / "src"
+    build.stage(src, "full", site)
+    assert (src / "models" / "demo" / "manifest.json").read_text(encoding="utf-8") == '{"name": "site"}'
+    assert (src / "models" / "demo" / "classifier.keras").read_bytes() == b"weights"
+    with pytest.raises(build.BuildError, match=r"no manifest\.json"):
+        build.stage(tmp_path / "src2", "full", tmp_path)
+
+
 def test_in_bundle_runner_arguments(tmp_path: Path) -> None:
     runner = _load(ROOT / "tests" / "pneumoviewer.py", "pv_briefcase_runner")
     # in a checkout: pyproject.toml supplies the settings; default is the whole suite
@@ -184,3 +198,30 @@ def test_runner_is_not_collected_and_does_not_shadow_the_package() -> None:
     proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "tests/test_packaging.py",
                            "tests/pneumoviewer.py"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "tests/pneumoviewer.py::" not in proc.stdout
+
+
+def test_packaged_app_honours_interpreter_style_child_processes() -> None:
+    """In a packaged app sys.executable is the app binary: `-m pneumoviewer.…` / multiprocessing `-c` must work."""
+    from pneumoviewer.__main__ import interpreter_request
+
+    exe = "/usr/bin/pneumoviewer"
+    assert interpreter_request([exe, "-m", "pneumoviewer.gui.inference_child", "5", "7"]) == (
+        "-m", "pneumoviewer.gui.inference_child", ["5", "7"])
+    code = "from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5, pipe_handle=7)"
+    assert interpreter_request([exe, "-B", "-S", "-I", "-c", code, "--multiprocessing-fork"]) == (
+        "-c", code, ["--multiprocessing-fork"])
+    # the CLI itself, and anything else, is left to the CLI
+    assert interpreter_request([exe]) is None
+    assert interpreter_request([exe, "selftest", "-m", "pneumoviewer.x"]) is None
+    assert interpreter_request([exe, "--version"]) is None
+    assert interpreter_request([exe, "-c", "import os; os.system('x')"]) is None
+    assert interpreter_request([exe, "-m", "http.server"]) is None
+    assert interpreter_request([exe, "-m", "pneumoviewer", "selftest"]) == ("-m", "pneumoviewer", ["selftest"])
+
+
+def test_packaged_style_child_runs_our_module(tmp_path: Path) -> None:
+    """`python -m pneumoviewer -m pneumoviewer.cli --version` goes through the same path the packaged binary takes."""
+    proc = subprocess.run([sys.executable, "-m", "pneumoviewer", "-m", "pneumoviewer.cli"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr  # runs pneumoviewer.cli as __main__ (a no-op module), not the CLI parser
+    assert "invalid choice" not in proc.stderr

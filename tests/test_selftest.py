@@ -27,7 +27,8 @@ def _run_selftest(*args: str, env_extra: dict[str, str] | None = None, timeout: 
                           capture_output=True, text=True, timeout=timeout, encoding="utf-8")
 
 
-CHECKS = ("model bundle", "phantom DICOM", "main window", "model load", "classifier + segmenter", "review store")
+CHECKS = ("model bundle", "phantom DICOM", "main window", "app AI worker", "model load", "classifier + segmenter",
+          "review store")
 
 
 def _lines(stdout: str) -> dict[str, str]:
@@ -119,10 +120,11 @@ def test_missing_bundle_fails_with_a_clear_message(tmp_path: Path) -> None:
     lines = _lines(proc.stdout)
     assert "no model bundle" in lines["model bundle"] and "no-such-bundle" in lines["model bundle"]
     assert lines["model load"].lstrip().startswith("✗")
+    assert lines["app AI worker"].lstrip().startswith("✗")
     # the checks that do not need the model still ran and passed
     for name in ("phantom DICOM", "main window", "review store"):
         assert lines[name].lstrip().startswith("✓"), lines[name]
-    assert "selftest FAILED: 3/6" in proc.stdout
+    assert "selftest FAILED: 3/7" in proc.stdout
 
 
 def test_selftest_is_a_cli_command() -> None:
@@ -142,7 +144,8 @@ def test_selftest_passes_on_a_good_bundle(tiny_bundle: Path) -> None:
     assert all(line.lstrip().startswith("✓") for line in lines.values()), proc.stdout
     assert "selftest-tiny 0.0.1" in lines["model bundle"] and "sha256" in lines["model bundle"]
     assert "mask px" in lines["classifier + segmenter"]  # gate open (threshold 0): segmenter ran in the pipeline
-    assert "selftest passed: 6/6" in proc.stdout
+    assert "worker loaded the model and returned P=" in lines["app AI worker"]
+    assert "selftest passed: 7/7" in proc.stdout
 
 
 @pytest.mark.slow
@@ -177,4 +180,4 @@ def test_selftest_passes_on_the_shipped_demo_bundle() -> None:
     assert (default_model_dir() / "manifest.json").is_file(), "the demo model bundle is not in models/demo"
     proc = _run_selftest()
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "selftest passed: 6/6" in proc.stdout
+    assert "selftest passed: 7/7" in proc.stdout

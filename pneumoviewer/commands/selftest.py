@@ -96,8 +96,9 @@ class SelfTest:
         engine = InferenceEngine(self.model_dir)
         engine.load(warm_up=True)
         self.state["engine"] = engine
-        import tensorflow as tf  # already imported by load(); only read its version
+        from pneumoviewer.inference.backend import tensorflow
 
+        tf = tensorflow()  # already imported by load(); only its version is read here
         return f"TensorFlow {tf.__version__}, keras {_version('keras')}, device {engine.device}"
 
     def check_phantom(self) -> str:
@@ -352,7 +353,7 @@ def format_report(results: list[CheckResult], header: str, total_s: float) -> st
     width = max((len(r.name) for r in results), default=10)
     lines = [header]
     for r in results:
-        mark = yes if r.ok else no
+        mark = (yes if r.ok else no).ljust(max(len(yes), len(no)))
         text = r.detail if r.ok else (r.error or "failed")
         lines.append(f"  {mark} {r.name:<{width}}  {r.seconds:6.2f} s  {text}")
     passed = sum(r.ok for r in results)
@@ -388,5 +389,7 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(work, ignore_errors=True)
     header = (f"PneumoViewer {__version__} selftest — Python {platform.python_version()} on "
               f"{platform.system()} {platform.machine()}; models: {model_dir}")
-    print(format_report(test.results, header, time.perf_counter() - t0), flush=True)
+    report = format_report(test.results, header, time.perf_counter() - t0)
+    enc = getattr(sys.stdout, "encoding", None) or "utf-8"
+    print(report.encode(enc, errors="replace").decode(enc), flush=True)  # e.g. '×' on a cp1252 console
     return 0 if ok else 1

@@ -14,12 +14,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", choices=("classifier", "segmenter"), help="which model of the bundle to train")
     parser.add_argument("--data", required=True, type=Path, help="folder of DICOMs (any nesting, SIIM layout works)")
     parser.add_argument("--labels", required=True, type=Path,
-                        help="SIIM CSV (ImageId,EncodedPixels): training style (row per instance) or submission style")
+                        help="SIIM CSV (ImageId,EncodedPixels): training style (row per instance) or "
+                             "submission style")
     parser.add_argument("--out", required=True, type=Path,
                         help="bundle folder to write (created; the other model already in it is kept)")
     parser.add_argument("--arch", default=None,
-                        help="classifier: small | densenet121; segmenter: unet-small | unet | unet-densenet121 "
-                             "(default: small / unet-small)")
+                        help="classifier: small | unet-mil | densenet121; segmenter: unet-small | unet | "
+                             "unet-densenet121 (default: small / unet-small)")
     parser.add_argument("--size", type=int, default=256, help="square input side, a multiple of 32 (default 256)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch", type=int, default=8, help="batch size per replica (default 8)")
@@ -31,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the bundle's last checkpoint")
     parser.add_argument("--imagenet-weights", default=None, metavar="FILE",
                         help="local DenseNet121 ImageNet weights (.h5, no top) to start from; never downloaded")
+    parser.add_argument("--init-from", default=None, metavar="PATH",
+                        help="start from the weights of a .keras file or bundle (layers matched by name), e.g. a "
+                             "unet-mil classifier from a trained U-Net segmenter")
     parser.add_argument("--cache", default="", metavar="PREFIX",
                         help="cache decoded images in files with this prefix (default: in memory)")
     parser.add_argument("--no-augment", action="store_true", help="turn off flips/affine/brightness augmentation")
@@ -83,8 +87,10 @@ def run(args: argparse.Namespace) -> int:
             cache=args.cache, augment=not args.no_augment, start_positive_rate=args.start_positive_rate,
             positives_only=args.positives_only, bce_weight=args.bce_weight, dice_weight=args.dice_weight,
             pos_weight=args.pos_weight, width=args.width, depth=args.depth, dropout=args.dropout,
-            imagenet_weights=args.imagenet_weights, resume=args.resume, deterministic=args.deterministic,
-            mixed_precision=args.mixed_precision, verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
+            imagenet_weights=args.imagenet_weights, init_from=args.init_from, resume=args.resume,
+            deterministic=args.deterministic,
+            mixed_precision=args.mixed_precision,
+            verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
             name=args.name, version=args.version, synthetic=args.synthetic,
             classifier_threshold=args.classifier_threshold, mask_threshold=args.mask_threshold,
             min_area_px_1024=args.min_area_px_1024,
@@ -108,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
         result = train(cfg, args.data, args.labels, args.out, log=log, scan_progress=scan_progress)
     except (TrainError, BundleError, CsvError, FileNotFoundError) as exc:
         log(f"error: {exc}")
+        return 1
+    except Exception as exc:  # e.g. a DICOM that fails to decode mid-epoch (tf.errors wrap the file name)
+        log(f"error: training stopped: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:500]}")
+        log("the bundle keeps the best checkpoint written so far; fix the cause and re-run with --resume")
         return 1
     finally:
         if bar is not None:

@@ -154,6 +154,7 @@ def child_main(conn: Duplex, bundle_dir: str | None, engine_factory: Any = None)
             except Exception as exc:  # one bad image must not stop the folder
                 conn.send(("error", image_id, _describe(exc)))
                 continue
+            prediction.mask_probability = None  # not shown: 4 MB per 1024² image the pipe need not carry
             conn.send(("result", prediction))
     except (BrokenPipeError, EOFError, OSError):
         return  # the GUI went away

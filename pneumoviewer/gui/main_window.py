@@ -52,7 +52,7 @@ from pneumoviewer.gui.settings import Settings
 from pneumoviewer.gui.shortcuts import BY_ACTION, ShortcutsDialog, key_sequences, tooltip
 from pneumoviewer.gui.status_store import MemoryStatusStore, StatusStore
 from pneumoviewer.gui.viewer import DEFAULT_PRESETS, ImageViewer
-from pneumoviewer.gui.workers import ImageLoader, InferenceWorker, LoadedImage, TaskThread
+from pneumoviewer.gui.workers import ImageLoader, InferenceWorker, LoadedImage, TaskThread, load_for_display
 from pneumoviewer.gui.worklist import WorklistModel, WorklistPanel, WorklistRow
 
 DEMO_IMAGES = 24
@@ -105,17 +105,27 @@ def generate_demo(folder: Path, progress: Callable[[int, int], None], cancel: Ca
         progress(done, total)
 
     folder.mkdir(parents=True, exist_ok=True)
-    generate_dataset(folder, DEMO_IMAGES, seed=DEMO_SEED, size=DEMO_SIZE, positive_rate=DEMO_POSITIVE_RATE,
-                     progress=step)
+    generate_dataset(
+        folder, DEMO_IMAGES, seed=DEMO_SEED, size=DEMO_SIZE, positive_rate=DEMO_POSITIVE_RATE, progress=step
+    )
     (folder / ".complete").write_text(f"n={DEMO_IMAGES} size={DEMO_SIZE} seed={DEMO_SEED}\n", encoding="utf-8")
     return folder
 
 
 def _scan(folder: Path) -> Callable[[Callable[[int, int], None], Callable[[], bool]], Any]:
+    """Index the folder, then decode its first image in the same thread (cold start: one hand-off fewer)."""
+
     def run(progress: Callable[[int, int], None], cancel: Callable[[], bool]) -> Any:
         from pneumoviewer.io.folder import scan_folder
 
-        return scan_folder(folder, progress=progress, cancel=cancel)
+        index = scan_folder(folder, progress=progress, cancel=cancel)
+        first = None
+        if index.images and not cancel():
+            try:
+                first = load_for_display(index.images[0].path)
+            except Exception:  # shown (with its error) through the normal loader path
+                first = None
+        return index, first
 
     return run
 
@@ -170,6 +180,8 @@ class MainWindow(QMainWindow):
         self._closing = False
         self.timings: dict[str, float] = {}  # e.g. last 'navigate→painted' seconds (benchmarks read these)
         self._nav_t0: float | None = None
+        self._ai_queued = False  # this folder's images were handed to the AI worker
+        self._prefetch_soon: str | None = None
 
         self.setWindowTitle("PneumoViewer")
         self.setObjectName("MainWindow")
@@ -232,8 +244,9 @@ class MainWindow(QMainWindow):
         self.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
         return dock
 
-    def _action(self, name: str, text: str, slot: Callable[..., Any], icon: str | None = None,
-                checkable: bool = False) -> QAction:
+    def _action(
+        self, name: str, text: str, slot: Callable[..., Any], icon: str | None = None, checkable: bool = False
+    ) -> QAction:
         act = QAction(text, self)
         act.setObjectName(f"action_{name}")
         if name in BY_ACTION:
@@ -421,6 +434,10 @@ class MainWindow(QMainWindow):
         self.worklist.progress.setVisible(True)
         self.worklist.progress.setRange(0, 0)
         self.worklist.progress.setFormat("Indexing %v/%m")
+        if self.run_ai and self.inference_mode == "process":
+            # spawning the child briefly holds this process (fork/exec): do it now, while the user waits for the
+            # index anyway, not after the first image when they are reading; it loads TensorFlow at low priority
+            self._ensure_worker()
         thread = TaskThread(_scan(path), name="scan", parent=self)
         thread.progress.connect(self._on_scan_progress)
         thread.succeeded.connect(self._on_scan_done)
@@ -474,12 +491,15 @@ class MainWindow(QMainWindow):
         self.viewer.clear(f"Could not index {self.folder}: {message}")
         self.scanFailed.emit(message)
 
-    def _on_scan_done(self, index: Any) -> None:
+    def _on_scan_done(self, result: Any) -> None:
+        index, first = result
         self.worklist.progress.setVisible(False)
         self.index = index
         rows = [WorklistRow(path=Path(im.path), meta=im.meta) for im in index.images]
         rows += [WorklistRow(path=Path(f.path), reason=f.reason) for f in index.failures]
         self._paths = {im.meta.image_id: Path(im.path) for im in index.images}
+        if first is not None:
+            self._cache[first.image_id] = first
         self.worklist_model.set_rows(rows)
         n, failed = len(index.images), len(index.failures)
         if n == 0:
@@ -497,6 +517,7 @@ class MainWindow(QMainWindow):
         self._ai_errors.clear()
         self._current = None
         self._shown = None
+        self._ai_queued = False
         self._paths = {}
         self.index = None
         self.worklist_model.clear()
@@ -593,7 +614,8 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().showMessage("Loading…", 2000)
             self.loader.request(image_id, self._paths[image_id], urgent=True)
-        self._prefetch_around(image_id)
+        if item is not None:
+            self._prefetch_soon = image_id  # decode the neighbours once this image is painted, not during the paint
         if self._inference is not None:
             ahead = self._neighbours(image_id, AI_PRIORITY_AHEAD)
             self._inference.prioritize([image_id, *ahead])
@@ -626,6 +648,7 @@ class MainWindow(QMainWindow):
                 break
             del self._cache[victim]
         if image_id == self._current and self._shown != image_id:
+            self._prefetch_soon = image_id
             self._display(item)
 
     def _on_load_failed(self, image_id: str, message: str) -> None:
@@ -648,11 +671,15 @@ class MainWindow(QMainWindow):
     def _on_painted(self) -> None:
         if self._shown is None:
             return
+        if self._prefetch_soon is not None:
+            QTimer.singleShot(0, lambda image_id=self._prefetch_soon: self._prefetch_around(image_id))
+            self._prefetch_soon = None
         if self._nav_t0 is not None:
             self.timings["navigate_to_painted_s"] = time.perf_counter() - self._nav_t0
             self._nav_t0 = None
         self.imagePainted.emit(self._shown)
-        if self.run_ai and self._inference is None and self._paths:
+        if self.run_ai and not self._ai_queued and self._paths:
+            self._ai_queued = True
             QTimer.singleShot(0, self.start_inference)  # after the first image is on screen, not before
 
     # ================================================================================================================
@@ -797,6 +824,23 @@ class MainWindow(QMainWindow):
     def has_model(self) -> bool:
         return self._engine_factory is not None or (self.bundle_dir / "manifest.json").is_file()
 
+    def _ensure_worker(self) -> None:
+        """Start the inference worker once (its process loads TensorFlow while the folder is being indexed)."""
+        if self._inference is not None or self._closing or not self.has_model():
+            return
+        worker = InferenceWorker(self.bundle_dir, self.inference_mode, self._engine_factory, parent=self)
+        worker.modelInfo.connect(self._on_model_info)
+        worker.ready.connect(self._on_model_ready)
+        worker.fatal.connect(self._on_model_failed)
+        worker.result.connect(self._on_prediction)
+        worker.error.connect(self._on_prediction_error)
+        worker.progress.connect(self._on_ai_progress)
+        worker.idle.connect(self._on_ai_idle)
+        worker.cancelled.connect(self._on_ai_cancelled)
+        self._inference = worker
+        self.device_label.setText("AI: starting…")
+        worker.start()
+
     def start_inference(self) -> None:
         """Start the worker (once) and queue every image without a result, the one on screen first."""
         if self._closing or not self._paths:
@@ -804,19 +848,8 @@ class MainWindow(QMainWindow):
         if not self.has_model():
             self._show_model_state()
             return
-        if self._inference is None:
-            worker = InferenceWorker(self.bundle_dir, self.inference_mode, self._engine_factory, parent=self)
-            worker.modelInfo.connect(self._on_model_info)
-            worker.ready.connect(self._on_model_ready)
-            worker.fatal.connect(self._on_model_failed)
-            worker.result.connect(self._on_prediction)
-            worker.error.connect(self._on_prediction_error)
-            worker.progress.connect(self._on_ai_progress)
-            worker.idle.connect(self._on_ai_idle)
-            worker.cancelled.connect(self._on_ai_cancelled)
-            self._inference = worker
-            self.device_label.setText("AI: starting…")
-            worker.start()
+        self._ensure_worker()
+        assert self._inference is not None
         ids = [i for i in self.worklist.visible_image_ids() if i not in self._predictions]
         ids += [i for i in self._paths if i not in self._predictions and i not in ids]
         self._inference.enqueue((i, self._paths[i]) for i in ids)
@@ -883,6 +916,8 @@ class MainWindow(QMainWindow):
 
     def _on_prediction(self, prediction: Prediction) -> None:
         image_id = prediction.image_id
+        if image_id not in self._paths:
+            return  # a result for the previous folder, finished after the switch
         prediction.mask_probability = None  # the map is not shown; keep memory bounded on large folders
         if prediction.mask is not None:
             prediction.mask = np.ascontiguousarray(prediction.mask, dtype=bool)
@@ -894,6 +929,8 @@ class MainWindow(QMainWindow):
         self.predictionArrived.emit(image_id, float(prediction.probability))
 
     def _on_prediction_error(self, image_id: str, message: str) -> None:
+        if image_id not in self._paths:
+            return
         self._ai_errors[image_id] = message
         self.worklist_model.set_ai_error(image_id, message)
         if image_id == self._shown:

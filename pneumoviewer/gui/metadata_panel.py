@@ -67,8 +67,18 @@ class MetadataPanel(QWidget):
         facts = QGroupBox("Image")
         form = QFormLayout(facts)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        for key in ("Age", "Sex", "View", "Modality", "Size", "Spacing", "Bits", "Photometric", "Transfer syntax",
-                    "Patient key"):
+        for key in (
+            "Age",
+            "Sex",
+            "View",
+            "Modality",
+            "Size",
+            "Spacing",
+            "Bits",
+            "Photometric",
+            "Transfer syntax",
+            "Patient key",
+        ):
             label = QLabel("—")
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setWordWrap(True)

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
+from pneumoviewer.gui.inference_child import ChildProcess  # imported here, not in the worker thread (GIL)
+
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
 
@@ -191,8 +193,9 @@ class InferenceWorker(QThread):
     """Loads the model bundle once, then predicts the queued images: prioritised ones first, then the rest.
 
     `mode="process"` (default): a child process does the TensorFlow work (see `inference_child`); this thread only
-    feeds it paths and relays results. `mode="thread"`: the engine runs here. `engine_factory(bundle_dir)` replaces
-    `InferenceEngine` (a tiny engine in tests; must be picklable for process mode).
+    feeds it paths and relays results (it waits in `poll`, holding no GIL). `mode="thread"`: the engine runs here.
+    `engine_factory(bundle_dir)` replaces `InferenceEngine` (a tiny engine in tests; must be picklable and importable
+    by the child for process mode).
     """
 
     modelInfo = Signal(object)  # ModelInfo, as soon as the manifest is read (before TensorFlow loads)
@@ -357,8 +360,6 @@ class InferenceWorker(QThread):
         return InferenceEngine(self.bundle_dir)
 
     def _run_process(self) -> None:
-        from pneumoviewer.gui.inference_child import ChildProcess
-
         try:
             proc = ChildProcess.start(self.bundle_dir, self._factory)
         except Exception as exc:

@@ -136,7 +136,8 @@ def read_manifest(bundle_dir: str | os.PathLike[str]) -> Manifest:
     _require(data.get("format", FORMAT_NAME) == FORMAT_NAME, path, f"not a {FORMAT_NAME} manifest")
     fv = data.get("format_version")
     _require(isinstance(fv, int), path, "missing format_version")
-    _require(fv <= FORMAT_VERSION, path, f"format_version {fv} is newer than this PneumoViewer reads ({FORMAT_VERSION})")
+    _require(fv <= FORMAT_VERSION, path,
+             f"format_version {fv} is newer than this PneumoViewer reads ({FORMAT_VERSION})")
     try:
         thr = data.get("thresholds", {})
         models_raw = data.get("models", {})

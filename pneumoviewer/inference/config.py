@@ -69,7 +69,7 @@ class ModelConfig:
 
     def min_area_for(self, height: int, width: int) -> int:
         """Minimum component area in pixels for an image of this size (the 1024² figure scaled by pixel count)."""
-        return int(round(self.min_area_px_1024 * (height * width) / float(REFERENCE_SIDE * REFERENCE_SIDE)))
+        return round(self.min_area_px_1024 * (height * width) / float(REFERENCE_SIDE * REFERENCE_SIDE))
 
     def with_size(self, task: str, size: int) -> ModelConfig:
         return replace(self, **{f"{task}_size": int(size)})

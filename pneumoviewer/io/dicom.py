@@ -184,18 +184,25 @@ def parse_view(view_position: object, series_description: object = None) -> str 
 
 @lru_cache(maxsize=1)
 def _patient_salt() -> bytes:
-    """A per-installation random salt, so patient keys cannot be matched against other installations' keys."""
+    """A per-installation random salt, so patient keys cannot be matched against other installations' keys.
+
+    Where the user data folder is not writable, a salt derived from this machine and user is used instead (stable
+    across runs, so patient keys and the folder-index cache stay consistent)."""
     path = user_data_dir() / "patient-key-salt"
     with contextlib.suppress(OSError):
         data = path.read_bytes()
         if len(data) >= 16:
             return data
     salt = secrets.token_bytes(32)
-    with contextlib.suppress(OSError):
+    try:
         from pneumoviewer.io.atomic import atomic_write_bytes
 
         atomic_write_bytes(path, salt)
-    return salt
+        return salt
+    except OSError:
+        import platform
+
+        return hashlib.sha256(f"pneumoviewer|{platform.node()}|{path}".encode()).digest()
 
 
 def patient_key(patient_id: object) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 import keras
 from keras import layers
 
-CLASSIFIER_ARCHS: tuple[str, ...] = ("small", "densenet121")
+CLASSIFIER_ARCHS: tuple[str, ...] = ("small", "unet-mil", "densenet121")
 SEGMENTER_ARCHS: tuple[str, ...] = ("unet-small", "unet", "unet-densenet121")
 
 #: Keras 3 names of the DenseNet121 layers the U-Net decoder taps, from stride 2 to stride 32.
@@ -40,6 +40,7 @@ def arch_options(arch: str, **overrides: Any) -> ArchOptions:
     base = {
         "small": ArchOptions(width=16, depth=4, dropout=0.2),
         "densenet121": ArchOptions(dropout=0.2),
+        "unet-mil": ArchOptions(width=8, depth=4, dropout=0.0),
         "unet-small": ArchOptions(width=8, depth=4, dropout=0.0),
         "unet": ArchOptions(width=32, depth=5, dropout=0.2),
         "unet-densenet121": ArchOptions(dropout=0.0),
@@ -91,6 +92,12 @@ def build_classifier(arch: str, size: int, opts: ArchOptions | None = None) -> k
             x = _conv_bn_relu(x, f, f"c{level}b")
             x = layers.MaxPooling2D(2, name=f"c{level}_pool")(x)
         x = layers.GlobalAveragePooling2D(name="gap")(x)
+    elif arch == "unet-mil":
+        # multiple-instance classifier: a U-Net's per-pixel probability map, max-pooled to one image probability.
+        # Layer names match `build_unet`, so it can start from a trained segmenter (`train --init-from`).
+        pixel = _unet_body(inputs, opts)
+        out = layers.GlobalMaxPooling2D(name="probability", dtype="float32")(pixel)
+        return keras.Model(inputs, out, name="classifier_unet_mil")
     elif arch == "densenet121":
         base = _densenet_encoder(inputs, opts)
         x = layers.GlobalAveragePooling2D(name="gap")(base.output)
@@ -114,11 +121,11 @@ def _mask_head(x: Any) -> Any:
     return layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="mask")(x)
 
 
-def build_unet(size: int, opts: ArchOptions) -> keras.Model:
-    """Plain U-Net: ``depth`` levels of two conv-BN-ReLU, max-pool down, bilinear up + skip concat."""
+def _unet_body(inputs: Any, opts: ArchOptions) -> Any:
+    """Encoder-decoder of :func:`build_unet` up to and including the sigmoid ``mask`` head."""
+    size = int(inputs.shape[1])
     if size % (2**opts.depth):
         raise ValueError(f"input size {size} must be divisible by 2**depth = {2**opts.depth}")
-    inputs = keras.Input((size, size, 1), name="image")
     x = inputs
     skips = []
     for level in range(opts.depth):
@@ -134,7 +141,13 @@ def build_unet(size: int, opts: ArchOptions) -> keras.Model:
     x = _conv_bn_relu(x, f, "mid_b")
     for level in reversed(range(opts.depth)):
         x = _unet_decoder_block(x, skips[level], opts.width * 2**level, f"dec{level}")
-    return keras.Model(inputs, _mask_head(x), name="segmenter_unet")
+    return _mask_head(x)
+
+
+def build_unet(size: int, opts: ArchOptions) -> keras.Model:
+    """Plain U-Net: ``depth`` levels of two conv-BN-ReLU, max-pool down, bilinear up + skip concat."""
+    inputs = keras.Input((size, size, 1), name="image")
+    return keras.Model(inputs, _unet_body(inputs, opts), name="segmenter_unet")
 
 
 def build_densenet_unet(size: int, opts: ArchOptions) -> keras.Model:
@@ -159,6 +172,26 @@ def build_segmenter(arch: str, size: int, opts: ArchOptions | None = None) -> ke
     if arch == "unet-densenet121":
         return build_densenet_unet(size, opts)
     raise ValueError(f"unknown segmenter architecture {arch!r}; choose from {SEGMENTER_ARCHS}")
+
+
+def init_from(model: keras.Model, source: keras.Model) -> int:
+    """Copy weights layer by layer (same name, same shapes) from ``source``; returns how many layers were copied.
+
+    Used to start a ``unet-mil`` classifier from a trained U-Net segmenter: the per-pixel evidence is already
+    learnt, the classifier only has to learn how much of it makes an image positive.
+    """
+    by_name = {la.name: la for la in source.layers}
+    copied = 0
+    for layer in model.layers:
+        src = by_name.get(layer.name)
+        if src is None or not layer.weights:
+            continue
+        w = src.get_weights()
+        if [tuple(a.shape) for a in w] != [tuple(v.shape) for v in layer.weights]:
+            continue
+        layer.set_weights(w)
+        copied += 1
+    return copied
 
 
 def builder(task: str) -> Callable[[str, int, ArchOptions | None], keras.Model]:

@@ -9,6 +9,7 @@ Mixed precision (``mixed_float16``) only when a GPU is visible: on CPU it is slo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -42,10 +43,8 @@ def choose_placement(mixed_precision: str = "auto") -> Placement:
     """Strategy + precision policy; ``mixed_precision`` is "auto" (GPU only), "on" or "off"."""
     gpus = tf.config.list_physical_devices("GPU")
     for g in gpus:  # share the GPU politely with the GUI's inference worker
-        try:
+        with contextlib.suppress(RuntimeError, ValueError):
             tf.config.experimental.set_memory_growth(g, True)
-        except (RuntimeError, ValueError):
-            pass
     tf_config = os.environ.get("TF_CONFIG", "").strip()
     if tf_config:
         is_chief = _chief_from_tf_config(tf_config)

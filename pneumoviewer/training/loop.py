@@ -62,6 +62,7 @@ class TrainConfig:
     depth: int | None = None
     dropout: float | None = None
     imagenet_weights: str | None = None
+    init_from: str | None = None  # .keras file or bundle folder whose weights start this model (by layer name)
     resume: bool = False
     deterministic: bool = False
     mixed_precision: str = "auto"
@@ -89,7 +90,16 @@ class TrainConfig:
 
     @property
     def monitor(self) -> str:
-        return "auc" if self.task == "classifier" else "dice"
+        """Validation figure that picks the best epoch: classifier AUC (higher is better); segmenter loss (lower).
+
+        Not the segmenter's Dice: with empty-vs-empty scoring 1, an all-empty model wins early epochs on any
+        validation set with many negatives, and the gate plus min-area clean-up handle negatives at inference.
+        """
+        return "auc" if self.task == "classifier" else "loss"
+
+    @property
+    def monitor_higher_is_better(self) -> bool:
+        return self.monitor != "loss"
 
     def arch_options(self) -> architectures.ArchOptions:
         return architectures.arch_options(
@@ -185,7 +195,8 @@ class BundleWriter(keras.callbacks.Callback):
                "positive_rate": round(rate, 4), **{k: round(v, 6) for k, v in logs.items()}}
         self.history.append(row)
         value = logs.get(self.monitor_key)
-        improved = value is not None and np.isfinite(value) and (self.best is None or value > self.best)
+        sign = 1.0 if self.cfg.monitor_higher_is_better else -1.0
+        improved = value is not None and np.isfinite(value) and (self.best is None or sign * value > sign * self.best)
         if improved:
             self.best = float(value)
             self.best_logs = {"epoch": epoch + 1, **logs}
@@ -248,6 +259,20 @@ class BundleWriter(keras.callbacks.Callback):
         if self.model_config.synthetic:
             return "Trained on synthetic phantom images only. Not for clinical use."
         return "Research use only; not a diagnostic device."
+
+
+def _init_source(cfg: TrainConfig) -> Path:
+    """The .keras file named by --init-from (a bundle folder gives its segmenter, or its model of this task)."""
+    p = Path(cfg.init_from or "")
+    if p.is_dir():
+        m = read_manifest(p)
+        task = "segmenter" if "segmenter" in m.models and cfg.arch in ("unet-mil", "unet", "unet-small") else cfg.task
+        if task not in m.models:
+            raise TrainError(f"--init-from {p}: bundle has no {task} model")
+        p = p / m.models[task].file
+    if not p.is_file():
+        raise TrainError(f"--init-from {p}: no such .keras file")
+    return p
 
 
 def _existing_bundle(out_dir: Path, task: str) -> tuple[ModelConfig | None, dict[str, ModelEntry]]:
@@ -339,6 +364,13 @@ def train(
             log(f"resumed from {resume_model} after epoch {initial_epoch}")
         else:
             model = _build(cfg)
+            if cfg.init_from:
+                source = _init_source(cfg)
+                copied = architectures.init_from(model, keras.models.load_model(source, compile=False,
+                                                                                safe_mode=True))
+                if copied == 0:
+                    raise TrainError(f"--init-from {source}: no layer matches {cfg.arch} (by name and shape)")
+                log(f"initialised {copied} layers from {source}")
             _compile(model, cfg, cfg.epochs * steps)
 
     train_ds = data.training_dataset(
@@ -367,6 +399,7 @@ def train(
         "optimizer": "Adam, cosine decay", "seed": cfg.seed, "device": placement.description,
         "arch_options": {k: v for k, v in asdict(cfg.arch_options()).items() if k != "imagenet_weights"},
         "imagenet_init": bool(cfg.imagenet_weights),
+        "init_from": Path(cfg.init_from).name if cfg.init_from else None,
     }
     if cfg.task == "segmenter":
         summary["loss"] = {"bce_weight": cfg.bce_weight, "dice_weight": cfg.dice_weight,

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 # (queueing, errors, cancel, close). It is written to its own module on sys.path so the spawned inference child
 # can import it by name exactly as it imports the real engine.
 ENGINE_SOURCE = textwrap.dedent(
-    '''
+    """
     import time
     import numpy as np
     from pneumoviewer.core.types import ModelInfo, Prediction
@@ -44,7 +44,7 @@ ENGINE_SOURCE = textwrap.dedent(
             mask = d < np.quantile(d, 0.05)
             probability = float(np.clip(d[: d.shape[0] // 2].mean(), 0.0, 1.0))
             return Prediction(image.meta.image_id, probability, mask, self.model_info, device=self.device)
-    '''
+    """
 )
 
 

@@ -46,11 +46,12 @@ def test_the_window_process_never_imports_tensorflow(phantom_dataset, tmp_path):
     """Open a folder with the default (shipped) model, AI included: TensorFlow stays out of the GUI process."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     env.pop("PNEUMOVIEWER_MODELS", None)  # the real default bundle when it is shipped
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(phantom_dataset.root)], env=env, capture_output=True,
-                          text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(phantom_dataset.root)], env=env, capture_output=True, text=True, timeout=180
+    )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
     assert line is not None, proc.stdout + proc.stderr
-    seen = json.loads(line[len("RESULT"):])
+    seen = json.loads(line[len("RESULT") :])
     assert seen["painted"] in phantom_dataset.image_ids
     assert seen["tensorflow_imported"] is False
     assert seen["keras_imported"] is False
@@ -102,7 +103,8 @@ def test_closing_during_demo_generation_stops_it(make_window, qtbot, monkeypatch
 
 @pytest.mark.parametrize("argv", [["--help"]])
 def test_open_help_runs_without_qt(argv):
-    proc = subprocess.run([sys.executable, "-m", "pneumoviewer", "open", *argv], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pneumoviewer", "open", *argv], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0
     assert "folder" in proc.stdout

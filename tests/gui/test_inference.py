@@ -19,8 +19,9 @@ MODES = ["process", "thread"]
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_every_image_gets_a_result_or_its_error_and_the_worker_goes_on(make_window, qtbot, phantom_dataset,
-                                                                        engine_factory, mode):
+def test_every_image_gets_a_result_or_its_error_and_the_worker_goes_on(
+    make_window, qtbot, phantom_dataset, engine_factory, mode
+):
     bad = phantom_dataset.image_ids[4]
     w = make_window(inference_mode=mode, engine_factory=engine_factory(fail_ids=[bad]))
     open_and_wait(qtbot, w, phantom_dataset.root)
@@ -87,8 +88,9 @@ def test_cancel_stops_the_rest_and_run_resumes(make_window, qtbot, phantom_datas
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_close_while_the_worker_runs_is_clean_and_quick(make_window, qtbot, phantom_dataset, engine_factory, mode,
-                                                        capfd):
+def test_close_while_the_worker_runs_is_clean_and_quick(
+    make_window, qtbot, phantom_dataset, engine_factory, mode, capfd
+):
     w = make_window(inference_mode=mode, engine_factory=engine_factory(delay=0.4))
     open_and_wait(qtbot, w, phantom_dataset.root)
     qtbot.waitUntil(lambda: w.inference_worker is not None and w.inference_worker.isRunning(), timeout=10000)
@@ -130,3 +132,16 @@ def test_a_broken_bundle_leaves_the_app_usable(make_window, qtbot, phantom_datas
     assert w.device_label.text() == "AI: no model"
     qtbot.keyClick(w.viewer.graphics, Qt.Key.Key_J)
     assert w.current_image_id() == w.image_ids()[1]
+
+
+def test_a_second_folder_gets_its_own_predictions(make_window, qtbot, phantom_dataset, engine_factory, tmp_path):
+    from pneumoviewer.io.phantom import generate_dataset
+
+    other = generate_dataset(tmp_path / "other", n=3, seed=99, size=128)
+    w = make_window(inference_mode="thread", engine_factory=engine_factory())
+    with qtbot.waitSignal(w.inferenceIdle, timeout=60000):
+        open_and_wait(qtbot, w, phantom_dataset.root)
+    with qtbot.waitSignal(w.inferenceIdle, timeout=60000):
+        open_and_wait(qtbot, w, other.root)
+    assert set(w._predictions) == set(other.image_ids)
+    assert w.worklist_model.image_count() == 3

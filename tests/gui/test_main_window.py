@@ -51,8 +51,13 @@ def test_keys_step_through_the_worklist(make_window, qtbot, phantom_dataset):
     open_and_wait(qtbot, w, phantom_dataset.root)
     ids = w.image_ids()
     w.viewer.graphics.setFocus()
-    for key, expected in ((Qt.Key.Key_J, ids[1]), (Qt.Key.Key_Down, ids[2]), (Qt.Key.Key_K, ids[1]),
-                          (Qt.Key.Key_Up, ids[0]), (Qt.Key.Key_Up, ids[0])):
+    for key, expected in (
+        (Qt.Key.Key_J, ids[1]),
+        (Qt.Key.Key_Down, ids[2]),
+        (Qt.Key.Key_K, ids[1]),
+        (Qt.Key.Key_Up, ids[0]),
+        (Qt.Key.Key_Up, ids[0]),
+    ):
         qtbot.keyClick(w.viewer.graphics, key)
         assert w.current_image_id() == expected
         qtbot.waitUntil(lambda e=expected: w.viewer.image is not None and w.viewer.image.meta.image_id == e)
@@ -231,3 +236,23 @@ def test_patient_key_hidden_unless_turned_on(make_window, qtbot, phantom_dataset
     w.actions_by_name["show_ids"].trigger()
     assert w.metadata._values["Patient key"].isVisible()
     assert w.metadata.value("Patient key") == (w.viewer.image.meta.patient_key or "—")
+
+
+def test_status_bar_reads_out_position_value_and_mm(make_window, qtbot, phantom_dataset):
+    w = make_window(run_ai=False)
+    open_and_wait(qtbot, w, phantom_dataset.root)
+    image = w.current_image()
+    r, c = 40, 77
+    w.viewer.cursorMoved.emit(r + 0.4, c + 0.7)
+    assert w.pos_label.text() == f"x {c}  y {r}"
+    assert w.value_label.text() == f"value {image.pixels[r, c]}"
+    sr, sc = image.meta.pixel_spacing
+    assert w.mm_label.text() == f"{(r + 0.4) * sr:.1f}, {(c + 0.7) * sc:.1f} mm"
+    w.viewer.cursorLeft.emit()
+    assert w.pos_label.text() == ""
+    # a real mouse move over the image gets there too
+    from PySide6.QtTest import QTest
+
+    vp = w.viewer.graphics.viewport()
+    QTest.mouseMove(vp, vp.rect().center())
+    qtbot.waitUntil(lambda: w.pos_label.text().startswith("x "))

@@ -48,10 +48,23 @@ def cr_mono1(tmp_path):
     rng = np.random.default_rng(3)
     y, x = np.mgrid[0:300, 0:240]
     pixels = (3000 - 8 * y - 2 * x + rng.normal(0, 20, y.shape)).clip(0, 4095).astype(np.uint16)
-    attrs = {"Modality": "CR", "RescaleSlope": 1.0, "RescaleIntercept": -100.0, "WindowCenter": 1400,
-             "WindowWidth": 2000, "PixelSpacing": [0.2, 0.2], "SOPClassUID": ComputedRadiographyImageStorage}
-    return write_dicom(tmp_path / "cr.dcm", pixels, transfer_syntax=ExplicitVRLittleEndian,
-                       photometric="MONOCHROME1", bits_stored=12, attrs=attrs)
+    attrs = {
+        "Modality": "CR",
+        "RescaleSlope": 1.0,
+        "RescaleIntercept": -100.0,
+        "WindowCenter": 1400,
+        "WindowWidth": 2000,
+        "PixelSpacing": [0.2, 0.2],
+        "SOPClassUID": ComputedRadiographyImageStorage,
+    }
+    return write_dicom(
+        tmp_path / "cr.dcm",
+        pixels,
+        transfer_syntax=ExplicitVRLittleEndian,
+        photometric="MONOCHROME1",
+        bits_stored=12,
+        attrs=attrs,
+    )
 
 
 @pytest.mark.parametrize("kind", ["siim", "mono1"])
@@ -156,8 +169,16 @@ def test_zoom_fit_and_one_to_one(viewer, qtbot, tmp_path):
     from PySide6.QtWidgets import QApplication
 
     pos = QPointF(vp.rect().center())
-    wheel = QWheelEvent(pos, QPointF(vp.mapToGlobal(pos.toPoint())), QPoint(), QPoint(0, 240),
-                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    wheel = QWheelEvent(
+        pos,
+        QPointF(vp.mapToGlobal(pos.toPoint())),
+        QPoint(),
+        QPoint(0, 240),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(vp, wheel)
     assert viewer.zoom() > fit * 1.1
 

@@ -18,7 +18,7 @@ def test_preprocess_shape_range_and_content():
     img[:150] = 1.0  # top half bright
     x = preprocess_image(img, 64)
     assert x.shape == (64, 64, 1) and x.dtype == np.float32
-    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert x.min() >= 0.0 and x.max() <= 1.0
     assert x[:30].mean() > 0.99 and x[34:].mean() < 0.01  # stretched, not cropped or padded
 
 

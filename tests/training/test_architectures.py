@@ -65,3 +65,15 @@ def test_models_use_no_lambda_and_reload_in_safe_mode(tmp_path):
         again = keras.models.load_model(path, safe_mode=True, compile=False)
         x = np.random.default_rng(1).random((1, 64, 64, 1), dtype=np.float32)
         np.testing.assert_allclose(again.predict_on_batch(x), m.predict_on_batch(x), rtol=1e-5, atol=1e-6)
+
+
+def test_unet_mil_classifier_starts_from_segmenter():
+    seg = A.build_segmenter("unet-small", 64)
+    cls = A.build_classifier("unet-mil", 64)
+    assert cls.output_shape == (None, 1)
+    assert A.init_from(cls, seg) == sum(1 for la in seg.layers if la.weights)
+    x = np.random.default_rng(2).random((3, 64, 64, 1), dtype=np.float32)
+    # the classifier's probability is the segmenter's highest pixel probability
+    np.testing.assert_allclose(cls.predict_on_batch(x)[:, 0], seg.predict_on_batch(x).reshape(3, -1).max(axis=1),
+                               rtol=1e-5)
+    assert A.init_from(A.build_classifier("small", 64), seg) == 0  # nothing matches: nothing copied

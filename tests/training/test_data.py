@@ -57,7 +57,8 @@ def test_flip_only_mirrors_exactly():
 
 
 def test_brightness_contrast_touch_image_only():
-    image = tf.constant(np.full((32, 32, 1), 0.5, np.float32) + np.linspace(0, 0.3, 32, dtype=np.float32)[:, None, None])
+    ramp = np.linspace(0, 0.3, 32, dtype=np.float32)[:, None, None]
+    image = tf.constant(np.full((32, 32, 1), 0.5, np.float32) + ramp)
     label = tf.constant([1.0])
     cfg = data.AugmentConfig(flip=False, rotate_deg=0, shift=0, scale=0, brightness=0.2, contrast=0.3)
     img, lab = data.augment_pair(image, label, tf.constant([3, 4], tf.int64), cfg, with_mask=False)

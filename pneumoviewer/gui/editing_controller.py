@@ -1,0 +1,417 @@
+"""Binds a `MaskDocument` and the active editing tool to the image canvas.
+
+The viewer routes left-button press/move/release (and hover) on the image to this controller (its `CanvasTool`
+hook); the controller hands them to the active `pneumoviewer.editing` tool, and the document's change callback
+repaints **only the changed rectangle** of the reviewer-mask overlay (`repaint_rect`): the overlay's RGBA buffer is
+rewritten under the brush and the item is told to update just that rectangle, so Qt repaints a few hundred screen
+pixels per brush event instead of the whole 1024² or 3000² layer.
+
+Keyboard (installed on the main window by `install_actions`): 1…7 pick the tools in registry order, 0 / Esc (when no
+stroke is open) returns to pan, `[` / `]` change the brush size, Ctrl+Z undo, Ctrl+Shift+Z and Ctrl+Y redo, Esc during
+a drag cancels the stroke. Holding Shift when the drag starts flips add ↔ remove for that stroke. Space + drag and the
+middle button keep panning (the viewer handles those before the tool sees anything).
+
+Coordinates: the viewer gives image (row, col) floats where pixel (r, c) covers [r, r + 1) × [c, c + 1); tools work in
+pixel-centre coordinates (pixel (r, c) is the point (r, c)), so the controller shifts by half a pixel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QKeySequence, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem, QWidget
+
+from pneumoviewer.editing import MaskDocument, radius_mm
+from pneumoviewer.editing.tools import TOOLS, Tool, create_tool
+
+CURSOR_COLOR = "#f2f5f8"
+PREVIEW_COLOR = "#2fd0c8"
+BBox = tuple[int, int, int, int]
+
+
+def repaint_rect(overlay: Any, bbox: Sequence[int]) -> None:
+    """Rewrite the overlay's RGBA pixels under `bbox` (r0, r1, c0, c1; half-open) and repaint only that rectangle.
+
+    `MaskOverlay` keeps an RGBA buffer that pyqtgraph wraps in its QImage without a copy (RGBA8888 pass-through), so
+    after writing the slice it is enough to invalidate the item's rectangle: no QImage rebuild, no full-item repaint.
+    Falls back to the overlay's own `update_rect` when that buffer sharing does not hold (e.g. auto-downsampling).
+    """
+    mask = getattr(overlay, "mask", None)
+    rgba = getattr(overlay, "_rgba", None)
+    fill = getattr(overlay, "_fill_rgba", None)
+    if mask is None or rgba is None or fill is None:
+        overlay.update_rect(*bbox)
+        return
+    h, w = mask.shape
+    r0, r1, c0, c1 = max(0, int(bbox[0])), min(h, int(bbox[1])), max(0, int(bbox[2])), min(w, int(bbox[3]))
+    if r0 >= r1 or c0 >= c1:
+        return
+    if getattr(overlay, "mode", "fill") == "contour":
+        m = int(getattr(overlay, "contour_width", 1)) + 1
+        r0, r1, c0, c1 = max(0, r0 - m), min(h, r1 + m), max(0, c0 - m), min(w, c1 + m)
+    qimage = getattr(overlay, "qimage", None)
+    if getattr(overlay, "_renderRequired", False):
+        fill(r0, r1, c0, c1)
+        overlay.update()  # first paint renders the whole item anyway
+        return
+    if not _shares_buffer(qimage, rgba):
+        overlay.update_rect(r0, r1, c0, c1)
+        return
+    fill(r0, r1, c0, c1)
+    # item coordinates are image pixels (x = column, y = row); one pixel of margin for antialiased scaling
+    overlay.update(QRectF(c0 - 1, r0 - 1, c1 - c0 + 2, r1 - r0 + 2))
+
+
+def _shares_buffer(qimage: Any, rgba: Any) -> bool:
+    """True when pyqtgraph's QImage wraps `rgba` itself (pass-through RGBA8888, no downsampling copy)."""
+    data = getattr(qimage, "data", None) if qimage is not None else None
+    if data is None or not hasattr(data, "ctypes"):
+        return False
+    return bool(data.ctypes.data == rgba.ctypes.data and data.shape == rgba.shape and data.strides == rgba.strides)
+
+
+class EditingController(QObject):
+    """The active tool + the current image's MaskDocument, driven by the canvas (see module docstring)."""
+
+    toolChanged = Signal(str)  # tool name, "" for pan
+    historyChanged = Signal()  # undo/redo availability or labels may have changed
+    committed = Signal(str)  # one finished history step (label): the place to autosave
+    maskChanged = Signal(int, int, int, int)  # every pixel change (r0, r1, c0, c1)
+    radiusChanged = Signal(int)  # brush/eraser radius in px
+    optionChanged = Signal(str, str)  # tool name, option name
+    message = Signal(str)  # a tool's note for the status bar ("that area reaches the border…")
+    documentChanged = Signal()
+
+    def __init__(self, viewer: Any, overlay: Any = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = viewer
+        self.overlay = overlay if overlay is not None else viewer.add_overlay("review", "#2fd0c8", z=11)
+        self.tools: dict[str, Tool] = {name: create_tool(name) for name in TOOLS}
+        self._tool: Tool | None = None
+        self._doc: MaskDocument | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._pixel_spacing: tuple[float, float] | None = None
+        self._dragging = False
+        self._cancelled = False
+        self._flipped_mode: str | None = None  # the tool's own mode while Shift flips it for one stroke
+        self._press_modifiers = Qt.KeyboardModifier.NoModifier
+        self.actions: dict[str, QAction] = {}
+
+        vb = viewer.view_box
+        self.cursor_item = QGraphicsEllipseItem()
+        pen = QPen(QColor(CURSOR_COLOR))
+        pen.setCosmetic(True)
+        pen.setWidthF(1.2)
+        self.cursor_item.setPen(pen)
+        self.cursor_item.setZValue(1000)
+        self.cursor_item.setVisible(False)
+        self.cursor_item.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        vb.addItem(self.cursor_item, ignoreBounds=True)
+        self.preview_item = QGraphicsPathItem()
+        ppen = QPen(QColor(PREVIEW_COLOR))
+        ppen.setCosmetic(True)
+        ppen.setWidthF(1.5)
+        ppen.setStyle(Qt.PenStyle.DashLine)
+        self.preview_item.setPen(ppen)
+        self.preview_item.setZValue(999)
+        self.preview_item.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        vb.addItem(self.preview_item, ignoreBounds=True)
+        self._last_hover: tuple[float, float] | None = None
+
+        # modifiers of the press that starts a drag (Shift flips add/remove), Esc during a drag
+        viewer.graphics.viewport().installEventFilter(self)
+        viewer.graphics.installEventFilter(self)
+
+    # ------------------------------------------------------------------------------------------------ document
+    @property
+    def document(self) -> MaskDocument | None:
+        return self._doc
+
+    def set_document(self, doc: MaskDocument | None, pixel_spacing: tuple[float, float] | None = None) -> None:
+        """Edit `doc` (None: nothing to edit); the overlay shows its mask by reference and repaints per change."""
+        self.cancel_stroke()
+        for unsub in self._unsubscribe:
+            unsub()
+        self._unsubscribe = []
+        self._doc = doc
+        self._pixel_spacing = tuple(pixel_spacing) if pixel_spacing else None  # type: ignore[assignment]
+        if doc is not None:
+            self._unsubscribe.append(doc.subscribe(self._on_doc_changed))
+            self._unsubscribe.append(doc.subscribe_committed(self._on_doc_committed))
+            self.overlay.set_mask(doc.mask)
+        else:
+            self.overlay.set_mask(None)
+        self.preview_item.setPath(QPainterPath())
+        self.documentChanged.emit()
+        self.historyChanged.emit()
+        self.radiusChanged.emit(self.radius or 0)
+
+    @property
+    def pixel_spacing(self) -> tuple[float, float] | None:
+        return self._pixel_spacing
+
+    def _on_doc_changed(self, bbox: BBox) -> None:
+        repaint_rect(self.overlay, bbox)
+        self.maskChanged.emit(*bbox)
+
+    def _on_doc_committed(self, label: str) -> None:
+        self.committed.emit(label)
+        self.historyChanged.emit()
+
+    # ------------------------------------------------------------------------------------------------ tools
+    @property
+    def tool(self) -> Tool | None:
+        return self._tool
+
+    @property
+    def tool_name(self) -> str:
+        return self._tool.name if self._tool is not None else ""
+
+    def set_tool(self, name: str | None) -> None:
+        """Activate a tool by registry name (None or "": no tool, left-drag pans)."""
+        if name and name not in self.tools:
+            raise KeyError(f"unknown tool {name!r}")
+        self.cancel_stroke()
+        self._tool = self.tools[name] if name else None
+        self.viewer.set_tool_handler(self if self._tool is not None else None)
+        self._update_cursor()
+        self.toolChanged.emit(self.tool_name)
+        self.radiusChanged.emit(self.radius or 0)
+        if self._tool is not None:
+            self.message.emit(f"{self._tool.label}: {self._tool.help}")
+
+    def set_option(self, name: str, value: Any, tool: str | None = None) -> None:
+        """Set an option of `tool` (default: the active one) with the tool's own validation."""
+        t = self.tools[tool] if tool else self._tool
+        if t is None:
+            return
+        t.set_option(name, value)
+        if name == "radius":
+            self.radiusChanged.emit(int(getattr(t, "radius", 0)))
+            self._update_cursor()
+        self.optionChanged.emit(t.name, name)
+
+    @property
+    def radius(self) -> int | None:
+        """The active tool's outline radius in px (brush, eraser), else None."""
+        return self._tool.cursor_radius if self._tool is not None else None
+
+    def radius_mm(self) -> float | None:
+        r = self.radius
+        return None if r is None else radius_mm(r, self._pixel_spacing)
+
+    def radius_text(self) -> str:
+        """'20 px (3.4 mm)' for the panel and the status bar."""
+        r = self.radius
+        if r is None:
+            return ""
+        mm = self.radius_mm()
+        return f"{r} px" + (f" ({mm:.1f} mm)" if mm is not None else "")
+
+    def grow(self) -> None:
+        """`]`: a bigger brush (or eraser)."""
+        t = self._tool
+        if t is not None and hasattr(t, "grow"):
+            t.grow()
+            self._radius_changed(t)
+
+    def shrink(self) -> None:
+        """`[`: a smaller brush (or eraser)."""
+        t = self._tool
+        if t is not None and hasattr(t, "shrink"):
+            t.shrink()
+            self._radius_changed(t)
+
+    def _radius_changed(self, t: Tool) -> None:
+        self._update_cursor()
+        self.radiusChanged.emit(int(getattr(t, "radius", 0)))
+        self.optionChanged.emit(t.name, "radius")
+        self.message.emit(f"{t.label} size {self.radius_text()}")
+
+    def apply_whole(self) -> bool:
+        """Run a whole-mask tool once (the panel's Apply button); True if the mask changed."""
+        t, doc = self._tool, self._doc
+        if t is None or doc is None:
+            return False
+        changed = bool(t.apply(doc))
+        self._report(t)
+        return changed
+
+    def _report(self, t: Tool) -> None:
+        if t.message:
+            self.message.emit(t.message)
+
+    # ------------------------------------------------------------------------------------------------ undo / redo
+    def undo(self) -> bool:
+        if self._doc is None or self._dragging:
+            return False
+        done = self._doc.undo()
+        self.historyChanged.emit()
+        return done
+
+    def redo(self) -> bool:
+        if self._doc is None or self._dragging:
+            return False
+        done = self._doc.redo()
+        self.historyChanged.emit()
+        return done
+
+    def cancel_stroke(self) -> bool:
+        """Esc during a drag: drop the unfinished stroke (the document restores its pixels)."""
+        if not self._dragging or self._tool is None:
+            return False
+        if self._doc is not None:
+            self._tool.cancel(self._doc)
+        self._end_drag()
+        self._cancelled = True
+        self.preview_item.setPath(QPainterPath())
+        self.message.emit("Stroke cancelled")
+        return True
+
+    def _end_drag(self) -> None:
+        self._dragging = False
+        if self._flipped_mode is not None and self._tool is not None:
+            self._tool.set_option("mode", self._flipped_mode)
+            self._flipped_mode = None
+
+    # ------------------------------------------------------------------------------------------------ CanvasTool
+    @staticmethod
+    def _pt(row: float, col: float) -> tuple[float, float]:
+        return row - 0.5, col - 0.5
+
+    def press(self, row: float, col: float) -> None:
+        t, doc = self._tool, self._doc
+        self._cancelled = False
+        if t is None or doc is None:
+            return
+        if self._press_modifiers & Qt.KeyboardModifier.ShiftModifier and "mode" in t.option_values():
+            self._flipped_mode = str(t.mode)  # type: ignore[attr-defined]
+            t.set_option("mode", "remove" if self._flipped_mode == "add" else "add")
+        self._dragging = True
+        t.press(doc, self._pt(row, col))
+        if not t.drag:  # click tools act on press
+            self._report(t)
+        self._hover_at(row, col)
+        self._update_preview()
+
+    def move(self, row: float, col: float) -> None:
+        t, doc = self._tool, self._doc
+        if t is None or doc is None or not self._dragging or self._cancelled:
+            return
+        if t.drag:
+            t.move(doc, self._pt(row, col))
+            self._update_preview()
+        self._hover_at(row, col)
+
+    def release(self, row: float, col: float) -> None:
+        t, doc = self._tool, self._doc
+        if self._cancelled:
+            self._cancelled = False
+            return
+        if t is None or doc is None or not self._dragging:
+            return
+        if t.drag:
+            t.release(doc)
+            self._report(t)
+        self._end_drag()
+        self.preview_item.setPath(QPainterPath())
+        self.historyChanged.emit()
+
+    def hover(self, row: float, col: float) -> None:
+        self._hover_at(row, col)
+
+    # ------------------------------------------------------------------------------------------------ cursor
+    def _hover_at(self, row: float, col: float) -> None:
+        self._last_hover = (row, col)
+        r = self.radius
+        if r is None or self._doc is None:
+            if self.cursor_item.isVisible():
+                self.cursor_item.setVisible(False)
+            return
+        # centred on the pixel the tool will stamp, outline through the edge of the disc's outer pixels
+        cr, cc = math.floor(row) + 0.5, math.floor(col) + 0.5
+        rad = r + 0.5
+        rect = QRectF(cc - rad, cr - rad, 2 * rad, 2 * rad)
+        if self.cursor_item.rect() != rect:
+            self.cursor_item.setRect(rect)
+        if not self.cursor_item.isVisible():
+            self.cursor_item.setVisible(True)
+
+    def _update_cursor(self) -> None:
+        if self._last_hover is not None:
+            self._hover_at(*self._last_hover)
+        elif self.radius is None:
+            self.cursor_item.setVisible(False)
+        cursor = Qt.CursorShape.CrossCursor if self._tool is not None else Qt.CursorShape.ArrowCursor
+        self.viewer.graphics.viewport().setCursor(cursor)
+        if self.radius is None:
+            self.cursor_item.setVisible(False)
+
+    def _update_preview(self) -> None:
+        pts = getattr(self._tool, "points", None)
+        if not pts:
+            if not self.preview_item.path().isEmpty():
+                self.preview_item.setPath(QPainterPath())
+            return
+        path = QPainterPath(QPointF(pts[0][1] + 0.5, pts[0][0] + 0.5))
+        for r, c in pts[1:]:
+            path.lineTo(QPointF(c + 0.5, r + 0.5))
+        path.closeSubpath()
+        self.preview_item.setPath(path)
+
+    # ------------------------------------------------------------------------------------------------ events
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        et = event.type()
+        if et == QEvent.Type.MouseButtonPress:
+            self._press_modifiers = event.modifiers()  # type: ignore[attr-defined]
+        elif et == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Escape and self._dragging:  # type: ignore[attr-defined]
+            self.cancel_stroke()
+            return True
+        elif et == QEvent.Type.Leave and obj is self.viewer.graphics.viewport():
+            self.cursor_item.setVisible(False)
+            self._last_hover = None
+        return False
+
+    # ------------------------------------------------------------------------------------------------ shortcuts
+    def install_actions(self, window: QWidget) -> dict[str, QAction]:
+        """Create the editing actions (with shortcuts) on `window`; returns them by name for menus and buttons."""
+
+        def act(name: str, text: str, keys: Sequence[str], slot: Callable[[], Any], tip: str = "") -> QAction:
+            a = QAction(text, window)
+            a.setObjectName(f"action_edit_{name}")
+            a.setShortcuts([QKeySequence(k) for k in keys])
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            if tip or keys:
+                shown = QKeySequence(keys[0]).toString(QKeySequence.SequenceFormat.NativeText) if keys else ""
+                a.setToolTip(f"{tip or text.replace('&', '')} ({shown})" if shown else tip)
+            a.triggered.connect(lambda _c=False: slot())
+            window.addAction(a)
+            self.actions[name] = a
+            return a
+
+        act("undo", "&Undo", ["Ctrl+Z"], self.undo)
+        act("redo", "&Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], self.redo)
+        act("shrink", "Smaller Brush", ["["], self.shrink, "Smaller brush")
+        act("grow", "Bigger Brush", ["]"], self.grow, "Bigger brush")
+        act("pan", "&Pan (no tool)", ["0"], lambda: self.set_tool(None), "Pan: left-drag moves the image")
+        for i, (name, cls) in enumerate(TOOLS.items(), start=1):
+            act(f"tool_{name}", cls.label, [str(i)], lambda n=name: self.set_tool(n), f"{cls.label}: {cls.help}")
+        self.historyChanged.connect(self._sync_actions)
+        self._sync_actions()
+        return self.actions
+
+    def _sync_actions(self) -> None:
+        doc = self._doc
+        undo, redo = self.actions.get("undo"), self.actions.get("redo")
+        if undo is not None:
+            label = doc.undo_label if doc is not None else None
+            undo.setEnabled(doc is not None and doc.can_undo)
+            undo.setText(f"&Undo {label}" if label else "&Undo")
+        if redo is not None:
+            label = doc.redo_label if doc is not None else None
+            redo.setEnabled(doc is not None and doc.can_redo)
+            redo.setText(f"&Redo {label}" if label else "&Redo")
