@@ -116,11 +116,101 @@ def run_case(app: QApplication, size: int, moves: int, radius: int, partial: boo
     }
 
 
+def _drive(app: QApplication, vp: object, viewer: ImageViewer, size: int, moves: int, count: dict) -> tuple:
+    """Synthetic wavy drags across the middle of the image; returns (wall times, cpu times, painted, strokes)."""
+    c0 = viewer.image_to_scene(size * 0.5, size * 0.2)
+    c1 = viewer.image_to_scene(size * 0.5, size * 0.8)
+    x0, x1, yc = int(c0.x()), int(c1.x()), int(c0.y())
+    left = Qt.MouseButton.LeftButton
+    times: list[float] = []
+    cpu: list[float] = []
+    painted = strokes = done = 0
+    pos = QPoint(x0, yc)
+    while done < moves:
+        strokes += 1
+        start = QPoint(x0, yc + (strokes % 5) * 20 - 40)
+        _send(vp, QMouseEvent.Type.MouseButtonPress, start, left, left)
+        app.processEvents()
+        for i in range(1, min(100, moves - done) + 1):
+            t = i / 100
+            pos = QPoint(round(x0 + (x1 - x0) * t), round(start.y() + 25 * math.sin(t * 6 * math.pi)))
+            before = count["n"]
+            t0, cpu0 = time.perf_counter(), time.thread_time()
+            _send(vp, QMouseEvent.Type.MouseMove, pos, Qt.MouseButton.NoButton, left)
+            app.processEvents()
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.thread_time() - cpu0)
+            painted += count["n"] > before
+            done += 1
+        _send(vp, QMouseEvent.Type.MouseButtonRelease, pos, left, Qt.MouseButton.NoButton)
+        app.processEvents()
+    return times, cpu, painted, strokes
+
+
+def _summary(times: list[float], cpu: list[float], painted: int, strokes: int) -> dict[str, float]:
+    ms, cpu_ms = np.asarray(times) * 1e3, np.asarray(cpu) * 1e3
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p95_ms": round(float(np.percentile(ms, 95)), 3),
+        "max_ms": round(float(ms.max()), 3),
+        "cpu_p50_ms": round(float(np.percentile(cpu_ms, 50)), 3),
+        "cpu_p95_ms": round(float(np.percentile(cpu_ms, 95)), 3),
+        "events": len(times),
+        "events_painted": int(painted),
+        "strokes": strokes,
+    }
+
+
+def run_window_case(app: QApplication, size: int, moves: int, radius: int) -> dict[str, float]:
+    """The same drags in the whole main window (worklist, status bar cursor read-outs, review store autosave)."""
+    import tempfile
+    from pathlib import Path
+
+    from pneumoviewer.gui.main_window import MainWindow
+    from pneumoviewer.gui.review_bridge import install
+    from pneumoviewer.io.dicom_synth import write_siim_like
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "studies"
+        folder.mkdir()
+        write_siim_like(folder / "image.dcm", size=size, seed=1)
+        w = MainWindow(run_ai=False)
+        w.resize(1500, 950)
+        w.show()
+        review = install(w)
+        w.open_folder(folder)
+        deadline = time.monotonic() + 60
+        while review.bridge.document() is None and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.005)
+        review.controller.set_tool("brush")
+        review.controller.set_option("radius", radius)
+        overlay = review.controller.overlay
+        count = {"n": 0}
+        orig_paint = overlay.paint
+
+        def counting_paint(p: object, *args: object) -> None:
+            count["n"] += 1
+            orig_paint(p, *args)
+
+        overlay.paint = counting_paint  # type: ignore[method-assign]
+        for _ in range(5):
+            app.processEvents()
+        result = _summary(*_drive(app, w.viewer.graphics.viewport(), w.viewer, size, moves, count))
+        review.bridge.flush()
+        assert review.bridge.store.final_mask(review.bridge.image_id).any(), "the strokes were not saved"
+        w.close()
+        w.deleteLater()
+        app.processEvents()
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--moves", type=int, default=300)
     ap.add_argument("--radius", type=int, default=20)
     ap.add_argument("--no-baseline", action="store_true", help="skip the old whole-item repaint path")
+    ap.add_argument("--no-window", action="store_true", help="skip the whole-main-window variant")
     args = ap.parse_args(argv)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     out: dict[str, object] = {
@@ -138,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         out[f"partial_{size}"] = run_case(app, size, args.moves, args.radius, True)
         if not args.no_baseline:
             out[f"full_item_update_{size}"] = run_case(app, size, args.moves, args.radius, False)
+        if not args.no_window:
+            out[f"main_window_{size}"] = run_window_case(app, size, args.moves, args.radius)
     out["load_average_1min_after"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out, indent=1))
     return 0

@@ -4,7 +4,9 @@ For each worker mode (child process = default; QThread = the alternative) a fres
 1024² phantoms in `MainWindow` with the model bundle, and a 5 ms QTimer records every tick on the GUI thread from
 the moment the folder opens until every image has its AI result. Gaps between ticks are GUI stalls. They are
 reported per phase: `load` (worker start → model ready: TensorFlow import, model load, warm-up / first-call
-tracing), `first_call` (model ready → first result) and `steady` (the rest of the folder), plus overall.
+tracing), `first_call` (model ready → first result) and `steady` (the rest of the folder), plus overall. Mode
+`none` runs the same window without AI for as long: on a shared 2-core machine the OS alone causes some gaps,
+and this baseline shows how many.
 
     .venv/bin/python benchmarks/gui_inference_stall.py [--model DIR] [--images 16] [--modes process thread]
 """
@@ -31,7 +33,7 @@ from pneumoviewer.gui.theme import apply_dark_theme
 folder, model, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 app = QApplication([])
 apply_dark_theme(app)
-w = MainWindow(bundle_dir=model, inference_mode=mode)
+w = MainWindow(bundle_dir=model, inference_mode="process" if mode == "none" else mode, run_ai=mode != "none")
 w.resize(1600, 1000)
 w.show()
 ticks = []
@@ -42,6 +44,8 @@ hb.timeout.connect(lambda: ticks.append(time.perf_counter()))
 def mark(name):
     marks.setdefault(name, time.perf_counter())
 w.imagePainted.connect(lambda i: mark("painted"))
+if mode == "none":  # baseline: the same window with no AI, idle for as long as a typical run
+    w.imagePainted.connect(lambda i: QTimer.singleShot(int(float(sys.argv[4]) * 1000), idle))
 w.modelReady.connect(lambda d: (mark("ready"), marks.setdefault("device", d)))
 w.modelFailed.connect(lambda m: (marks.setdefault("failed", m), app.quit()))
 w.predictionArrived.connect(lambda i, p: mark("first_result"))
@@ -82,14 +86,9 @@ def _gaps(ticks: list[float], t0: float, t1: float) -> dict[str, float] | None:
     }
 
 
-def run_mode(folder: Path, model: Path, mode: str, env: dict[str, str]) -> dict[str, object]:
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(folder), str(model), mode],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+def run_mode(folder: Path, model: Path, mode: str, env: dict[str, str], idle_s: float = 12.0) -> dict[str, object]:
+    cmd = [sys.executable, "-c", CHILD, str(folder), str(model), mode, str(idle_s)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
     if line is None:
         raise RuntimeError(f"{mode}: no result\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -99,27 +98,35 @@ def run_mode(folder: Path, model: Path, mode: str, env: dict[str, str]) -> dict[
         return {"mode": mode, "error": m["failed"]}
     end = m.get("idle", ticks[-1])
     worst = sorted(((b - a, a) for a, b in itertools.pairwise(ticks) if a >= m["painted"]), reverse=True)[:3]
-    return {
+    out: dict[str, object] = {
         "mode": mode,
-        "device": m.get("device"),
-        "n_predictions": r["n_predictions"],
-        "n_errors": r["n_errors"],
-        "first_errors": r["errors"],
-        "tensorflow_in_gui_process": r["tensorflow_in_gui_process"],
-        "seconds": {
-            "open_to_first_paint": round(m["painted"] - m["open"], 3),
-            "open_to_model_ready": round(m["ready"] - m["open"], 3),
-            "ready_to_first_result": round(m["first_result"] - m["ready"], 3),
-            "open_to_all_done": round(end - m["open"], 3),
-        },
         "worst_gaps_after_first_paint": [{"ms": round(g * 1000, 1), "at_s": round(a - m["open"], 3)} for g, a in worst],
-        "gui_gaps": {
-            "load": _gaps(ticks, m["painted"], m["ready"]),
-            "first_call": _gaps(ticks, m["ready"], m["first_result"] + 0.05),
-            "steady": _gaps(ticks, m["first_result"], end),
-            "all_after_first_paint": _gaps(ticks, m["painted"], end),
-        },
     }
+    if mode == "none":
+        out["gui_gaps"] = {"all_after_first_paint": _gaps(ticks, m["painted"], end)}
+        return out
+    out.update(
+        {
+            "device": m.get("device"),
+            "n_predictions": r["n_predictions"],
+            "n_errors": r["n_errors"],
+            "first_errors": r["errors"],
+            "tensorflow_in_gui_process": r["tensorflow_in_gui_process"],
+            "seconds": {
+                "open_to_first_paint": round(m["painted"] - m["open"], 3),
+                "open_to_model_ready": round(m["ready"] - m["open"], 3),
+                "ready_to_first_result": round(m["first_result"] - m["ready"], 3),
+                "open_to_all_done": round(end - m["open"], 3),
+            },
+            "gui_gaps": {
+                "load": _gaps(ticks, m["painted"], m["ready"]),
+                "first_call": _gaps(ticks, m["ready"], m["first_result"] + 0.05),
+                "steady": _gaps(ticks, m["first_result"], end),
+                "all_after_first_paint": _gaps(ticks, m["painted"], end),
+            },
+        }
+    )
+    return out
 
 
 def main() -> int:
@@ -129,7 +136,13 @@ def main() -> int:
     ap.add_argument("--model", type=Path, default=default_model_dir())
     ap.add_argument("--folder", type=Path)
     ap.add_argument("--images", type=int, default=16)
-    ap.add_argument("--modes", nargs="+", default=["process", "thread"], choices=["process", "thread"])
+    ap.add_argument(
+        "--modes",
+        nargs="+",
+        default=["none", "process", "thread"],
+        choices=["none", "process", "thread"],
+        help="none = the same window without AI: the machine's own scheduling noise, for comparison",
+    )
     args = ap.parse_args()
     load0 = round(os.getloadavg()[0], 2)  # other work on the machine skews every timing here
     tmp = Path(tempfile.mkdtemp(prefix="pv-stall-"))

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
+
+NICENESS = 10  # scheduling priority of the inference process (POSIX nice): below the GUI's
 
 
 def _describe(exc: BaseException) -> str:
@@ -66,8 +69,12 @@ class ChildProcess:
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
+            cmd = [sys.executable, "-m", "pneumoviewer.gui.inference_child", str(to_child_r), str(from_child_w)]
+            nice = shutil.which("nice") if os.name == "posix" else None
+            if nice:  # low priority from the first instruction: the reader's window keeps the CPU during start-up
+                cmd = [nice, "-n", str(NICENESS), *cmd]
             popen = subprocess.Popen(
-                [sys.executable, "-m", "pneumoviewer.gui.inference_child", str(to_child_r), str(from_child_w)],
+                cmd,
                 pass_fds=(to_child_r, from_child_w),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -110,9 +117,9 @@ class ChildProcess:
 def child_main(conn: Duplex, bundle_dir: str | None, engine_factory: Any = None) -> None:
     """The child's loop: load the engine (reporting progress), then predict requests in order until told to quit."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if hasattr(os, "nice"):
+    if hasattr(os, "nice") and os.nice(0) < NICENESS:
         with contextlib.suppress(OSError):
-            os.nice(10)  # the reader's window wins the CPU; the AI takes what is left (matters on 2-core machines)
+            os.nice(NICENESS - os.nice(0))  # the reader's window wins the CPU; the AI takes what is left
     try:
         from pneumoviewer.io.dicom import load_image
 

@@ -440,8 +440,9 @@ class MainWindow(QMainWindow):
             self._ensure_worker()
         thread = TaskThread(_scan(path), name="scan", parent=self)
         thread.progress.connect(self._on_scan_progress)
-        thread.succeeded.connect(self._on_scan_done)
-        thread.failed.connect(self._on_scan_failed)
+        # a result queued by a scan that was replaced meanwhile must not fill the new folder's worklist
+        thread.succeeded.connect(lambda res, t=thread: self._on_scan_done(res) if t is self._scan_thread else None)
+        thread.failed.connect(lambda msg, t=thread: self._on_scan_failed(msg) if t is self._scan_thread else None)
         thread.cancelled.connect(lambda: self.worklist.progress.setVisible(False))
         self._scan_thread = thread
         thread.start()

@@ -256,3 +256,17 @@ def test_status_bar_reads_out_position_value_and_mm(make_window, qtbot, phantom_
     vp = w.viewer.graphics.viewport()
     QTest.mouseMove(vp, vp.rect().center())
     qtbot.waitUntil(lambda: w.pos_label.text().startswith("x "))
+
+
+def test_opening_another_folder_during_a_scan_shows_only_the_new_one(make_window, qtbot, phantom_dataset, tmp_path):
+    from pneumoviewer.io.phantom import generate_dataset
+
+    other = generate_dataset(tmp_path / "other", n=2, seed=5, size=64)
+    w = make_window(run_ai=False)
+    w.open_folder(phantom_dataset.root)
+    with qtbot.waitSignal(w.scanFinished, timeout=20000) as done:
+        w.open_folder(other.root)  # replaces the first scan at once
+    assert done.args == [2, 0]
+    qtbot.wait(300)
+    assert w.folder == other.root
+    assert sorted(w.image_ids()) == sorted(other.image_ids)
