@@ -38,8 +38,15 @@ def _threshold(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pred", required=True, type=Path, metavar="PRED.csv", help="predicted masks (SIIM RLE CSV)")
-    parser.add_argument("--truth", required=True, type=Path, metavar="TRUTH.csv", help="ground truth (SIIM RLE CSV)")
+    parser.add_argument("--pred", type=Path, metavar="PRED.csv", help="predicted masks (SIIM RLE CSV)")
+    parser.add_argument("--truth", type=Path, metavar="TRUTH.csv", help="ground truth (SIIM RLE CSV)")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        metavar="FOLDER",
+        help="instead of two CSVs: agreement (Dice) between the AI masks and the reviewer's final masks in FOLDER's "
+        "review store (and against an imported reference layer, if any)",
+    )
     parser.add_argument(
         "--probs", type=Path, metavar="PROBS.csv", help="per-image P(pneumothorax): ImageId,probability"
     )
@@ -177,7 +184,41 @@ def _sizes_from_folder(folder: Path) -> dict[str, tuple[int, int]]:
     return {img.meta.image_id: (img.meta.rows, img.meta.columns) for img in index.images if img.meta.rows}
 
 
+def _run_store(args: argparse.Namespace) -> int:
+    """AI-vs-reviewer agreement from a folder's review store (read-only use; nothing is changed)."""
+    from pneumoviewer.review.agreement import agreement
+    from pneumoviewer.review.store import ReviewStore
+
+    if not args.store.is_dir():
+        print(f"pneumoviewer evaluate: {args.store}: not a folder", file=sys.stderr)
+        return 2
+    with ReviewStore.open(args.store) as store:
+        result = agreement(store)
+    if args.json:
+        print(json.dumps(_clean(result)))
+        return 0
+    print(f"images with AI and final masks: {result['n_images']} ({result['unchanged']} unchanged)")
+    print(f"mean Dice AI vs reviewer:       {_fmt(result['mean_dice'])}")
+    for status, row in result["by_status"].items():
+        print(f"  {status:<12} n={row['n']:<5} mean Dice {_fmt(row['mean_dice'])}")
+    ref = result.get("reference")
+    if ref:
+        print(
+            f"vs reference ({ref['n_images']} images): final {_fmt(ref['final_mean_dice'])}, "
+            f"AI {_fmt(ref['ai_mean_dice'])}"
+        )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.store is not None:
+        if args.pred is not None or args.truth is not None:
+            print("pneumoviewer evaluate: give either --store or --pred/--truth, not both", file=sys.stderr)
+            return 2
+        return _run_store(args)
+    if args.pred is None or args.truth is None:
+        print("pneumoviewer evaluate: --pred and --truth are both needed (or --store FOLDER)", file=sys.stderr)
+        return 2
     from pneumoviewer.io.rle import RleError
     from pneumoviewer.io.siim_csv import CsvError, read_rle_csv
 

@@ -183,6 +183,7 @@ class ReviewBridge(QObject):
         self.ask_comment: Callable[[str], str | None] = self._ask_comment_dialog
         self.reference_overlay = window.viewer.add_overlay("reference", REFERENCE_COLOR, opacity=0.35, z=9)
         self.reference_overlay.setVisible(False)
+        self.show_reference = True  # View ▸ Reference Layer
         self.saved.connect(self._on_saved)
         self.saveFailed.connect(self._on_save_failed)
 
@@ -336,10 +337,15 @@ class ReviewBridge(QObject):
         ref = self.store.reference_mask(image_id) if self.store is not None else None
         if ref is not None and ref.shape == shape:
             self.reference_overlay.set_mask(ref)
-            self.reference_overlay.setVisible(True)
+            self.reference_overlay.setVisible(self.show_reference)
         else:
             self.reference_overlay.set_mask(None)
             self.reference_overlay.setVisible(False)
+
+    def set_reference_visible(self, on: bool) -> None:
+        """Show / hide the imported reference layer (purple) under the reviewer's mask."""
+        self.show_reference = bool(on)
+        self.reference_overlay.setVisible(self.show_reference and self.reference_overlay.mask is not None)
 
     def _detach_doc(self) -> None:
         if self._unsub is not None:
@@ -569,8 +575,15 @@ class ReviewIntegration(QObject):
                 review.insertAction(after, self.flag_comment_action)
             else:
                 review.addAction(self.flag_comment_action)
+        self.reference_action = QAction("Show &Reference Layer", self.window)
+        self.reference_action.setObjectName("action_reference_layer")
+        self.reference_action.setCheckable(True)
+        self.reference_action.setChecked(True)
+        self.reference_action.setToolTip("Show the imported reference masks (purple) under the reviewer's mask")
+        self.reference_action.toggled.connect(self.bridge.set_reference_visible)
         view = menus.get("View")
         if view is not None:
+            view.addAction(self.reference_action)
             view.addAction(self.dock.toggleViewAction())
 
 

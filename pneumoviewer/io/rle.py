@@ -160,9 +160,14 @@ def decode(rle: str, height: int, width: int) -> np.ndarray:
             f"RLE run {i + 1} (pixels {int(starts[i])}..{int(ends[i]) - 1}) runs past the end of a "
             f"{height}x{width} image ({total} pixels)"
         )
-    # Column-major flat index of every set pixel, then scatter into the row-major array.
+    # Column-major flat index of every set pixel, then scatter into the row-major array. (Tried: per-column
+    # segments + cumulative sum over the bounding box; slower for real masks and much slower for large ones.)
     offsets = np.cumsum(lengths) - lengths
-    idx = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - offsets, lengths)
-    col, row = np.divmod(idx, height)
-    mask[row, col] = True
+    step = np.arange(int(lengths.sum()), dtype=np.int64)
+    col0, row0 = np.divmod(starts, height)
+    if (row0 + lengths <= height).all():  # the usual case: every run is a strip within one column
+        mask[np.repeat(row0 - offsets, lengths) + step, np.repeat(col0, lengths)] = True
+    else:
+        col, row = np.divmod(step + np.repeat(starts - offsets, lengths), height)
+        mask[row, col] = True
     return mask

@@ -215,3 +215,24 @@ def test_store_writer_keeps_order_and_coalesces_queued_saves():
     assert len(writer.errors) == 1 and "division by zero" in writer.errors[0]  # reported, the writer goes on
     writer.close()
     assert ("a", "final") in done and ("a", "negative") in done
+
+
+def test_import_as_reference_layer_is_shown_alongside(make_window, qtbot, folder, tmp_path):
+    from pneumoviewer.io.rle import encode
+
+    w = open_window(make_window, qtbot, folder)
+    bridge = w.review.bridge
+    image_id = bridge.image_id
+    h, width = bridge.document().shape
+    m = np.zeros((h, width), bool)
+    m[40:90, 30:70] = True
+    ref = tmp_path / "truth.csv"
+    ref.write_text(f"ImageId,EncodedPixels\n{image_id},{encode(m)}\n", encoding="utf-8")
+    before = bridge.document().mask.copy()
+    with qtbot.waitSignal(w.review.exporter.imported, timeout=10000):
+        w.review.exporter.import_labels(ref, layer="reference")
+    qtbot.waitUntil(lambda: bridge.reference_overlay.mask is not None)
+    assert np.array_equal(bridge.reference_overlay.mask, m) and bridge.reference_overlay.isVisible()
+    assert np.array_equal(bridge.document().mask, before)  # the reviewer's mask is untouched
+    w.review.reference_action.trigger()
+    assert not bridge.reference_overlay.isVisible()
