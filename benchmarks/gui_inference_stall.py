@@ -97,7 +97,8 @@ def run_mode(folder: Path, model: Path, mode: str, env: dict[str, str], idle_s: 
     if "failed" in m:
         return {"mode": mode, "error": m["failed"]}
     end = m.get("idle", ticks[-1])
-    worst = sorted(((b - a, a) for a, b in itertools.pairwise(ticks) if a >= m["painted"]), reverse=True)[:3]
+    during = [(b - a, a) for a, b in itertools.pairwise(ticks) if m["painted"] <= a and b <= end]
+    worst = sorted(during, reverse=True)[:3]
     out: dict[str, object] = {
         "mode": mode,
         "worst_gaps_after_first_paint": [{"ms": round(g * 1000, 1), "at_s": round(a - m["open"], 3)} for g, a in worst],

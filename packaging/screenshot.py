@@ -63,6 +63,12 @@ def main() -> int:
     w.set_status(ReviewStatus.NEGATIVE, w.image_ids()[-1])  # a reviewed row or two, as mid-session
     w.set_status(ReviewStatus.FLAGGED, w.image_ids()[-2])
     wait(w.imagePainted, timeout_ms=5000)
+    w.statusBar().clearMessage()
+    w.viewer.graphics.setFocus()
+    mask = w.prediction(target).mask if w.prediction(target) is not None else None
+    if mask is not None and mask.any():  # the status bar read-out, as with the pointer over the finding
+        rows, cols = mask.nonzero()
+        w.viewer.cursorMoved.emit(float(rows[len(rows) // 2]), float(cols[len(cols) // 2]))
     loop = QEventLoop()
     QTimer.singleShot(300, loop.quit)
     loop.exec()

@@ -84,6 +84,11 @@ def model_card(bundle: Path, metrics: dict, seconds: float) -> str:
     def val(entry: object, key: str) -> str:
         return pct(entry.validation.get(key))  # type: ignore[attr-defined]
 
+    cls_desc = (f"`{cls.arch}`: the segmenter's 4-level U-Net (width 8), its sigmoid map max-pooled to one "
+                "probability; started from the trained segmenter")
+    seg_desc = f"`{seg.arch}`: 4-level U-Net, width 8, bilinear up-sampling"
+    test_rate = int(TEST["positive_rate"] * 100)
+    sens, spec = pct(metrics.get("sensitivity")), pct(metrics.get("specificity"))
     return f"""# PneumoViewer demo model bundle `{m.name}` {m.version}
 
 > **SYNTHETIC TRAINING DATA — NOT FOR CLINICAL USE.** Both networks were trained only on images drawn by the
@@ -95,7 +100,7 @@ def model_card(bundle: Path, metrics: dict, seconds: float) -> str:
 | | classifier | segmenter |
 |---|---|---|
 | task | P(pneumothorax) per image | pneumothorax mask (probability map) |
-| architecture | `{cls.arch}`: the segmenter's 4-level U-Net (width 8), its sigmoid map max-pooled to one probability; started from the trained segmenter | `{seg.arch}`: 4-level U-Net, width 8, bilinear up-sampling |
+| architecture | {cls_desc} | {seg_desc} |
 | input | {cls.input_size}² grayscale, display pipeline → `preprocess_image` | {seg.input_size}² grayscale, same |
 | file | `{cls.file}` | `{seg.file}` |
 
@@ -123,7 +128,7 @@ resize to the image's own size → threshold {cfg.mask_threshold} → drop compo
 
 ## Held-out test (phantom, never seen in training)
 
-{TEST['n']} phantom images at {TEST['size']}² (JPEG Baseline 8-bit, like the SIIM files), {int(TEST['positive_rate'] * 100)} %
+{TEST['n']} phantom images at {TEST['size']}² (JPEG Baseline 8-bit, like the SIIM files), {test_rate} %
 positive, seed {TEST['seed']}; scored with `pneumoviewer predict` + `pneumoviewer evaluate`:
 
 | metric | value |
@@ -132,14 +137,16 @@ positive, seed {TEST['seed']}; scored with `pneumoviewer predict` + `pneumoviewe
 | mean Dice, positive images | {pct(metrics.get('mean_dice_positive'))} |
 | mean Dice, negative images | {pct(metrics.get('mean_dice_negative'))} |
 | classifier ROC AUC | **{pct(metrics.get('auc'))}** |
-| sensitivity / specificity at {cfg.classifier_threshold} | {pct(metrics.get('sensitivity'))} / {pct(metrics.get('specificity'))} |
+| sensitivity / specificity at {cfg.classifier_threshold} | {sens} / {spec} |
 
 Targets were mean Dice ≥ 0.85 and AUC ≥ 0.95 on such a held-out phantom set.
 
 ## Limits
 
 Phantom pneumothoraces are clean crescents with a visible pleural line; real ones are subtler and come with
-drains, lines, skin folds and positioning variation the phantom does not model. Use this bundle to try the app
+drains, lines, skin folds and positioning variation the phantom does not model. Trained on 512² and tested on 1024²
+phantoms; phantoms generated at 256² lack the fine lung markings and the model then over-calls (on 24 such images:
+AUC 0.97 but masks on most negatives). Use this bundle to try the app
 and the retraining loop, nothing else. Train a real model with `pneumoviewer train` on data you are allowed to use.
 
 Generated {datetime.now(timezone.utc).date().isoformat()} by `packaging/train_demo_bundle.py`.

@@ -24,14 +24,13 @@ CHECKOUT_ONLY = ("tests/test_project.py", "tests/test_packaging.py")
 def pytest_args(project_path: Path, argv: list[str], env: dict[str, str]) -> list[str]:
     """The pytest command line for this run (pure, so it can be tested)."""
     args = list(argv) or shlex.split(env.get("PNEUMOVIEWER_TEST_ARGS", "")) or ["tests"]
-    base = [
-        "-vv" if env.get("PNEUMOVIEWER_TEST_VERBOSE") else "-q",
-        "--color=no",
-        # The bundle's app folder may be read-only (installed under /usr): no cache, temp files elsewhere.
-        "-o", f"cache_dir={tempfile.gettempdir()}/.pytest_cache",
-    ]
-    if not (project_path / "pyproject.toml").is_file():
-        # In an app bundle pytest finds no pyproject.toml: restate the settings that the tests rely on.
+    base = ["-vv" if env.get("PNEUMOVIEWER_TEST_VERBOSE") else "-q", "--color=no"]
+    if (project_path / "pyproject.toml").is_file():
+        # A checkout: pyproject.toml has the settings; keep any cache out of the source tree.
+        base += ["-o", f"cache_dir={tempfile.gettempdir()}/.pytest_cache"]
+    else:
+        # An app bundle (its folder may be read-only under /usr) has no pyproject.toml: restate the settings the
+        # tests rely on, write no cache, and leave out the checks of the repository itself.
         base += ["-p", "no:cacheprovider", "--import-mode=importlib", "-o", "qt_api=pyside6",
                  "-o", "markers=slow: trains or runs TensorFlow models"]
         base += [f"--ignore={p}" for p in CHECKOUT_ONLY]

@@ -65,16 +65,25 @@ def _gray_to_imagenet_rgb(x: Any) -> Any:
     )(x)
 
 
-def _densenet_encoder(inputs: Any, opts: ArchOptions) -> keras.Model:
-    """DenseNet121 wired onto our grayscale input (flat graph, so the skip layers are reachable by name)."""
+def _densenet_encoder(inputs: Any, opts: ArchOptions, skips: tuple[str, ...] = ()) -> list[Any]:
+    """DenseNet121 on our grayscale input; returns its final features, or the ``skips`` feature maps.
+
+    The backbone is built on its own 3-channel input (so a standard ImageNet "notop" weights file loads into it
+    unchanged) and called as a nested model named ``densenet121`` after the grayscale→RGB layers.
+    """
     weights = None
     if opts.imagenet_weights:
         path = os.fspath(opts.imagenet_weights)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: ImageNet weights file not found (weights are never downloaded)")
         weights = path
-    rgb = _gray_to_imagenet_rgb(inputs)
-    return keras.applications.DenseNet121(include_top=False, weights=weights, input_tensor=rgb, pooling=None)
+    size = int(inputs.shape[1])
+    base = keras.applications.DenseNet121(include_top=False, weights=weights, input_shape=(size, size, 3),
+                                          pooling=None)
+    outputs = [base.get_layer(n).output for n in skips] if skips else [base.output]
+    encoder = keras.Model(base.input, outputs, name="densenet121")
+    feats = encoder(_gray_to_imagenet_rgb(inputs))
+    return list(feats) if isinstance(feats, (list, tuple)) else [feats]
 
 
 def build_classifier(arch: str, size: int, opts: ArchOptions | None = None) -> keras.Model:
@@ -99,8 +108,7 @@ def build_classifier(arch: str, size: int, opts: ArchOptions | None = None) -> k
         out = layers.GlobalMaxPooling2D(name="probability", dtype="float32")(pixel)
         return keras.Model(inputs, out, name="classifier_unet_mil")
     elif arch == "densenet121":
-        base = _densenet_encoder(inputs, opts)
-        x = layers.GlobalAveragePooling2D(name="gap")(base.output)
+        x = layers.GlobalAveragePooling2D(name="gap")(_densenet_encoder(inputs, opts)[0])
     else:
         raise ValueError(f"unknown classifier architecture {arch!r}; choose from {CLASSIFIER_ARCHS}")
     if opts.dropout:
@@ -155,8 +163,7 @@ def build_densenet_unet(size: int, opts: ArchOptions) -> keras.Model:
     if size % 32:
         raise ValueError(f"input size {size} must be divisible by 32 for the DenseNet121 U-Net")
     inputs = keras.Input((size, size, 1), name="image")
-    base = _densenet_encoder(inputs, opts)
-    feats = [base.get_layer(name).output for name in DENSENET_SKIPS]
+    feats = _densenet_encoder(inputs, opts, DENSENET_SKIPS)
     x = feats[-1]  # stride 32
     for i, filters in zip(range(len(feats) - 2, -1, -1), (256, 128, 64, 32)):
         x = _unet_decoder_block(x, feats[i], filters, f"dec{i}")

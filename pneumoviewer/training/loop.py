@@ -410,7 +410,7 @@ def train(
     try:
         if initial_epoch < cfg.epochs:
             model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=val_ds,
-                      initial_epoch=initial_epoch, callbacks=[writer], verbose=cfg.verbose)
+                      initial_epoch=initial_epoch, callbacks=[writer], verbose=cfg.verbose, shuffle=False)
     except KeyboardInterrupt:
         result.interrupted = True
         log("interrupted: the best checkpoint so far is kept in the bundle")

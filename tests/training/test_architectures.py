@@ -39,9 +39,22 @@ def test_densenet_models_build_with_expected_skips():
     assert cls.get_layer("gray_to_rgb") is not None  # grayscale → 3 channels inside the model
     seg = A.build_segmenter("unet-densenet121", 64)
     assert seg.output_shape == (None, 64, 64, 1)
-    strides = [64 // seg.get_layer(n).output.shape[1] for n in A.DENSENET_SKIPS]
+    encoder = seg.get_layer("densenet121")
+    assert all(o is encoder.get_layer(n).output for o, n in zip(encoder.outputs, A.DENSENET_SKIPS, strict=True))
+    strides = [64 // encoder.get_layer(n).output.shape[1] for n in A.DENSENET_SKIPS]
     assert strides == [2, 4, 8, 16, 32]
-    assert [seg.get_layer(n).output.shape[-1] for n in A.DENSENET_SKIPS] == [64, 256, 512, 1024, 1024]
+    assert [encoder.get_layer(n).output.shape[-1] for n in A.DENSENET_SKIPS] == [64, 256, 512, 1024, 1024]
+
+
+@pytest.mark.slow
+def test_densenet_starts_from_a_local_imagenet_weights_file(tmp_path):
+    """A standard DenseNet121 "notop" weights file (here a random one) loads into the grayscale models."""
+    ref = keras.applications.DenseNet121(include_top=False, weights=None, input_shape=(64, 64, 3))
+    kernel = ref.get_layer("conv1_conv").get_weights()[0]
+    path = tmp_path / "densenet121_notop.weights.h5"
+    ref.save_weights(path)
+    cls = A.build_classifier("densenet121", 64, A.arch_options("densenet121", imagenet_weights=str(path)))
+    np.testing.assert_array_equal(cls.get_layer("densenet121").get_layer("conv1_conv").get_weights()[0], kernel)
 
 
 def test_densenet_weights_never_downloaded(tmp_path):

@@ -115,3 +115,28 @@ def test_segmenter_positives_only_and_validation_order(labelled):
     val = data.validation_dataset(labelled.examples[:5], labelled.table, task="classifier", size=64, batch=2)
     got = np.concatenate([y.numpy()[:, 0] for _, y in val])
     assert got.tolist() == [1.0 if e.positive else 0.0 for e in labelled.examples[:5]]
+
+
+def test_file_cache_is_written_and_reused(labelled, tmp_path):
+    prefix = str(tmp_path / "cache")
+    first = [y.numpy() for _, y in data.validation_dataset(labelled.examples[:4], labelled.table, task="segmenter",
+                                                           size=32, batch=2, cache=prefix)]
+    assert any(p.name.startswith("cache-segmenter-32-val") for p in tmp_path.iterdir())
+    again = [y.numpy() for _, y in data.validation_dataset(labelled.examples[:4], labelled.table, task="segmenter",
+                                                           size=32, batch=2, cache=prefix)]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+
+
+def test_submission_style_csv_gives_same_labels(labelled, phantom_dataset, tmp_path):
+    from pneumoviewer.io.siim_csv import mask_to_rows, write_rle_csv
+
+    rows = []
+    for iid in phantom_dataset.image_ids:  # one merged row per image, as `pneumoviewer predict` writes
+        rows += mask_to_rows(iid, labelled.table.union_mask(iid, 256, 256), style="submission")
+    csv_path = tmp_path / "submission.csv"
+    write_rle_csv(csv_path, rows)
+    sub = data.collect_examples(phantom_dataset.root, csv_path)
+    assert {e.image_id: e.positive for e in sub.examples} == {e.image_id: e.positive for e in labelled.examples}
+    pos = next(e for e in sub.examples if e.positive)
+    np.testing.assert_array_equal(data.load_example(pos, sub.table, 64, True)[1],
+                                  data.load_example(pos, labelled.table, 64, True)[1])
