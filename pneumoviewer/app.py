@@ -59,8 +59,22 @@ def create_app(argv: Sequence[str] | None = None) -> tuple[object, object]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the app until its window closes; returns the exit code."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    app, _window = create_app(argv)
+    app, window = create_app(argv)
+    _quit_on_ctrl_c(app, window)
     return int(app.exec())  # type: ignore[attr-defined]
+
+
+def _quit_on_ctrl_c(app: object, window: object) -> None:
+    """Ctrl+C in the terminal closes the window cleanly (workers joined, layout saved) instead of being ignored."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    signal.signal(signal.SIGINT, lambda *_: window.close())  # type: ignore[attr-defined]
+    signal.signal(signal.SIGTERM, lambda *_: window.close())  # type: ignore[attr-defined]
+    timer = QTimer(app)  # type: ignore[arg-type]
+    timer.timeout.connect(lambda: None)  # wakes the interpreter so Python sees the signal while Qt waits
+    timer.start(250)
 
 
 if __name__ == "__main__":
