@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from pneumoviewer.app import needs_offscreen as _needs_offscreen
 from pneumoviewer.commands import selftest
-from pneumoviewer.commands.selftest import CheckResult, SelfTest, _needs_offscreen, format_report
+from pneumoviewer.commands.selftest import CheckResult, SelfTest, format_report
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = 64

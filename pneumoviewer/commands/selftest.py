@@ -156,6 +156,8 @@ class SelfTest:
 
     def check_window(self) -> str:
         model = self.model_dir if "manifest" in self.state else None
+        from pneumoviewer.app import open_and_close_main_window
+
         events = open_and_close_main_window(self.state["folder"], self.work / "config", model)
         self.state["window"] = events
         if "error" in events:
@@ -265,78 +267,6 @@ def _truth_mask(data: Any, image_id: str) -> Any:
         return read_rle_csv(data.csv_path).union_mask(image_id, PHANTOM_SIZE, PHANTOM_SIZE)
     except Exception:  # the Dice figure is informational only
         return None
-
-
-def _needs_offscreen(env: dict[str, str], plat: str) -> bool:
-    """True when Qt would find no display: Linux/BSD without X11 or Wayland and no platform chosen."""
-    if env.get("QT_QPA_PLATFORM"):
-        return False
-    if plat.startswith(("win", "darwin")):
-        return False
-    return not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
-
-
-def open_and_close_main_window(folder: Path, config_dir: Path, model_dir: Path | None,
-                               timeout_s: float = 300.0) -> dict[str, Any]:
-    """Start the real app on `folder` as a user would, wait for its first image and (with a model) its AI result.
-
-    The AI runs the way the app runs it (a worker process by default), so a packaged app whose worker cannot start
-    fails here. Offscreen when there is no display; settings go to `config_dir` so the user's layout is untouched.
-    Returns what happened: painted/prediction times, errors, visibility, whether TensorFlow entered this process.
-    """
-    if _needs_offscreen(dict(os.environ), sys.platform):
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    saved_config = os.environ.get("XDG_CONFIG_HOME")
-    os.environ["XDG_CONFIG_HOME"] = str(config_dir)
-    tf_before = "tensorflow" in sys.modules
-    events: dict[str, Any] = {"timeout": timeout_s}
-    try:
-        from PySide6.QtCore import QEventLoop, QTimer
-
-        from pneumoviewer.app import create_app
-
-        argv = [str(folder), *(["--model", str(model_dir)] if model_dir else ["--no-ai"])]
-        t0 = time.perf_counter()
-        app, window = create_app(argv)
-        events["inference_mode"] = getattr(window, "inference_mode", "?")
-        loop = QEventLoop()
-
-        def done() -> bool:
-            return "error" in events or ("painted" in events and (
-                model_dir is None or "prediction" in events or "ai_error" in events))
-
-        def note(key: str, value: Any) -> None:
-            events.setdefault(key, value)
-            if done():
-                loop.quit()
-
-        window.imagePainted.connect(lambda _iid: note("painted", time.perf_counter() - t0))
-        window.scanFailed.connect(lambda msg: note("error", msg))
-        if model_dir is not None:
-            def arrived(_iid: str, probability: float) -> None:
-                events.setdefault("prediction_s", time.perf_counter() - t0)
-                note("prediction", float(probability))
-
-            window.predictionArrived.connect(arrived)
-            window.predictionFailed.connect(lambda _iid, msg: note("ai_error", msg))
-            window.modelFailed.connect(lambda msg: note("ai_error", msg))
-        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-        if not done():
-            loop.exec()
-        events["visible"] = window.isVisible()
-        events["title"] = window.windowTitle()
-        window.close()  # stops and joins the app's worker threads and processes
-        events["visible_after_close"] = window.isVisible()
-        window.deleteLater()
-        del app
-    finally:
-        if saved_config is None:
-            os.environ.pop("XDG_CONFIG_HOME", None)
-        else:
-            os.environ["XDG_CONFIG_HOME"] = saved_config
-    events["imported_tf"] = not tf_before and "tensorflow" in sys.modules
-    events["platform"] = os.environ.get("QT_QPA_PLATFORM") or "default"
-    return events
 
 
 def _symbols() -> tuple[str, str]:

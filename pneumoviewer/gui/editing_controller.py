@@ -179,10 +179,10 @@ class EditingController(QObject):
         self._tool = self.tools[name] if name else None
         self.viewer.set_tool_handler(self if self._tool is not None else None)
         self._update_cursor()
+        if self._tool is not None:  # the status bar says what the tool does (the panel shows it already)
+            self.message.emit(f"{self._tool.label}: {self._tool.help}")
         self.toolChanged.emit(self.tool_name)
         self.radiusChanged.emit(self.radius or 0)
-        if self._tool is not None:
-            self.message.emit(f"{self._tool.label}: {self._tool.help}")
 
     def set_option(self, name: str, value: Any, tool: str | None = None) -> None:
         """Set an option of `tool` (default: the active one) with the tool's own validation."""

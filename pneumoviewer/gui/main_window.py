@@ -48,6 +48,7 @@ from pneumoviewer.core.paths import default_model_dir, source_root, user_data_di
 from pneumoviewer.core.types import ModelInfo, Prediction, ReviewStatus
 from pneumoviewer.gui import theme
 from pneumoviewer.gui.metadata_panel import SYNTHETIC_NOTE, MetadataPanel, model_label
+from pneumoviewer.gui.review_bridge import install as install_review
 from pneumoviewer.gui.settings import Settings
 from pneumoviewer.gui.shortcuts import BY_ACTION, ShortcutsDialog, key_sequences, tooltip
 from pneumoviewer.gui.status_store import MemoryStatusStore, StatusStore
@@ -222,6 +223,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self._set_masks_visible(self.settings.overlay_visible())
         self._show_model_state()
+        self.review = install_review(self)  # mask editing, tool dock, review store, export/import (issue 6)
         self._restore_layout()
 
         self.loader = ImageLoader(parent=self)  # started with the first folder: an unused window holds no thread
@@ -804,15 +806,24 @@ class MainWindow(QMainWindow):
         self.statusChanged.emit(image_id, status.value)
 
     def accept_ai(self) -> None:
+        if getattr(self, "review", None) is not None:  # final mask = AI mask, in the editor and the store
+            self.review.bridge.accept_ai()
+            return
         if self._current is not None and self._current not in self._predictions:
             self.statusBar().showMessage("No AI result for this image yet", 3000)
             return
         self.set_status(ReviewStatus.ACCEPTED)
 
     def mark_negative(self) -> None:
+        if getattr(self, "review", None) is not None:  # final mask = empty, in the editor and the store
+            self.review.bridge.mark_negative()
+            return
         self.set_status(ReviewStatus.NEGATIVE)
 
     def flag(self) -> None:
+        if getattr(self, "review", None) is not None:
+            self.review.bridge.flag()
+            return
         self.set_status(ReviewStatus.FLAGGED)
 
     def _focus_search(self) -> None:

@@ -43,6 +43,16 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("run_ai", ("Ctrl+R",), "Run AI on the images without a result", "AI"),
     Shortcut("cancel_ai", ("Ctrl+.",), "Stop AI for the rest of the folder", "AI"),
     Shortcut("shortcuts", ("F1", "?"), "This sheet", "Help"),
+    # mask editing (actions made by gui.editing_controller / gui.review_bridge / gui.export_dialog)
+    Shortcut("flag_comment", ("Shift+F",), "Flag with a comment (says why)", "Worklist"),
+    Shortcut("export", ("Ctrl+E",), "Export masks: SIIM CSV, PNG, DICOM SEG", "File"),
+    Shortcut("edit_tools", ("1", "2", "3", "4", "5", "6", "7"),
+             "Tools: brush, eraser, fill, lasso, islands, smooth, clear", "Edit mask"),
+    Shortcut("edit_pan", ("0",), "No tool: left-drag pans", "Edit mask"),
+    Shortcut("edit_size", ("[", "]"), "Smaller / bigger brush (size in px and mm)", "Edit mask"),
+    Shortcut("edit_undo", ("Ctrl+Z",), "Undo the last mask edit", "Edit mask"),
+    Shortcut("edit_redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", "Edit mask"),
+    Shortcut("edit_cancel", ("Esc",), "Cancel the stroke being drawn", "Edit mask"),
 )
 
 #: Mouse gestures on the image (not actions, listed in the sheet).
@@ -51,6 +61,7 @@ MOUSE: tuple[tuple[str, str], ...] = (
     ("Left drag", "Pan (when no editing tool is active)"),
     ("Middle drag / Space + drag", "Pan"),
     ("Right drag", "Window / level: ← → width, ↑ ↓ level"),
+    ("Left drag with a tool", "Paint / erase / lasso the reviewer's mask; Shift flips add ↔ remove"),
     ("Histogram (right)", "Drag the range to window, the ends to change width"),
 )
 

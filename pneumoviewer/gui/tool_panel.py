@@ -181,6 +181,7 @@ class ToolPanel(QWidget):
             b.setChecked(True)
             b.blockSignals(False)
         self.pages.setCurrentIndex(self._page_index.get(name, 0))
+        self.message.setText("")  # notes belong to the previous tool
         if name:
             cls = TOOLS[name]
             self.title.setText(f"<b>{cls.label}</b>")

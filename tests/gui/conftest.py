@@ -126,3 +126,24 @@ def send_drag(widget: QWidget, button: Qt.MouseButton, start: QPoint, end: QPoin
         pos = QPoint(round(start.x() + (end.x() - start.x()) * t), round(start.y() + (end.y() - start.y()) * t))
         event(QMouseEvent.Type.MouseMove, pos, none, button)
     event(QMouseEvent.Type.MouseButtonRelease, end, button, none)
+
+
+@pytest.fixture(autouse=True)
+def _review_stores_outside_shared_folders(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every window opens the folder's review store; keep it out of the shared session-scoped phantom folder (which
+    would otherwise carry statuses and the worklist position from one test into the next)."""
+    import hashlib
+
+    from pneumoviewer.gui import review_bridge
+    from pneumoviewer.review import ReviewStore
+
+    base = tmp_path_factory.mktemp("review-stores")
+
+    def open_store(folder: Any) -> ReviewStore:
+        root = Path(folder).resolve()
+        key = hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:16]
+        return ReviewStore(base / key / "review.sqlite", folder=root)
+
+    monkeypatch.setattr(review_bridge, "open_store", open_store)
