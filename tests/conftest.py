@@ -20,11 +20,34 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
 
 
 @pytest.fixture(scope="session")
-def phantom_dataset(tmp_path_factory: pytest.TempPathFactory):
-    """12 synthetic SIIM-layout DICOMs (256², half positive, seed 7) + train-rle.csv; read-only, shared by tests."""
+def phantom_dataset_readonly(tmp_path_factory: pytest.TempPathFactory):
+    """Generated once per session, never to be written into (module fixtures may read it); tests that open the
+    folder in the app or store reviews use `phantom_dataset`, a private copy."""
     from pneumoviewer.io.phantom import generate_dataset
 
     return generate_dataset(tmp_path_factory.mktemp("phantom"), n=12, seed=7, size=256, positive_rate=0.5)
+
+
+@pytest.fixture
+def phantom_dataset(phantom_dataset_readonly, tmp_path_factory: pytest.TempPathFactory):
+    """12 synthetic SIIM-layout DICOMs (256², half positive, seed 7) + train-rle.csv, in a folder of this test's own."""
+    import dataclasses
+    import shutil
+
+    master = phantom_dataset_readonly
+    root = tmp_path_factory.mktemp("phantom-copy") / master.root.name
+    shutil.copytree(master.root, root)
+
+    def moved(path):
+        return root / path.relative_to(master.root)
+
+    return dataclasses.replace(
+        master,
+        root=root,
+        dicom_dir=moved(master.dicom_dir),
+        csv_path=moved(master.csv_path),
+        paths={k: moved(v) for k, v in master.paths.items()},
+    )
 
 
 @pytest.fixture(scope="session")

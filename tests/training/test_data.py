@@ -68,8 +68,8 @@ def test_brightness_contrast_touch_image_only():
 
 
 @pytest.fixture(scope="module")
-def labelled(phantom_dataset):
-    return data.collect_examples(phantom_dataset.root, phantom_dataset.csv_path)
+def labelled(phantom_dataset_readonly):
+    return data.collect_examples(phantom_dataset_readonly.root, phantom_dataset_readonly.csv_path)
 
 
 def test_collect_examples_joins_folder_and_csv(labelled, phantom_dataset):

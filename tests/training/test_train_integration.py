@@ -27,9 +27,10 @@ def _csv_rows(path):
 
 
 @pytest.fixture(scope="module")
-def trained(phantom_dataset, tmp_path_factory):
+def trained(phantom_dataset_readonly, tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "bundle"
-    data = ["--data", str(phantom_dataset.root), "--labels", str(phantom_dataset.csv_path), "--out", str(out)]
+    ds = phantom_dataset_readonly
+    data = ["--data", str(ds.root), "--labels", str(ds.csv_path), "--out", str(out)]
     assert main(["train", "classifier", *data, *COMMON, "--epochs", "2", "--synthetic", "--name", "tiny"]) == 0
     assert main(["train", "segmenter", *data, *COMMON, "--epochs", "2", "--min-area", "0"]) == 0
     return out, data
