@@ -12,7 +12,6 @@ import functools
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 BBox = tuple[int, int, int, int]
 Point = tuple[float, float]
@@ -20,9 +19,16 @@ Point = tuple[float, float]
 MORPHOLOGY_OPERATIONS = ("open", "close", "dilate", "erode")
 
 _CONN = {
-    1: ndimage.generate_binary_structure(2, 1),  # 4-connectivity
-    2: ndimage.generate_binary_structure(2, 2),  # 8-connectivity
+    1: np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool),  # 4-connectivity
+    2: np.ones((3, 3), dtype=bool),  # 8-connectivity
 }
+
+
+def _ndi():
+    """scipy.ndimage, imported on first use: it costs ~0.4 s, which the window's cold start should not pay."""
+    from scipy import ndimage
+
+    return ndimage
 
 
 # --------------------------------------------------------------------------- shapes
@@ -122,7 +128,7 @@ def connected_region(mask: np.ndarray, point: Point, connectivity: int = 1) -> n
     if not (0 <= r < h and 0 <= c < w):
         return np.zeros_like(mask, dtype=bool)
     value = bool(mask[r, c])
-    labels, _ = ndimage.label(mask if value else ~mask.astype(bool), structure=_CONN[connectivity])
+    labels, _ = _ndi().label(mask if value else ~mask.astype(bool), structure=_CONN[connectivity])
     return labels == labels[r, c]
 
 
@@ -148,7 +154,7 @@ def hole_at(mask: np.ndarray, point: Point) -> np.ndarray | None:
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
     """The mask with every enclosed hole filled."""
-    return ndimage.binary_fill_holes(mask)
+    return _ndi().binary_fill_holes(mask)
 
 
 def island_labels(mask: np.ndarray, connectivity: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -156,7 +162,7 @@ def island_labels(mask: np.ndarray, connectivity: int = 2) -> tuple[np.ndarray, 
 
     ``sizes[0]`` is the background and set to 0.
     """
-    labels, n = ndimage.label(mask, structure=_CONN[connectivity])
+    labels, n = _ndi().label(mask, structure=_CONN[connectivity])
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
     sizes[0] = 0
     return labels, sizes
@@ -221,12 +227,12 @@ def morphology(mask: np.ndarray, operation: str, radius: int) -> np.ndarray:
 
 
 def _dilate(m: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    return ndimage.binary_dilation(m, structure=fp, border_value=0)
+    return _ndi().binary_dilation(m, structure=fp, border_value=0)
 
 
 def _erode(m: np.ndarray, fp: np.ndarray) -> np.ndarray:
     # outside pixels count as foreground: a lesion touching the border is not eaten from the border side
-    return ndimage.binary_erosion(m, structure=fp, border_value=1)
+    return _ndi().binary_erosion(m, structure=fp, border_value=1)
 
 
 def _opening(m: np.ndarray, fp: np.ndarray) -> np.ndarray:
