@@ -146,7 +146,7 @@ Targets were mean Dice ≥ 0.85 and AUC ≥ 0.95 on such a held-out phantom set.
 Phantom pneumothoraces are clean crescents with a visible pleural line; real ones are subtler and come with
 drains, lines, skin folds and positioning variation the phantom does not model. Trained on 512² and tested on 1024²
 phantoms; phantoms generated at 256² lack the fine lung markings and the model then over-calls (on 24 such images:
-AUC 0.97 but masks on most negatives). Use this bundle to try the app
+AUC 0.89, specificity 0.67). Use this bundle to try the app
 and the retraining loop, nothing else. Train a real model with `pneumoviewer train` on data you are allowed to use.
 
 Generated {datetime.now(timezone.utc).date().isoformat()} by `packaging/train_demo_bundle.py`.
