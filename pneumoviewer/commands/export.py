@@ -40,10 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--png", metavar="DIR", help="write <ImageId>.png masks (0 = background, 255 = mask)")
     parser.add_argument("--seg", metavar="DIR", help="write <ImageId>.dcm DICOM SEG objects referencing the source")
     parser.add_argument(
-        "--seg-anonymize",
+        "--seg-keep-patient",
         action="store_true",
-        help="blank the patient name/birth date in SEGs and replace the patient ID by a pseudonym "
-        "(by default a SEG copies the source's patient module so it files with its study)",
+        help="copy the source's patient name and ID into each SEG so it files with its study in a PACS "
+        "(by default they are replaced by a pseudonym: exports carry no patient names or IDs)",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
 
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                         args.seg,
                         sources,
                         only_reviewed=args.only_reviewed,
-                        anonymize_patient=args.seg_anonymize,
+                        anonymize_patient=not args.seg_keep_patient,
                         patient_keys=keys,
                         layer=args.layer,
                         progress=_step(bar),

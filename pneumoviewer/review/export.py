@@ -4,9 +4,11 @@ Which images: every image with a final mask (accepted, corrected, negative, flag
 starting label); ``only_reviewed`` keeps just accepted / corrected / negative (flagged and unreviewed images are
 not settled labels). Images without a final mask are never written — an unreviewed image is not a negative.
 
-Every file is written atomically. CSV and PNG carry only the ImageId (SOPInstanceUID), never patient data. A DICOM
-SEG must sit in its source's study, so highdicom copies the source's Patient module (name, ID, birth date, sex)
-into it; ``anonymize_patient=True`` blanks the name and birth date and replaces the ID with the salted patient key.
+Every file is written atomically. CSV and PNG carry only the ImageId (SOPInstanceUID), never patient data.
+highdicom copies the source's Patient module (name, ID, birth date, sex) into a DICOM SEG; by default
+(``anonymize_patient=True``) the name and birth date are blanked and the ID replaced with the salted patient key,
+because exports must carry no patient names or IDs. ``anonymize_patient=False`` (CLI ``--seg-keep-patient``)
+keeps them so a SEG files with its study in a PACS — an explicit choice of the user.
 """
 
 from __future__ import annotations
@@ -169,7 +171,7 @@ def build_seg(
     mask: np.ndarray,
     *,
     entry: FinalEntry | None = None,
-    anonymize_patient: bool = False,
+    anonymize_patient: bool = True,
     patient_key: str | None = None,
 ) -> object:
     """A binary DICOM SEG (highdicom) of `mask` referencing the `source` dataset.
@@ -262,7 +264,7 @@ def export_seg(
     sources: Mapping[str, Path],
     *,
     only_reviewed: bool = False,
-    anonymize_patient: bool = False,
+    anonymize_patient: bool = True,
     patient_keys: Mapping[str, str | None] | None = None,
     layer: str = "final",
     progress: Progress | None = None,

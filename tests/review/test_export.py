@@ -234,23 +234,18 @@ def test_seg_export_reads_back_with_pydicom_and_highdicom(tmp_path, phantom_copy
     assert alg_id.AlgorithmName == "demo-unet" and alg_id.AlgorithmVersion == "2026.11"
 
 
-def test_seg_anonymize_option(tmp_path, phantom_copy):
+def test_seg_is_anonymous_unless_the_user_keeps_the_patient(tmp_path, phantom_copy):
     index = scan_folder(phantom_copy)
     img = index.images[0]
     src = pydicom.dcmread(img.path, stop_before_pixels=True)
     with ReviewStore.open(phantom_copy) as store:
         store.mark_negative(img.image_id, shape=(img.meta.rows, img.meta.columns))
-        export_seg(store, tmp_path / "plain", {img.image_id: img.path})
-        export_seg(
-            store,
-            tmp_path / "anon",
-            {img.image_id: img.path},
-            anonymize_patient=True,
-            patient_keys={img.image_id: img.meta.patient_key},
-        )
+        export_seg(store, tmp_path / "plain", {img.image_id: img.path}, anonymize_patient=False)
+        keys = {img.image_id: img.meta.patient_key}
+        export_seg(store, tmp_path / "anon", {img.image_id: img.path}, patient_keys=keys)
     plain = pydicom.dcmread(tmp_path / "plain" / f"{img.image_id}.dcm")
     anon = pydicom.dcmread(tmp_path / "anon" / f"{img.image_id}.dcm")
-    assert plain.PatientID == src.PatientID  # filed with its study by default (documented)
+    assert plain.PatientID == src.PatientID  # kept only when asked for (--seg-keep-patient)
     assert anon.PatientID != src.PatientID and str(anon.PatientName) == "Anonymous"
     assert str(src.PatientID) not in (tmp_path / "anon" / f"{img.image_id}.dcm").read_bytes().decode("latin-1")
 
