@@ -45,3 +45,23 @@ def test_process_events_does_not_corrupt_none_refcount() -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     drift = int(proc.stdout.split("drift")[-1])
     assert drift < 1000, f"None lost {drift} references over 20,000 processEvents() calls"
+
+
+def test_atomic_write_gives_ordinary_permissions_and_leaves_nothing_on_error(tmp_path) -> None:
+    import os
+
+    import pytest
+
+    from pneumoviewer.io.atomic import atomic_write, atomic_write_bytes
+
+    target = tmp_path / "out.csv"
+    atomic_write_bytes(target, b"a,b\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.read_bytes() == b"a,b\n"
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+    with pytest.raises(RuntimeError), atomic_write(target, "wb") as fh:
+        fh.write(b"half")
+        raise RuntimeError("disk full")
+    assert target.read_bytes() == b"a,b\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]

@@ -9,6 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+# mkstemp creates 0600 files; an export should get the permissions any new file of the user gets (umask), so read the
+# umask once, at import (os.umask can only be read by setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: object) -> Iterator[IO]:
@@ -17,6 +22,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: o
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode, **open_kwargs) as fh:  # type: ignore[call-overload]
             yield fh
             fh.flush()
