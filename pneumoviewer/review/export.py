@@ -53,6 +53,16 @@ class ExportResult:
     written: list[Path] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # image_id -> reason
 
+    def count(self, positive: bool, target: Path | None = None) -> None:
+        """Tally one exported image (and the file written for it)."""
+        self.images += 1
+        if positive:
+            self.positives += 1
+        else:
+            self.negatives += 1
+        if target is not None:
+            self.written.append(target)
+
     def as_dict(self) -> dict[str, object]:
         return {
             "images": self.images,
@@ -97,11 +107,7 @@ def csv_rows(
         else:
             rows = mask_to_rows(e.image_id, _decode(e), style="train")
         out.extend(rows)
-        res.images += 1
-        if all(r == rle.EMPTY for _, r in rows):
-            res.negatives += 1
-        else:
-            res.positives += 1
+        res.count(positive=not all(r == rle.EMPTY for _, r in rows))
     res.rows = len(out)
     return out
 
@@ -152,12 +158,7 @@ def export_png(
         mask = _decode(e)
         target = out / f"{_safe_filename(e.image_id)}.png"
         atomic_write_bytes(target, mask_png_bytes(mask))
-        res.written.append(target)
-        res.images += 1
-        if mask.any():
-            res.positives += 1
-        else:
-            res.negatives += 1
+        res.count(bool(mask.any()), target)
         if progress is not None:
             progress(i, len(entries))
     return res
@@ -291,12 +292,7 @@ def export_seg(
             target = out / f"{_safe_filename(e.image_id)}.dcm"
             with atomic_write(target, "wb") as fh:
                 seg.save_as(fh, enforce_file_format=True)  # type: ignore[attr-defined]
-            res.written.append(target)
-            res.images += 1
-            if mask.any():
-                res.positives += 1
-            else:
-                res.negatives += 1
+            res.count(bool(mask.any()), target)
         if progress is not None:
             progress(i, len(entries))
     return res

@@ -226,9 +226,8 @@ def test_phantom_dataset_indexes_and_loads(phantom_dataset) -> None:
         assert 0.0 <= float(image.display.min()) < 0.05 and 0.95 < float(image.display.max()) <= 1.0
 
 
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="posix_fadvise is POSIX only; elsewhere a no-op")
 def test_prefetch_turns_on_only_when_reads_block(tree: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> None:
-    if not hasattr(os, "posix_fadvise"):
-        pytest.skip("posix_fadvise is Linux/Unix only; the prefetcher is a no-op elsewhere")
     files = [str(p) for p in (tree["root"]).rglob("*.dcm")]  # type: ignore[union-attr]
     switches = iter([0, 2 * folder_mod._Prefetcher.PROBE])  # every probed read blocked: I/O bound
     blocking = folder_mod._Prefetcher(files)
