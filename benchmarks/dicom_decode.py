@@ -17,7 +17,6 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 import tempfile
 import time
 import warnings
@@ -27,12 +26,6 @@ import numpy as np
 
 warnings.simplefilter("ignore")
 
-
-def _unshadow() -> None:
-    """Run as `python benchmarks/x.py`, this folder is sys.path[0]; a sibling script named like a package (rle.py
-    vs the pylibjpeg-rle `rle` package) would shadow it. Drop it before pydicom loads its decoder plugins."""
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
 
 PYDICOM_FILES = [
     "CT_small.dcm",
@@ -102,7 +95,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--siim", type=int, default=3, help="how many SIIM-like 1024² films")
     args = parser.parse_args()
-    _unshadow()
     import pydicom
     from pydicom.data import get_testdata_file
     from pydicom.pixels import pixel_array

@@ -20,20 +20,14 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
+from _harness import isolated_env
+
 warnings.simplefilter("ignore")
-
-
-def _unshadow() -> None:
-    """Run as `python benchmarks/x.py`, this folder is sys.path[0]; a sibling script named like a package (rle.py
-    vs the pylibjpeg-rle `rle` package) would shadow it. Drop it before pydicom loads its decoder plugins."""
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
 
 
 def write_tree(root: Path, n: int) -> list[Path]:
@@ -69,11 +63,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    _unshadow()
 
     work = Path(tempfile.mkdtemp(prefix="pv-bench-index-"))
-    os.environ["PNEUMOVIEWER_CACHE"] = str(work / "cache")
-    os.environ["PNEUMOVIEWER_DATA"] = str(work / "data")
+    os.environ.update(isolated_env(work))
     import pydicom
 
     from pneumoviewer.io.folder import cache_path, scan_folder

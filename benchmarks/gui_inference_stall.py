@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from _harness import isolated_env, load_avg, machine
 
 CHILD = r"""
 import json, sys, time
@@ -145,7 +146,7 @@ def main() -> int:
         help="none = the same window without AI: the machine's own scheduling noise, for comparison",
     )
     args = ap.parse_args()
-    load0 = round(os.getloadavg()[0], 2)  # other work on the machine skews every timing here
+    load0 = load_avg()
     tmp = Path(tempfile.mkdtemp(prefix="pv-stall-"))
     try:
         folder = args.folder
@@ -153,19 +154,12 @@ def main() -> int:
             from pneumoviewer.io.phantom import generate_dataset
 
             folder = generate_dataset(tmp / "phantoms", args.images, seed=2, size=1024).root
-        env = {
-            **os.environ,
-            "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
-            "PNEUMOVIEWER_CACHE": str(tmp / "cache"),
-            "PNEUMOVIEWER_DATA": str(tmp / "data"),
-            "XDG_CONFIG_HOME": str(tmp / "config"),
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-        }
+        env = {**isolated_env(tmp), "TF_CPP_MIN_LOG_LEVEL": "2"}
         results = [run_mode(folder, args.model, mode, env) for mode in args.modes]
         print(
             json.dumps(
                 {
-                    "machine": {"cpus": os.cpu_count(), "load_avg_1m": [load0, round(os.getloadavg()[0], 2)]},
+                    "machine": machine(load0),
                     "benchmark": "gui_inference_stall",
                     "what": "GUI heartbeat (5 ms QTimer) gaps while the AI worker loads the model, predicts a folder",
                     "model": str(args.model),

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _harness import isolated_env, load_avg, machine
+
 
 def _stats(xs: list[float]) -> dict[str, float]:
     xs = sorted(xs)
@@ -36,12 +38,9 @@ def main() -> int:
     ap.add_argument("--folder", type=Path)
     ap.add_argument("--images", type=int, default=24)
     args = ap.parse_args()
-    load0 = round(os.getloadavg()[0], 2)  # other work on the machine skews every timing here
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    load0 = load_avg()
     tmp = Path(tempfile.mkdtemp(prefix="pv-next-"))
-    os.environ["PNEUMOVIEWER_CACHE"] = str(tmp / "cache")
-    os.environ["PNEUMOVIEWER_DATA"] = str(tmp / "data")
-    os.environ["XDG_CONFIG_HOME"] = str(tmp / "config")
+    os.environ.update(isolated_env(tmp))
     try:
         folder = args.folder
         if folder is None:
@@ -93,7 +92,7 @@ def main() -> int:
         print(
             json.dumps(
                 {
-                    "machine": {"cpus": os.cpu_count(), "load_avg_1m": [load0, round(os.getloadavg()[0], 2)]},
+                    "machine": machine(load0),
                     "benchmark": "gui_next_image",
                     "what": "next_image() -> new image painted; 1024² JPEG Baseline phantoms; 1600×1000 offscreen",
                     "prefetched": _stats(prefetched),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -20,6 +19,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _harness import isolated_env, load_avg, machine
 
 CHILD = r"""
 import json, resource, sys, time
@@ -85,7 +86,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--images", type=int, default=24)
     args = ap.parse_args()
-    load0 = round(os.getloadavg()[0], 2)  # other work on the machine skews every timing here
+    load0 = load_avg()
     tmp = Path(tempfile.mkdtemp(prefix="pv-startup-"))
     try:
         folder = args.folder
@@ -93,20 +94,14 @@ def main() -> int:
             from pneumoviewer.io.phantom import generate_dataset
 
             folder = generate_dataset(tmp / "phantoms", args.images, seed=0, size=1024).root
-        env = {
-            **os.environ,
-            "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
-            "PNEUMOVIEWER_DATA": str(tmp / "data"),
-            "XDG_CONFIG_HOME": str(tmp / "config"),
-        }
+        env = isolated_env(tmp, cache="cache-no-ai")
         out: dict[str, object] = {}
-        env["PNEUMOVIEWER_CACHE"] = str(tmp / "cache-no-ai")
         out["no_ai"] = series(folder, env, ["--no-ai"], args.runs)
         if (args.model / "manifest.json").is_file():
             env["PNEUMOVIEWER_CACHE"] = str(tmp / "cache-ai")  # the AI process starts with the scan (low priority)
             out["with_ai"] = series(folder, env, ["--model", str(args.model)], args.runs)
         result = {
-            "machine": {"cpus": os.cpu_count(), "load_avg_1m": [load0, round(os.getloadavg()[0], 2)]},
+            "machine": machine(load0),
             "benchmark": "gui_startup",
             "what": "process start -> first image painted (offscreen Qt), 1024² JPEG Baseline phantoms",
             "model": str(args.model) if "with_ai" in out else None,
