@@ -473,8 +473,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         cls_log = read_log(args.classifier_log, ["epoch", "loss", "val_loss", "val_auc"])
-        seg_head = read_log(args.segmenter_log, ["epoch", "loss", "val_loss"])
-        dice_col = _dice_column(list(seg_head), args.segmenter_log)
+        seg_log = read_log(args.segmenter_log, ["epoch", "loss", "val_loss"])
+        dice_col = _dice_column(list(seg_log), args.segmenter_log)
         threshold = read_threshold(args.manifest)
         heldout = None
         extra = 0
@@ -486,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     auc = roc_auc(heldout[0], heldout[1]) if heldout is not None else math.nan
-    img = render(cls_log, seg_head, dice_col, heldout, auc, threshold, (args.width, args.height))
+    img = render(cls_log, seg_log, dice_col, heldout, auc, threshold, (args.width, args.height))
     nbytes = save_png(img, args.out)
 
     summary: dict[str, object] = {
@@ -504,10 +504,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "best_val_auc": _json_number(float(np.nanmax(cls_log["val_auc"]))),
         },
         "segmenter": {
-            "epochs": int(seg_head["epoch"].size),
-            "final_val_loss": _last_finite(seg_head["val_loss"]),
-            "final_val_dice": _last_finite(seg_head[dice_col]),
-            "best_val_dice": _json_number(float(np.nanmax(seg_head[dice_col]))),
+            "epochs": int(seg_log["epoch"].size),
+            "final_val_loss": _last_finite(seg_log["val_loss"]),
+            "final_val_dice": _last_finite(seg_log[dice_col]),
+            "best_val_dice": _json_number(float(np.nanmax(seg_log[dice_col]))),
         },
     }
     if heldout is not None:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -227,10 +227,7 @@ def write_manifest(
     for entry in models.values():
         if entry.file not in files:
             raise BundleError(f"{rootp / entry.file}: model file missing while writing the manifest")
-    sizes = {f"{t}_size": e.input_size for t, e in models.items()}
-    from dataclasses import replace
-
-    config = replace(config, **sizes)
+    config = replace(config, **{f"{t}_size": e.input_size for t, e in models.items()})
     manifest = Manifest(
         root=rootp,
         config=config,

@@ -7,7 +7,7 @@ thresholds and labels are never re-typed as loose dict keys in two places (see A
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 TASKS: tuple[str, ...] = ("classifier", "segmenter")
@@ -70,9 +70,6 @@ class ModelConfig:
     def min_area_for(self, height: int, width: int) -> int:
         """Minimum component area in pixels for an image of this size (the 1024² figure scaled by pixel count)."""
         return round(self.min_area_px_1024 * (height * width) / float(REFERENCE_SIDE * REFERENCE_SIDE))
-
-    def with_size(self, task: str, size: int) -> ModelConfig:
-        return replace(self, **{f"{task}_size": int(size)})
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -149,7 +149,7 @@ class InferenceEngine:
         probs, device = self._run("classifier", xs_cls)
         probs = probs.reshape(n, -1)[:, 0].astype(float)
         t_cls = (time.perf_counter() - t0) / n
-        gated = [i for i in range(n) if probs[i] >= cfg.classifier_threshold and np.isfinite(probs[i])]
+        gated = np.flatnonzero((probs >= cfg.classifier_threshold) & np.isfinite(probs)).tolist()
         seg_maps: dict[int, np.ndarray] = {}
         t_seg = 0.0
         t_pre_seg = 0.0

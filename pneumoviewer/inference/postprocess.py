@@ -11,9 +11,7 @@ def remove_small_components(mask: np.ndarray, min_area: int) -> np.ndarray:
     m = np.asarray(mask, dtype=bool)
     if min_area <= 1 or not m.any():
         return m.copy()
-    labels, n = ndimage.label(m, structure=np.ones((3, 3), dtype=bool))
-    if n == 0:
-        return m.copy()
+    labels, _ = ndimage.label(m, structure=np.ones((3, 3), dtype=bool))
     areas = np.bincount(labels.ravel())
     keep = areas >= min_area
     keep[0] = False

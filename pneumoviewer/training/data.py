@@ -45,10 +45,6 @@ class LabelledSet:
     missing: list[str] = field(default_factory=list)  # CSV ImageIds with no DICOM in the folder
     failures: list[tuple[Path, str]] = field(default_factory=list)  # unreadable files
 
-    @property
-    def positive_rate(self) -> float:
-        return sum(e.positive for e in self.examples) / max(len(self.examples), 1)
-
 
 def collect_examples(
     data_dir: str | os.PathLike[str],

@@ -14,7 +14,6 @@ import io
 import json
 import math
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -266,7 +265,7 @@ def _init_source(cfg: TrainConfig) -> Path:
     p = Path(cfg.init_from or "")
     if p.is_dir():
         m = read_manifest(p)
-        task = "segmenter" if "segmenter" in m.models and cfg.arch in ("unet-mil", "unet", "unet-small") else cfg.task
+        task = "segmenter" if cfg.arch == "unet-mil" and "segmenter" in m.models else cfg.task
         if task not in m.models:
             raise TrainError(f"--init-from {p}: bundle has no {task} model")
         p = p / m.models[task].file
@@ -423,9 +422,3 @@ def train(
     if placement.is_chief and not (out / writer.model_file).exists():
         raise TrainError(f"no epoch finished with a finite {monitor_key}; nothing was saved to {out}")
     return result
-
-
-def clear_checkpoints(out_dir: str | os.PathLike[str]) -> None:
-    """Remove the hidden resume checkpoints (e.g. before shipping a bundle)."""
-    for task in ("classifier", "segmenter"):
-        shutil.rmtree(Path(out_dir) / f".train-{task}", ignore_errors=True)
