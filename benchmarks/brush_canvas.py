@@ -30,7 +30,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from pneumoviewer.editing import MaskDocument
-from pneumoviewer.gui import editing_controller
+from pneumoviewer.gui import overlay as overlay_mod
 from pneumoviewer.gui.editing_controller import EditingController
 from pneumoviewer.gui.viewer import ImageViewer
 
@@ -61,59 +61,20 @@ def run_case(app: QApplication, size: int, moves: int, radius: int, partial: boo
         orig_paint(p, *args)
 
     overlay.paint = counting_paint  # type: ignore[method-assign]
-    if not partial:
-        editing_controller_repaint = editing_controller.repaint_rect
-        editing_controller.repaint_rect = lambda ov, bbox: ov.update_rect(*bbox)  # the old whole-item path
+    if not partial:  # the old path: every change re-renders the whole overlay item
+        shares_buffer = overlay_mod._shares_buffer
+        overlay_mod._shares_buffer = lambda *a: False
     for _ in range(5):
         app.processEvents()
     vp = viewer.graphics.viewport()
-    # a wavy stroke across the middle of the image, in screen pixels
-    c0 = viewer.image_to_scene(size * 0.5, size * 0.2)
-    c1 = viewer.image_to_scene(size * 0.5, size * 0.8)
-    x0, x1, yc = int(c0.x()), int(c1.x()), int(c0.y())
-    left = Qt.MouseButton.LeftButton
-    times: list[float] = []
-    cpu: list[float] = []
-    painted = 0
-    strokes = 0
-    done = 0
-    while done < moves:
-        strokes += 1
-        start = QPoint(x0, yc + (strokes % 5) * 20 - 40)
-        _send(vp, QMouseEvent.Type.MouseButtonPress, start, left, left)
-        app.processEvents()
-        steps = min(100, moves - done)
-        for i in range(1, steps + 1):
-            t = i / 100
-            pos = QPoint(round(x0 + (x1 - x0) * t), round(start.y() + 25 * math.sin(t * 6 * math.pi)))
-            before = paints["n"]
-            t0, c0_ = time.perf_counter(), time.thread_time()
-            _send(vp, QMouseEvent.Type.MouseMove, pos, Qt.MouseButton.NoButton, left)
-            app.processEvents()  # scene dirty-item processing + the paint of the dirty region
-            times.append(time.perf_counter() - t0)
-            cpu.append(time.thread_time() - c0_)
-            painted += paints["n"] > before
-            done += 1
-        _send(vp, QMouseEvent.Type.MouseButtonRelease, pos, left, Qt.MouseButton.NoButton)
-        app.processEvents()
+    times, cpu, painted, strokes = _drive(app, vp, viewer, size, moves, paints)
     if not partial:
-        editing_controller.repaint_rect = editing_controller_repaint
+        overlay_mod._shares_buffer = shares_buffer
     assert doc.mask.any(), "the drags did not paint"
     viewer.close()
     viewer.deleteLater()
     app.processEvents()
-    ms = np.asarray(times) * 1e3
-    cpu_ms = np.asarray(cpu) * 1e3
-    return {
-        "p50_ms": round(float(np.percentile(ms, 50)), 3),
-        "p95_ms": round(float(np.percentile(ms, 95)), 3),
-        "max_ms": round(float(ms.max()), 3),
-        "cpu_p50_ms": round(float(np.percentile(cpu_ms, 50)), 3),
-        "cpu_p95_ms": round(float(np.percentile(cpu_ms, 95)), 3),
-        "events": len(times),
-        "events_painted": int(painted),
-        "strokes": strokes,
-    }
+    return _summary(times, cpu, painted, strokes)
 
 
 def _drive(app: QApplication, vp: object, viewer: ImageViewer, size: int, moves: int, count: dict) -> tuple:

@@ -79,10 +79,6 @@ def _quit_on_ctrl_c(app: object, window: object) -> None:
     timer.start(250)
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def needs_offscreen(env: dict[str, str], plat: str) -> bool:
     """True when Qt would find no display: Linux/BSD without X11 or Wayland and no platform chosen."""
     if env.get("QT_QPA_PLATFORM"):
@@ -151,3 +147,7 @@ def open_and_close_main_window(folder: Path, config_dir: Path, model_dir: Path |
     events["imported_tf"] = not tf_before and "tensorflow" in sys.modules
     events["platform"] = os.environ.get("QT_QPA_PLATFORM") or "default"
     return events
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

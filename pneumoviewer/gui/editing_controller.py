@@ -2,9 +2,8 @@
 
 The viewer routes left-button press/move/release (and hover) on the image to this controller (its `CanvasTool`
 hook); the controller hands them to the active `pneumoviewer.editing` tool, and the document's change callback
-repaints **only the changed rectangle** of the reviewer-mask overlay (`repaint_rect`): the overlay's RGBA buffer is
-rewritten under the brush and the item is told to update just that rectangle, so Qt repaints a few hundred screen
-pixels per brush event instead of the whole 1024² or 3000² layer.
+repaints **only the changed rectangle** of the reviewer-mask overlay (`MaskOverlay.update_rect`: the RGBA buffer is
+rewritten under the brush and Qt repaints just that rectangle, not the whole 1024² or 3000² layer).
 
 Keyboard (installed on the main window by `install_actions`): 1…7 pick the tools in registry order, 0 / Esc (when no
 stroke is open) returns to pan, `[` / `]` change the brush size, Ctrl+Z undo, Ctrl+Shift+Z and Ctrl+Y redo, Esc during
@@ -31,47 +30,6 @@ from pneumoviewer.editing.tools import TOOLS, Tool, create_tool
 CURSOR_COLOR = "#f2f5f8"
 PREVIEW_COLOR = "#2fd0c8"
 BBox = tuple[int, int, int, int]
-
-
-def repaint_rect(overlay: Any, bbox: Sequence[int]) -> None:
-    """Rewrite the overlay's RGBA pixels under `bbox` (r0, r1, c0, c1; half-open) and repaint only that rectangle.
-
-    `MaskOverlay` keeps an RGBA buffer that pyqtgraph wraps in its QImage without a copy (RGBA8888 pass-through), so
-    after writing the slice it is enough to invalidate the item's rectangle: no QImage rebuild, no full-item repaint.
-    Falls back to the overlay's own `update_rect` when that buffer sharing does not hold (e.g. auto-downsampling).
-    """
-    mask = getattr(overlay, "mask", None)
-    rgba = getattr(overlay, "_rgba", None)
-    fill = getattr(overlay, "_fill_rgba", None)
-    if mask is None or rgba is None or fill is None:
-        overlay.update_rect(*bbox)
-        return
-    h, w = mask.shape
-    r0, r1, c0, c1 = max(0, int(bbox[0])), min(h, int(bbox[1])), max(0, int(bbox[2])), min(w, int(bbox[3]))
-    if r0 >= r1 or c0 >= c1:
-        return
-    if getattr(overlay, "mode", "fill") == "contour":
-        m = int(getattr(overlay, "contour_width", 1)) + 1
-        r0, r1, c0, c1 = max(0, r0 - m), min(h, r1 + m), max(0, c0 - m), min(w, c1 + m)
-    qimage = getattr(overlay, "qimage", None)
-    if getattr(overlay, "_renderRequired", False):
-        fill(r0, r1, c0, c1)
-        overlay.update()  # first paint renders the whole item anyway
-        return
-    if not _shares_buffer(qimage, rgba):
-        overlay.update_rect(r0, r1, c0, c1)
-        return
-    fill(r0, r1, c0, c1)
-    # item coordinates are image pixels (x = column, y = row); one pixel of margin for antialiased scaling
-    overlay.update(QRectF(c0 - 1, r0 - 1, c1 - c0 + 2, r1 - r0 + 2))
-
-
-def _shares_buffer(qimage: Any, rgba: Any) -> bool:
-    """True when pyqtgraph's QImage wraps `rgba` itself (pass-through RGBA8888, no downsampling copy)."""
-    data = getattr(qimage, "data", None) if qimage is not None else None
-    if data is None or not hasattr(data, "ctypes"):
-        return False
-    return bool(data.ctypes.data == rgba.ctypes.data and data.shape == rgba.shape and data.strides == rgba.strides)
 
 
 class EditingController(QObject):
@@ -155,7 +113,7 @@ class EditingController(QObject):
         return self._pixel_spacing
 
     def _on_doc_changed(self, bbox: BBox) -> None:
-        repaint_rect(self.overlay, bbox)
+        self.overlay.update_rect(*bbox)
         self.maskChanged.emit(*bbox)
 
     def _on_doc_committed(self, label: str) -> None:

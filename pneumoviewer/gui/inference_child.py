@@ -27,7 +27,8 @@ from typing import Any
 NICENESS = 10  # scheduling priority of the inference process (POSIX nice): below the GUI's
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """One line for the status bar / worklist: a ValueError's own message (bad input), else `Type: message`."""
     text = str(exc).strip() or type(exc).__name__
     return text if isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}"
 
@@ -133,7 +134,7 @@ def child_main(conn: Duplex, bundle_dir: str | None, engine_factory: Any = None)
         engine.load()  # imports TensorFlow, loads the models, warms up (traces) before the first real image
         conn.send(("ready", str(engine.device)))
     except Exception as exc:  # no model: the app stays usable and says why
-        conn.send(("fatal", _describe(exc)))
+        conn.send(("fatal", describe_error(exc)))
         return
 
     pending: deque[tuple[str, Future[Any]]] = deque()
@@ -159,7 +160,7 @@ def child_main(conn: Duplex, bundle_dir: str | None, engine_factory: Any = None)
                 image = fut.result()
                 prediction = engine.predict(image)
             except Exception as exc:  # one bad image must not stop the folder
-                conn.send(("error", image_id, _describe(exc)))
+                conn.send(("error", image_id, describe_error(exc)))
                 continue
             prediction.mask_probability = None  # not shown: 4 MB per 1024² image the pipe need not carry
             conn.send(("result", prediction))

@@ -624,20 +624,13 @@ class MainWindow(QMainWindow):
             self._inference.prioritize([image_id, *ahead])
 
     def _neighbours(self, image_id: str, n: int) -> list[str]:
-        ids = self.worklist.visible_image_ids()
-        if image_id not in ids:
-            return []
-        i = ids.index(image_id)
-        return ids[i + 1 : i + 1 + n]
+        return self.worklist.neighbour_ids(image_id, n)[0]
 
     def _prefetch_around(self, image_id: str) -> None:
-        ids = self.worklist.visible_image_ids()
-        if image_id not in ids:
-            return
-        i = ids.index(image_id)
-        for j in (*range(i + 1, i + 1 + PREFETCH_AHEAD), i - 1):
-            if 0 <= j < len(ids) and ids[j] not in self._cache:
-                self.loader.request(ids[j], self._paths[ids[j]])
+        ahead, behind = self.worklist.neighbour_ids(image_id, PREFETCH_AHEAD, 1)
+        for other in (*ahead, *behind):
+            if other not in self._cache:
+                self.loader.request(other, self._paths[other])
 
     def _on_loaded(self, image_id: str, item: LoadedImage) -> None:
         if image_id not in self._paths:
@@ -667,8 +660,7 @@ class MainWindow(QMainWindow):
             self.viewer.apply_preset(self._sticky_preset, self._presets())
         self._shown = item.image_id
         self.metadata.set_meta(item.image.meta)
-        self._show_prediction(item.image_id)
-        self.review_overlay.set_mask(None)
+        self._show_prediction(item.image_id)  # set_image cleared every overlay; the review bridge refills its own
         self.imageShown.emit(item.image_id)
 
     def _on_painted(self) -> None:

@@ -2,13 +2,16 @@
 
 An overlay keeps a reference to the boolean mask it shows (no copy), so an editor that changes that array in place
 only has to call `update_rect(r0, r1, c0, c1)`: just that slice of the RGBA buffer is rebuilt (contour mode grows the
-slice by the contour width so edges stay right) and the item is re-rendered.
+slice by the contour width so edges stay right) and only that rectangle of the item is repainted. pyqtgraph wraps the
+RGBA buffer in its QImage without a copy (RGBA8888 pass-through), so invalidating the rectangle is enough: no QImage
+rebuild, no whole-item repaint (Qt repaints a few hundred screen pixels per brush event, not a 1024² or 3000² layer).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor
 
 FILL = "fill"
@@ -28,6 +31,14 @@ def _erode(mask: np.ndarray, k: int) -> np.ndarray:
         p = np.pad(out, 1, constant_values=True)
         out = out & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
     return out
+
+
+def _shares_buffer(qimage: object, rgba: np.ndarray) -> bool:
+    """True when pyqtgraph's QImage wraps `rgba` itself (pass-through RGBA8888, no downsampling copy)."""
+    data = getattr(qimage, "data", None) if qimage is not None else None
+    if data is None or not hasattr(data, "ctypes"):
+        return False
+    return bool(data.ctypes.data == rgba.ctypes.data and data.shape == rgba.shape and data.strides == rgba.strides)
 
 
 class MaskOverlay(pg.ImageItem):
@@ -114,7 +125,13 @@ class MaskOverlay(pg.ImageItem):
             m = self.contour_width + 1
             r0, r1, c0, c1 = max(0, r0 - m), min(h, r1 + m), max(0, c0 - m), min(w, c1 + m)
         self._fill_rgba(r0, r1, c0, c1)
-        self.updateImage()
+        if self._renderRequired:
+            self.update()  # the first paint renders the whole item anyway
+        elif _shares_buffer(self.qimage, self._rgba):
+            # item coordinates are image pixels (x = column, y = row); one pixel of margin for antialiased scaling
+            self.update(QRectF(c0 - 1, r0 - 1, c1 - c0 + 2, r1 - r0 + 2))
+        else:  # pyqtgraph copied the buffer (e.g. downsampling): rebuild its QImage
+            self.updateImage()
 
     def _fill_rgba(self, r0: int, r1: int, c0: int, c1: int) -> None:
         assert self._mask is not None and self._rgba is not None

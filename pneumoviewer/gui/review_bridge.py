@@ -177,7 +177,6 @@ class ReviewBridge(QObject):
         self.image_id: str | None = None
         self._docs: collections.OrderedDict[str, MaskDocument] = collections.OrderedDict()
         self._untouched: set[str] = set()  # docs started from nothing (no final, no AI yet): AI may fill them
-        self._unsub: Callable[[], None] | None = None
         self._suppress_autosave = False
         self._restore_to: str | None = None  # the saved worklist position, selected once the scan is done
         self.ask_comment: Callable[[str], str | None] = self._ask_comment_dialog
@@ -222,7 +221,6 @@ class ReviewBridge(QObject):
 
     def close_store(self) -> None:
         """Save everything queued and close the store (folder change, window close)."""
-        self._detach_doc()
         self.controller.set_document(None)
         self._docs.clear()
         self._untouched.clear()
@@ -293,7 +291,6 @@ class ReviewBridge(QObject):
         if data is None:
             return
         shape = tuple(data.shape[:2])
-        self._detach_doc()
         doc = self._docs.get(image_id)
         if doc is None or doc.shape != shape:
             doc = MaskDocument(*shape)
@@ -346,11 +343,6 @@ class ReviewBridge(QObject):
         """Show / hide the imported reference layer (purple) under the reviewer's mask."""
         self.show_reference = bool(on)
         self.reference_overlay.setVisible(self.show_reference and self.reference_overlay.mask is not None)
-
-    def _detach_doc(self) -> None:
-        if self._unsub is not None:
-            self._unsub()
-            self._unsub = None
 
     # ------------------------------------------------------------------------------------------------ autosave
     def _on_committed(self, _label: str) -> None:

@@ -246,8 +246,10 @@ class ImageViewer(QWidget):
         self._monochrome1 = bool(monochrome1)
         center, width = float(window[0]), max(float(window[1]), 1e-6)
         self._default = Window(center, width)
-        finite = data[np.isfinite(data)] if data.dtype.kind == "f" else data
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 1.0)
+        if not (np.isfinite(lo) and np.isfinite(hi)):  # NaN/inf present: only then pay for the masked copy
+            finite = data[np.isfinite(data)]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         self._data_range = (lo, hi if hi > lo else lo + 1.0)
         target = self._default
         if prev_display is not None:

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from pneumoviewer.gui.inference_child import ChildProcess  # imported here, not in the worker thread (GIL)
+# ChildProcess imported here, not in the worker thread (GIL)
+from pneumoviewer.gui.inference_child import ChildProcess, describe_error
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
@@ -324,7 +325,7 @@ class InferenceWorker(QThread):
             engine.load()
             self.device = str(engine.device)
         except Exception as exc:
-            self.fatal.emit(_describe(exc))
+            self.fatal.emit(describe_error(exc))
             return
         if self._stop:
             return
@@ -347,7 +348,7 @@ class InferenceWorker(QThread):
             try:
                 prediction = engine.predict(load_image(path))
             except Exception as exc:
-                self.error.emit(image_id, _describe(exc))
+                self.error.emit(image_id, describe_error(exc))
             else:
                 self.result.emit(prediction)
             self._finished_one(image_id)
@@ -363,7 +364,7 @@ class InferenceWorker(QThread):
         try:
             proc = ChildProcess.start(self.bundle_dir, self._factory)
         except Exception as exc:
-            self.fatal.emit(f"could not start the inference process: {_describe(exc)}")
+            self.fatal.emit(f"could not start the inference process: {describe_error(exc)}")
             return
         self._proc = proc
         try:
@@ -425,8 +426,3 @@ class InferenceWorker(QThread):
                     empty = not self._in_flight
                 if empty:
                     self.cancelled.emit()
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text if isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}"

@@ -410,17 +410,47 @@ class WorklistPanel(QWidget):
         self.table.scrollTo(pidx, QAbstractItemView.ScrollHint.EnsureVisible)
         return True
 
+    def _proxy_row(self, image_id: str) -> int | None:
+        row = self.model.row_for(image_id)
+        if row is None:
+            return None
+        pidx = self.proxy.mapFromSource(self.model.index(row, COL_ID))
+        return pidx.row() if pidx.isValid() else None
+
+    def _walk(self, start: int, direction: int, n: int) -> list[str]:
+        """Up to `n` image ids from the proxy row after `start` in `direction` (±1), failed files skipped."""
+        out: list[str] = []
+        row, count = start + direction, self.proxy.rowCount()
+        while 0 <= row < count and len(out) < n:
+            idx = self.proxy.index(row, COL_ID)
+            if not self.proxy.data(idx, FAILED_ROLE):
+                out.append(str(self.proxy.data(idx, IMAGE_ID_ROLE)))
+            row += direction
+        return out
+
+    def neighbour_ids(self, image_id: str, ahead: int, behind: int = 0) -> tuple[list[str], list[str]]:
+        """The `ahead` images after `image_id` and the `behind` before it (nearest first) in on-screen order.
+
+        Walks only those rows (not the whole 10 000-row list: this runs on every image switch); ([], []) when the
+        image is not visible."""
+        row = self._proxy_row(image_id)
+        if row is None:
+            return [], []
+        return self._walk(row, 1, ahead), self._walk(row, -1, behind)
+
     def step(self, delta: int) -> str | None:
         """Select the image `delta` rows away in on-screen order (skipping failed files); returns its id."""
-        ids = self.visible_image_ids()
-        if not ids:
-            return None
         cur = self.current_image_id()
-        if cur is None or cur not in ids:
-            target = ids[0] if delta >= 0 else ids[-1]
+        row = None if cur is None else self._proxy_row(cur)
+        direction = 1 if delta >= 0 else -1
+        if row is None:
+            first = self._walk(-1 if delta >= 0 else self.proxy.rowCount(), direction, 1)
+            if not first:
+                return None
+            target = first[0]
         else:
-            i = ids.index(cur) + delta
-            target = ids[max(0, min(len(ids) - 1, i))]
+            passed = self._walk(row, direction, abs(delta))
+            target = passed[-1] if passed else cur  # clamped at either end
         if target != cur:
             self.select_image(target)
         return target

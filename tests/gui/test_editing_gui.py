@@ -285,7 +285,7 @@ def test_morphology_apply_and_clear(make_window, qtbot, folder):
 
 def test_partial_repaint_reaches_the_screen_and_matches_a_full_redraw(make_window, qtbot, folder):
     """The brush repaints only the dirty rectangle, and what the window shows equals a full redraw."""
-    from pneumoviewer.gui.editing_controller import _shares_buffer
+    from pneumoviewer.gui.overlay import _shares_buffer
 
     w = editing_window(make_window, qtbot, folder)
     doc = doc_of(w)
