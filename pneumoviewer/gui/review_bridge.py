@@ -35,6 +35,7 @@ from pneumoviewer.core.types import ReviewStatus
 from pneumoviewer.editing import MaskDocument
 from pneumoviewer.gui import theme
 from pneumoviewer.gui.editing_controller import EditingController
+from pneumoviewer.gui.metadata_panel import model_label
 from pneumoviewer.gui.tool_panel import ToolPanel
 from pneumoviewer.review import ReviewStore
 
@@ -264,8 +265,7 @@ class ReviewBridge(QObject):
             if rec.ai_probability is not None and model.row_for(image_id) is not None and (
                 self.window.prediction(image_id) is None
             ):
-                m = rec.ai_model
-                label = f"{m.name} v{m.version}" if m is not None else None
+                label = model_label(rec.ai_model) if rec.ai_model is not None else None
                 model.set_probability(image_id, float(rec.ai_probability), label)
 
     def _on_prediction(self, image_id: str, _probability: float) -> None:
