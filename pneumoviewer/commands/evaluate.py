@@ -11,7 +11,10 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pneumoviewer.io.siim_csv import RleTable
 
 NAME = "evaluate"
 HELP = "Score a predicted mask CSV against a ground-truth CSV (Kaggle mean Dice; AUC etc. with --probs)"
@@ -68,7 +71,7 @@ def _clean(value: Any) -> Any:
 
 def evaluate(
     pred_csv: Path,
-    truth_csv: Path,
+    truth_csv: Path | RleTable,
     *,
     probs_csv: Path | None = None,
     threshold: float = 0.5,
@@ -77,16 +80,17 @@ def evaluate(
     per_image_out: Path | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Score `pred_csv` against `truth_csv`; raises CsvError/RleError/ValueError for bad input."""
+    """Score `pred_csv` against `truth_csv` (a path, or the table already read from it); raises
+    CsvError/RleError/ValueError for bad input."""
     import numpy as np
 
-    from pneumoviewer.io.siim_csv import CsvError, read_probabilities_csv, read_rle_csv
+    from pneumoviewer.io.siim_csv import CsvError, RleTable, read_probabilities_csv, read_rle_csv
     from pneumoviewer.metrics import binary_report, dice, roc_auc
 
-    truth = read_rle_csv(truth_csv)
+    truth = truth_csv if isinstance(truth_csv, RleTable) else read_rle_csv(truth_csv)
     pred = read_rle_csv(pred_csv)
     if len(truth) == 0:
-        raise CsvError(truth_csv, None, "no images in the ground truth")
+        raise CsvError(truth.path or "<table>", None, "no images in the ground truth")
     probs = read_probabilities_csv(probs_csv) if probs_csv is not None else None
     if probs is not None:
         missing = [i for i in truth.image_ids if i not in probs]
@@ -180,8 +184,7 @@ def _write_table(path: Path, rows: list[dict[str, Any]]) -> None:
 def _sizes_from_folder(folder: Path) -> dict[str, tuple[int, int]]:
     from pneumoviewer.io.folder import scan_folder
 
-    index = scan_folder(folder)
-    return {img.meta.image_id: (img.meta.rows, img.meta.columns) for img in index.images if img.meta.rows}
+    return scan_folder(folder).sizes()
 
 
 def _run_store(args: argparse.Namespace) -> int:
@@ -223,13 +226,15 @@ def run(args: argparse.Namespace) -> int:
     from pneumoviewer.io.siim_csv import CsvError, read_rle_csv
 
     sizes: dict[str, tuple[int, int]] = {}
+    truth: Path | RleTable = args.truth
     try:
         if args.data is not None:
             if not args.data.is_dir():
                 print(f"pneumoviewer evaluate: {args.data}: not a folder", file=sys.stderr)
                 return 2
             sizes = _sizes_from_folder(args.data)
-            missing = [i for i in read_rle_csv(args.truth).image_ids if i not in sizes]
+            truth = read_rle_csv(args.truth)  # read once: evaluate() scores this table
+            missing = [i for i in truth.image_ids if i not in sizes]
             if missing:
                 print(
                     f"pneumoviewer evaluate: warning: {len(missing)} ground-truth image(s) not found under "
@@ -238,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
                 )
         result = evaluate(
             args.pred,
-            args.truth,
+            truth,
             probs_csv=args.probs,
             threshold=args.threshold,
             size=args.size,

@@ -75,11 +75,13 @@ def run(args: argparse.Namespace) -> int:
     summary: dict[str, Any] = {}
     try:
         with ReviewStore.open(folder) as store:
+            entries = 0  # progress-bar length, shared by the PNG and SEG bars
+            if args.png or args.seg:
+                entries = len(store.final_entries(only_reviewed=args.only_reviewed, layer=args.layer))
             if args.csv:
                 res = export_csv(store, args.csv, style=args.style, only_reviewed=args.only_reviewed, layer=args.layer)
                 summary["csv"] = {"path": str(args.csv), **res.as_dict()}
             if args.png:
-                entries = len(store.final_entries(only_reviewed=args.only_reviewed, layer=args.layer))
                 with _bar(entries, "PNG") as bar:
                     res = export_png(
                         store, args.png, only_reviewed=args.only_reviewed, layer=args.layer, progress=_step(bar)
@@ -87,7 +89,6 @@ def run(args: argparse.Namespace) -> int:
                 summary["png"] = {"dir": str(args.png), **res.as_dict()}
             if args.seg:
                 sources, keys = _sources(folder)
-                entries = len(store.final_entries(only_reviewed=args.only_reviewed, layer=args.layer))
                 with _bar(entries, "SEG") as bar:
                     res = export_seg(
                         store,

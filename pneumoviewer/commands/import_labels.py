@@ -40,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         print(f"pneumoviewer import: {folder}: not a folder", file=sys.stderr)
         return 2
-    index = scan_folder(folder)
-    sizes = {img.image_id: (img.meta.rows, img.meta.columns) for img in index.images}
+    sizes = scan_folder(folder).sizes()
     try:
         with ReviewStore.open(folder) as store:
             res = import_csv(store, args.csv, sizes, layer=args.layer)

@@ -399,31 +399,12 @@ def _check_pixel_element(fh: BinaryIO, path: Path, transfer: str | None) -> None
         raise DicomError(path, f"truncated: pixel data needs {length} bytes, the file holds {held}")
 
 
-def read_header(path: str | os.PathLike[str]) -> ImageMeta:
-    """The header facts of one image file, without reading or decoding pixel data (fast: folder scans use it)."""
-    p = Path(path)
+@contextlib.contextmanager
+def _read_errors(p: Path, damaged: str) -> Iterator[None]:
+    """Turn every failure while reading `p` into a DicomError: OS errors as 'cannot read', any parser failure on a
+    damaged file as `damaged` (a bad file is a bad-file error, never a crash); Ctrl+C and exit pass through."""
     try:
-        with _quiet(), open(p, "rb") as fh:
-            ds = _dcmread(fh, p, header_only=True)
-            meta = meta_from_dataset(ds, p)
-            _check_pixel_element(fh, p, meta.transfer_syntax)
-            return meta
-    except DicomError:
-        raise
-    except OSError as exc:
-        raise DicomError(p, f"cannot read: {exc.strerror or exc}") from None
-    except _FATAL:
-        raise
-    except BaseException as exc:  # any parser failure on a damaged file is a bad-file error, never a crash
-        raise DicomError(p, f"damaged or unreadable header ({_short(exc)})") from None
-
-
-def read_dataset(path: str | os.PathLike[str]) -> Dataset:
-    """The full dataset (pixel data still encoded); DicomError when the file is not DICOM or is unreadable."""
-    p = Path(path)
-    try:
-        with open(p, "rb") as fh:
-            return _dcmread(fh, p, header_only=False)
+        yield
     except DicomError:
         raise
     except OSError as exc:
@@ -431,7 +412,24 @@ def read_dataset(path: str | os.PathLike[str]) -> Dataset:
     except _FATAL:
         raise
     except BaseException as exc:
-        raise DicomError(p, f"damaged or truncated file ({_short(exc)})") from None
+        raise DicomError(p, f"{damaged} ({_short(exc)})") from None
+
+
+def read_header(path: str | os.PathLike[str]) -> ImageMeta:
+    """The header facts of one image file, without reading or decoding pixel data (fast: folder scans use it)."""
+    p = Path(path)
+    with _read_errors(p, "damaged or unreadable header"), _quiet(), open(p, "rb") as fh:
+        ds = _dcmread(fh, p, header_only=True)
+        meta = meta_from_dataset(ds, p)
+        _check_pixel_element(fh, p, meta.transfer_syntax)
+        return meta
+
+
+def read_dataset(path: str | os.PathLike[str]) -> Dataset:
+    """The full dataset (pixel data still encoded); DicomError when the file is not DICOM or is unreadable."""
+    p = Path(path)
+    with _read_errors(p, "damaged or truncated file"), open(p, "rb") as fh:
+        return _dcmread(fh, p, header_only=False)
 
 
 @lru_cache(maxsize=64)

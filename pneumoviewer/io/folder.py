@@ -111,6 +111,10 @@ class FolderIndex:
         """The image with this SOPInstanceUID, or None."""
         return self._by_id.get(image_id)
 
+    def sizes(self) -> dict[str, tuple[int, int]]:
+        """ImageId → (rows, columns): the mask size of every image (RLE decoding and store registration need it)."""
+        return {img.meta.image_id: (img.meta.rows, img.meta.columns) for img in self.images}
+
     def studies(self) -> dict[str, dict[str, list[IndexedImage]]]:
         """study UID → series UID → images (in path order); '' stands for a missing UID."""
         out: dict[str, dict[str, list[IndexedImage]]] = {}

@@ -103,9 +103,8 @@ def _is_header(fields: list[str]) -> bool:
     return any(f.strip().lower() == "imageid" for f in fields)
 
 
-def read_rle_csv(path: str | os.PathLike[str]) -> RleTable:
-    """Parse a SIIM mask CSV (training or submission style); raises CsvError naming file and line."""
-    p = Path(path)
+def _csv_rows(p: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of every non-blank CSV row; CsvError naming file and line for unreadable input."""
     try:
         raw = p.read_bytes()
     except OSError as exc:
@@ -115,21 +114,26 @@ def read_rle_csv(path: str | os.PathLike[str]) -> RleTable:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise CsvError(p, line, "not UTF-8 text") from None
-    rows: dict[str, list[str]] = {}
-    lines: dict[str, list[int]] = {}
-    id_col, rle_col = 0, 1
-    seen_content = False
     reader = csv.reader(io.StringIO(text, newline=""))
     while True:
         try:
             fields = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as exc:
             raise CsvError(p, reader.line_num, f"unreadable CSV row: {exc}") from None
-        line = reader.line_num
-        if not fields or all(not f.strip() for f in fields):
-            continue  # blank line
+        if fields and any(f.strip() for f in fields):
+            yield reader.line_num, fields
+
+
+def read_rle_csv(path: str | os.PathLike[str]) -> RleTable:
+    """Parse a SIIM mask CSV (training or submission style); raises CsvError naming file and line."""
+    p = Path(path)
+    rows: dict[str, list[str]] = {}
+    lines: dict[str, list[int]] = {}
+    id_col, rle_col = 0, 1
+    seen_content = False
+    for line, fields in _csv_rows(p):
         if not seen_content:
             seen_content = True
             if _is_header(fields):
@@ -198,21 +202,11 @@ def write_rle_csv(path: str | os.PathLike[str], rows: Iterable[tuple[str, str]],
 def read_probabilities_csv(path: str | os.PathLike[str]) -> dict[str, float]:
     """``ImageId,probability`` rows (header optional) → {image_id: probability in [0, 1]}; CsvError on bad rows."""
     p = Path(path)
-    try:
-        text = p.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise CsvError(p, None, f"cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise CsvError(p, None, "not UTF-8 text") from None
     out: dict[str, float] = {}
     first_line: dict[str, int] = {}
     id_col, prob_col = 0, 1
     seen = False
-    reader = csv.reader(io.StringIO(text, newline=""))
-    for fields in reader:
-        line = reader.line_num
-        if not fields or all(not f.strip() for f in fields):
-            continue
+    for line, fields in _csv_rows(p):
         if not seen:
             seen = True
             if _is_header(fields):

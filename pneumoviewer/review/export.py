@@ -274,7 +274,7 @@ def export_seg(
 
     Images whose source is not found are skipped and listed in the result (a SEG must reference its source).
     """
-    import pydicom
+    from pneumoviewer.io.dicom import read_dataset  # the app's reader: a bad source is a DicomError naming it
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -285,7 +285,7 @@ def export_seg(
         if src_path is None:
             res.skipped[e.image_id] = "source DICOM not found in the folder"
         else:
-            ds = pydicom.dcmread(src_path)
+            ds = read_dataset(src_path)
             mask = _decode(e)
             key = (patient_keys or {}).get(e.image_id)
             seg = build_seg(ds, mask, entry=e, anonymize_patient=anonymize_patient, patient_key=key)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pneumoviewer.io import rle
 from pneumoviewer.io.siim_csv import read_rle_csv
 from pneumoviewer.review.store import ReviewStore
 
@@ -54,19 +55,22 @@ def import_csv(
     res = ImportResult()
     rows_by_image: dict[str, list[str]] = {}
     known: dict[str, tuple[int, int]] = {}
+    union_rles: dict[str, str] = {}  # kept encoded: 12,000 decoded 1024² masks would not fit in memory
     for image_id in table.image_ids:
         size = sizes.get(image_id)
         if size is None:
             res.not_in_folder.append(image_id)
             continue
         h, w = int(size[0]), int(size[1])
-        table.union_mask(image_id, h, w)  # bounds check per row: CsvError names the line
+        union = table.union_mask(image_id, h, w)  # bounds check per row: CsvError names the line
+        if layer == "final":
+            union_rles[image_id] = rle.encode(union)
         rows_by_image[image_id] = table.rows(image_id)
         known[image_id] = (h, w)
     res.rows = sum(len(r) for r in rows_by_image.values())
     source = Path(path).name
     if layer == "final":
-        res.images = store.import_final_rows(rows_by_image, known, source)
+        res.images = store.import_final_rows(rows_by_image, known, source, union_rles=union_rles)
         res.kept_edits = len(rows_by_image) - res.images
     else:
         res.images = store.import_reference_rows(rows_by_image, known, source)

@@ -130,6 +130,14 @@ def _writable_dir(path: Path) -> bool:
         return False
 
 
+def _decode_union(rows: Iterable[str], height: int, width: int) -> np.ndarray:
+    """The union mask of an image's RLE rows (an instance each, or '-1')."""
+    out = np.zeros((height, width), dtype=bool)
+    for text in rows:
+        out |= rle.decode(text, height, width)
+    return out
+
+
 def _now() -> float:
     return time.time()
 
@@ -578,21 +586,26 @@ class ReviewStore:
     # ------------------------------------------------------------------ imports and the reference layer
 
     def import_final_rows(
-        self, rows_by_image: Mapping[str, list[str]], sizes: Mapping[str, tuple[int, int]], source: str
+        self,
+        rows_by_image: Mapping[str, list[str]],
+        sizes: Mapping[str, tuple[int, int]],
+        source: str,
+        *,
+        union_rles: Mapping[str, str] | None = None,
     ) -> int:
         """Start final masks from imported CSV rows, all in one transaction; returns the number of images.
 
         Images that already have a reviewer-edited final mask keep it (an import never overwrites work).
         The raw rows are kept and exported verbatim while the image stays unedited. All rows are decoded first:
-        any bad row raises before anything is written.
+        any bad row raises before anything is written. `union_rles` (optional): each image's rows already decoded,
+        OR-ed and encoded by the caller (the CSV importer decodes them to name a bad row's line), so they are not
+        decoded twice.
         """
         prepared = []
         for image_id, rows in rows_by_image.items():
             h, w = sizes[image_id]
-            union = np.zeros((h, w), dtype=bool)
-            for text in rows:
-                union |= rle.decode(text, h, w)
-            prepared.append((image_id, h, w, list(rows), rle.encode(union)))
+            union_rle = union_rles[image_id] if union_rles is not None else rle.encode(_decode_union(rows, h, w))
+            prepared.append((image_id, h, w, list(rows), union_rle))
         n = 0
         with self._tx() as c:
             for image_id, h, w, rows, union_rle in prepared:
@@ -644,10 +657,7 @@ class ReviewStore:
         size = self.image_size(image_id)
         if rows is None or size is None:
             return None
-        out = np.zeros(size, dtype=bool)
-        for text in rows:
-            out |= rle.decode(text, *size)
-        return out
+        return _decode_union(rows, *size)
 
     def reference_source(self) -> str | None:
         with self._lock:
