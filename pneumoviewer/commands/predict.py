@@ -26,10 +26,9 @@ def run(args: argparse.Namespace) -> int:
 
     from pneumoviewer.inference.bundle import BundleError
     from pneumoviewer.inference.engine import InferenceEngine
-    from pneumoviewer.io.atomic import atomic_write
     from pneumoviewer.io.dicom import load_image
     from pneumoviewer.io.folder import scan_folder
-    from pneumoviewer.io.siim_csv import mask_to_rows, write_rle_csv
+    from pneumoviewer.io.siim_csv import mask_to_rows, write_probabilities_csv, write_rle_csv
 
     def err(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -87,10 +86,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     write_rle_csv(args.out, rows)
     if args.probs is not None:
-        with atomic_write(args.probs, "w", encoding="utf-8", newline="") as fh:
-            fh.write("ImageId,probability\n")
-            for iid, p in probs:
-                fh.write(f"{iid},{p:.6f}\n")
+        write_probabilities_csv(args.probs, probs)
     n_pos = sum(1 for _, r in rows if r != "-1")
     err(f"wrote {args.out} ({len(rows)} images, {n_pos} with a mask"
         + (f"; probabilities in {args.probs}" if args.probs else "") + f"); {len(unreadable)} unreadable")

@@ -199,6 +199,16 @@ def write_rle_csv(path: str | os.PathLike[str], rows: Iterable[tuple[str, str]],
     return len(checked)
 
 
+def write_probabilities_csv(path: str | os.PathLike[str], probabilities: Iterable[tuple[str, float]]) -> int:
+    """``ImageId,probability`` rows, atomically, in the order given (what `read_probabilities_csv` reads back)."""
+    rows = [(image_id, float(p)) for image_id, p in probabilities]
+    with atomic_write(path, "w", newline="", encoding="utf-8") as fh:
+        fh.write("ImageId,probability\n")
+        for image_id, p in rows:
+            fh.write(f"{image_id},{p:.6f}\n")
+    return len(rows)
+
+
 def read_probabilities_csv(path: str | os.PathLike[str]) -> dict[str, float]:
     """``ImageId,probability`` rows (header optional) → {image_id: probability in [0, 1]}; CsvError on bad rows."""
     p = Path(path)

@@ -173,3 +173,12 @@ def test_reads_the_phantom_training_file(phantom_dataset) -> None:
     t = read_rle_csv(phantom_dataset.csv_path)
     assert len(t) == 12
     assert t.n_rows >= 12
+
+
+def test_probabilities_round_trip(tmp_path):
+    from pneumoviewer.io.siim_csv import read_probabilities_csv, write_probabilities_csv
+
+    path = tmp_path / "probs.csv"
+    assert write_probabilities_csv(path, [("b", 0.25), ("a", 1.0), ("c", 0.0)]) == 3
+    assert path.read_text().splitlines()[0] == "ImageId,probability"
+    assert read_probabilities_csv(path) == {"b": 0.25, "a": 1.0, "c": 0.0}
