@@ -129,7 +129,7 @@ def run_window_case(app: QApplication, size: int, moves: int, radius: int) -> di
 
     from pneumoviewer.gui.main_window import MainWindow
     from pneumoviewer.gui.review_bridge import install
-    from pneumoviewer.io.dicom_synth import write_siim_like
+    from pneumoviewer.phantom import write_siim_like
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "studies"

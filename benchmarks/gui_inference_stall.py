@@ -151,7 +151,7 @@ def main() -> int:
     try:
         folder = args.folder
         if folder is None:
-            from pneumoviewer.io.phantom import generate_dataset
+            from pneumoviewer.phantom import generate_dataset
 
             folder = generate_dataset(tmp / "phantoms", args.images, seed=2, size=1024).root
         env = {**isolated_env(tmp), "TF_CPP_MIN_LOG_LEVEL": "2"}

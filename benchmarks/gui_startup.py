@@ -91,7 +91,7 @@ def main() -> int:
     try:
         folder = args.folder
         if folder is None:
-            from pneumoviewer.io.phantom import generate_dataset
+            from pneumoviewer.phantom import generate_dataset
 
             folder = generate_dataset(tmp / "phantoms", args.images, seed=0, size=1024).root
         env = isolated_env(tmp, cache="cache-no-ai")

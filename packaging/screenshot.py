@@ -37,7 +37,7 @@ def main() -> int:
     from pneumoviewer.core.types import ReviewStatus
     from pneumoviewer.gui.main_window import MainWindow
     from pneumoviewer.gui.theme import apply_dark_theme
-    from pneumoviewer.io.phantom import generate_dataset
+    from pneumoviewer.phantom import generate_dataset
 
     data = generate_dataset(tmp / "studies", args.images, seed=11, size=args.size, positive_rate=0.5)
     app = QApplication([])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pneumoviewer.cli import main
-from pneumoviewer.io.dicom_synth import write_siim_like
+from pneumoviewer.phantom import write_siim_like
 
 SECRET = {"PatientID": "PID-SECRET-4711", "PatientName": "Doe^Jane"}
 

@@ -32,6 +32,8 @@ class ImageMeta:
     n_frames: int = 1
     # Kept only so a split by patient is possible; never shown or logged unless the user opts in.
     patient_key: str | None = field(default=None, repr=False, compare=False)
+    # SHA-256 (32 hex digits) of the file's bytes before the pixel data: which file content these facts came from.
+    header_digest: str | None = field(default=None, repr=False, compare=False)
 
 
 class ReviewStatus(str, enum.Enum):
@@ -64,3 +66,7 @@ class Prediction:
     mask_probability: np.ndarray | None = None  # float32 map, optional
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     device: str = "CPU"
+
+
+class Cancelled(Exception):
+    """The user (or a closing window) cancelled a long job; callers stop quietly, nothing is half-written."""

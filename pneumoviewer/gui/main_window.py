@@ -98,7 +98,7 @@ def demo_ready(folder: Path) -> bool:
 
 def generate_demo(folder: Path, progress: Callable[[int, int], None], cancel: Callable[[], bool]) -> Path:
     """Write the demo phantom studies (deterministic) and mark them complete; cancellable between images."""
-    from pneumoviewer.io.phantom import generate_dataset
+    from pneumoviewer.phantom import generate_dataset
 
     def step(done: int, total: int) -> None:
         if cancel():

@@ -135,7 +135,7 @@ def test_a_broken_bundle_leaves_the_app_usable(make_window, qtbot, phantom_datas
 
 
 def test_a_second_folder_gets_its_own_predictions(make_window, qtbot, phantom_dataset, engine_factory, tmp_path):
-    from pneumoviewer.io.phantom import generate_dataset
+    from pneumoviewer.phantom import generate_dataset
 
     other = generate_dataset(tmp_path / "other", n=3, seed=99, size=128)
     w = make_window(inference_mode="thread", engine_factory=engine_factory())

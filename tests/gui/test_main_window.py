@@ -259,7 +259,7 @@ def test_status_bar_reads_out_position_value_and_mm(make_window, qtbot, phantom_
 
 
 def test_opening_another_folder_during_a_scan_shows_only_the_new_one(make_window, qtbot, phantom_dataset, tmp_path):
-    from pneumoviewer.io.phantom import generate_dataset
+    from pneumoviewer.phantom import generate_dataset
 
     other = generate_dataset(tmp_path / "other", n=2, seed=5, size=64)
     w = make_window(run_ai=False)

@@ -156,8 +156,8 @@ def test_export_dialog_writes_a_csv_that_reads_back_to_the_masks(make_window, qt
         assert np.array_equal(table.union_mask(image_id, h, w_), mask)
     assert len(table.rows(ids[0])) == 2  # training style: one row per component
     assert table.rows(ids[1]) == ["-1"]
-    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == sorted(f"{i}.png" for i in expected)
-    from pneumoviewer.review.export import read_seg_mask
+    assert sorted(p.name for p in (tmp_path / "png").glob("*.png")) == sorted(f"{i}.png" for i in expected)
+    from pneumoviewer.io.seg import read_seg_mask
 
     src, seg_mask = read_seg_mask(tmp_path / "seg" / f"{ids[0]}.dcm")  # references its source, same mask
     assert src == ids[0] and np.array_equal(seg_mask, expected[ids[0]])

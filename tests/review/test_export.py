@@ -12,10 +12,12 @@ from PIL import Image
 
 from pneumoviewer.core.types import ModelInfo, Prediction, ReviewStatus
 from pneumoviewer.io import rle
-from pneumoviewer.io.folder import scan_folder
+from pneumoviewer.io.folder import EXPORT_MARKER, scan_folder
 from pneumoviewer.io.siim_csv import CsvError, read_rle_csv
 from pneumoviewer.review import ReviewStore
-from pneumoviewer.review.export import csv_rows, export_csv, export_png, export_seg, read_seg_mask
+from pneumoviewer.io.dicom.deidentify import DeidOptions
+from pneumoviewer.io.seg import read_seg_mask
+from pneumoviewer.review.export import ExportPlan, csv_rows, export
 from pneumoviewer.review.import_csv import import_csv
 
 SHAPE = (300, 517)
@@ -48,7 +50,7 @@ def test_csv_export_reads_back_identical(tmp_path, style):
     with ReviewStore.open(tmp_path) as store:
         for iid, m in masks.items():
             store.set_final_mask(iid, m)
-        res = export_csv(store, tmp_path / "out.csv", style=style)
+        res = export(store, ExportPlan(csv=tmp_path / "out.csv", style=style))["csv"]
     table = read_rle_csv(tmp_path / "out.csv")
     assert set(table.image_ids) == set(masks)
     assert res.images == len(masks) and res.negatives == 1
@@ -88,7 +90,7 @@ def test_import_then_export_reproduces_rows(tmp_path, phantom_copy):
         res = import_csv(store, crafted, sizes)
         assert res.images == len(table0) and not res.not_in_folder
         assert np.array_equal(store.final_mask(extra_id), a | b)
-        export_csv(store, tmp_path / "out.csv")
+        export(store, ExportPlan(csv=tmp_path / "out.csv"))["csv"]
     before = read_rle_csv(crafted)
     after = read_rle_csv(tmp_path / "out.csv")
     assert set(after.image_ids) == set(before.image_ids)
@@ -133,7 +135,7 @@ def test_png_export(tmp_path):
     with ReviewStore.open(tmp_path) as store:
         for iid, m in masks.items():
             store.set_final_mask(iid, m)
-        res = export_png(store, tmp_path / "png")
+        res = export(store, ExportPlan(png=tmp_path / "png"))["png"]
     assert res.images == len(masks)
     for iid, m in masks.items():
         img = Image.open(tmp_path / "png" / f"{iid}.png")
@@ -141,7 +143,8 @@ def test_png_export(tmp_path):
         arr = np.asarray(img)
         assert set(np.unique(arr)) <= {0, 255}
         assert np.array_equal(arr == 255, m)
-    assert not list((tmp_path / "png").glob(".*"))  # no temp files left behind
+    assert [p.name for p in (tmp_path / "png").glob(".*")] == [EXPORT_MARKER]  # no temp files left behind
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name or ".old-" in p.name]
 
 
 def test_import_malformed_refused_with_line_and_nothing_imported(tmp_path):
@@ -203,7 +206,7 @@ def test_seg_export_reads_back_with_pydicom_and_highdicom(tmp_path, phantom_copy
         store.set_final_mask(ids[3], manual)
         store.set_final_mask("not-in-folder", manual)
         expected[ids[3]] = manual
-        res = export_seg(store, tmp_path / "seg", sources)
+        res = export(store, ExportPlan(seg=tmp_path / "seg"), index)["seg"]
     assert res.images == 4 and set(res.skipped) == {"not-in-folder"}
     algo = {}
     for iid, mask in expected.items():
@@ -240,20 +243,19 @@ def test_seg_is_anonymous_unless_the_user_keeps_the_patient(tmp_path, phantom_co
     src = pydicom.dcmread(img.path, stop_before_pixels=True)
     with ReviewStore.open(phantom_copy) as store:
         store.mark_negative(img.image_id, shape=(img.meta.rows, img.meta.columns))
-        export_seg(store, tmp_path / "plain", {img.image_id: img.path}, anonymize_patient=False)
-        keys = {img.image_id: img.meta.patient_key}
-        export_seg(store, tmp_path / "anon", {img.image_id: img.path}, patient_keys=keys)
+        export(store, ExportPlan(seg=tmp_path / "plain", deid=DeidOptions(keep_patient=True)), index)
+        export(store, ExportPlan(seg=tmp_path / "anon"), index)
     plain = pydicom.dcmread(tmp_path / "plain" / f"{img.image_id}.dcm")
     anon = pydicom.dcmread(tmp_path / "anon" / f"{img.image_id}.dcm")
     assert plain.PatientID == src.PatientID  # kept only when asked for (--seg-keep-patient)
-    assert anon.PatientID != src.PatientID and str(anon.PatientName) == "Anonymous"
+    assert anon.PatientID == "" and str(anon.PatientName) == "" and anon.PatientIdentityRemoved == "YES"
     assert str(src.PatientID) not in (tmp_path / "anon" / f"{img.image_id}.dcm").read_bytes().decode("latin-1")
 
 
 def test_status_untouched_by_export(tmp_path):
     with ReviewStore.open(tmp_path) as store:
         store.set_final_mask("a", _masks()["1.2.3.1"])
-        export_csv(store, tmp_path / "o.csv")
+        export(store, ExportPlan(csv=tmp_path / "o.csv"))["csv"]
         assert store.status("a") is ReviewStatus.CORRECTED
 
 
@@ -266,8 +268,8 @@ def test_seg_and_csv_of_the_ai_layer(tmp_path, phantom_copy):
     with ReviewStore.open(phantom_copy) as store:
         store.set_ai_result(_ai(img.image_id, ai))
         store.set_final_mask(img.image_id, np.zeros((h, w), bool))
-        export_seg(store, tmp_path / "seg", {img.image_id: img.path}, layer="original")
-        export_csv(store, tmp_path / "ai.csv", layer="original")
+        export(store, ExportPlan(seg=tmp_path / "seg", layer="original"), index)
+        export(store, ExportPlan(csv=tmp_path / "ai.csv", layer="original"))["csv"]
         with pytest.raises(ValueError):
             store.final_entries(layer="nope")
     ds = pydicom.dcmread(tmp_path / "seg" / f"{img.image_id}.dcm")
