@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 
 from pneumoviewer import __version__
 from pneumoviewer.io.dicom.deidentify import PROFILE, DeidOptions, export_source, mark_deidentified
@@ -44,6 +45,7 @@ def build_seg(
     creator: str | None = None,
     status: str = "exported",
     options: DeidOptions = PROFILE,
+    content_key: str = "",
 ) -> Dataset:
     """A binary DICOM SEG of `mask` referencing `source`, coded SNOMED CT 36118008 "Pneumothorax".
 
@@ -51,6 +53,10 @@ def build_seg(
     are recorded. Pixel measures always carry a slice thickness (CR/DX sources have none, and highdicom's reader
     fails without it). A negative exports as an empty segment ("reviewed: none"). Raises SegError when the mask
     does not match the source's Rows × Columns.
+
+    The SEG's Series and SOP Instance UIDs derive from the source's UIDs and `content_key` (what the mask is), so
+    exporting the same mask again, from the CLI or the GUI, gives the same UIDs (a PACS sees one object, not a
+    duplicate); only ContentDate/ContentTime tell the two apart.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -87,9 +93,9 @@ def build_seg(
             pixel_array=mask.astype(np.uint8),
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
             segment_descriptions=[description],
-            series_instance_uid=hd.UID(),
+            series_instance_uid=generate_uid(entropy_srcs=["pneumoviewer-seg-series", str(src.SeriesInstanceUID)]),
             series_number=SEG_SERIES_NUMBER,
-            sop_instance_uid=hd.UID(),
+            sop_instance_uid=generate_uid(entropy_srcs=["pneumoviewer-seg", str(src.SOPInstanceUID), content_key]),
             instance_number=1,
             manufacturer=MANUFACTURER,
             manufacturer_model_name=MANUFACTURER,

@@ -329,8 +329,10 @@ class _SegMaker:
                 )
             source = read_dataset(indexed.path)
             mask = _decode(entry)
-            seg = build_seg(source, mask, algorithm=_algorithm(entry), creator=_creator(entry),
-                            status=_status_text(entry), options=self.options)
+            algorithm, creator, status = _algorithm(entry), _creator(entry), _status_text(entry)
+            key = repr((entry.final_rle, algorithm, creator, status, self.options))
+            seg = build_seg(source, mask, algorithm=algorithm, creator=creator, status=status, options=self.options,
+                            content_key=key)
         except (DicomError, SegError) as exc:
             raise _Skip(str(exc)) from None
         return dataset_bytes(seg), bool(mask.any())
