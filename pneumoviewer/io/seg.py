@@ -56,7 +56,7 @@ def build_seg(
 
     The SEG's Series and SOP Instance UIDs derive from the source's UIDs and `content_key` (what the mask is), so
     exporting the same mask again, from the CLI or the GUI, gives the same UIDs (a PACS sees one object, not a
-    duplicate); only ContentDate/ContentTime tell the two apart.
+    duplicate); only the moments it was made (InstanceCreation, Content and ContributionDateTime) differ.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -108,6 +108,9 @@ def build_seg(
             omit_empty_frames=False,
         )
     seg.PatientOrientation = src.get("PatientOrientation", "") or ""  # Type 2C: projection images need it
+    dimension_uid = generate_uid(entropy_srcs=["pneumoviewer-seg-dimensions", str(seg.SOPInstanceUID)])
+    for item in (*seg.DimensionOrganizationSequence, *seg.DimensionIndexSequence):
+        item.DimensionOrganizationUID = dimension_uid  # highdicom draws a random one
     mark_deidentified(seg, options)
     return seg
 
