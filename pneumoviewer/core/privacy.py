@@ -15,6 +15,7 @@ import hashlib
 import os
 import secrets
 from functools import lru_cache
+from pathlib import Path
 
 from pneumoviewer.core.paths import user_data_dir
 
@@ -30,39 +31,36 @@ def patient_salt() -> bytes:
     salt derived from this machine and user is used instead (stable across runs, so patient keys and the
     folder-index cache stay consistent)."""
     path = user_data_dir() / SALT_FILE_NAME
-    with contextlib.suppress(OSError):
-        data = path.read_bytes()
-        if len(data) >= 16:
-            if os.name == "posix" and path.stat().st_mode & 0o077:
-                os.chmod(path, SALT_MODE)
-            return data
+    for _attempt in range(2):
+        with contextlib.suppress(OSError):
+            data = path.read_bytes()
+            if len(data) >= 16:
+                if os.name == "posix" and path.stat().st_mode & 0o077:
+                    os.chmod(path, SALT_MODE)
+                return data
+            path.unlink()  # a stub cut short by a crash: replaced by a whole salt
+        try:
+            return _create_salt(path)
+        except FileExistsError:
+            continue  # another process created it first: read theirs
+        except OSError:
+            break
+    import platform
+
+    return hashlib.sha256(f"pneumoviewer|{platform.node()}|{path}".encode()).digest()
+
+
+def _create_salt(path: Path) -> bytes:
+    """A new salt in `path`, created exclusively with mode 0600 from the first byte (never readable by others, not
+    even for an instant; two processes never end up with two salts)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     salt = secrets.token_bytes(32)
-    try:
-        _write_private(path, salt)
-        return salt
-    except OSError:
-        import platform
-
-        return hashlib.sha256(f"pneumoviewer|{platform.node()}|{path}".encode()).digest()
-
-
-def _write_private(path: os.PathLike[str] | str, data: bytes) -> None:
-    """Create `path` with mode 0600 from the first byte on (never world-readable, not even for an instant), via a
-    temporary file renamed into place (a crash never leaves half a salt)."""
-    target = os.fspath(path)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    tmp = f"{target}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SALT_MODE)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), SALT_MODE)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(salt)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return salt
 
 
 def salt_fingerprint() -> str:

@@ -103,6 +103,17 @@ def test_printable_escapes_controls_and_keeps_text():
     assert printable("a\nb\x1b[2Jc\u202ed") == "a\\nb\\x1b[2Jc\\u202ed"
 
 
+def _refused_with_peak(fn):
+    """(the DicomError `fn` raised, peak bytes Python allocated meanwhile)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(DicomError) as info:
+            fn()
+        return info, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_huge_rows_columns_are_refused_before_decoding(tmp_path):
     """An ~800-byte RLE file that claims 65535 x 65535 x 16 bit: refused, nothing allocated."""
     path = write_dicom(tmp_path / "rle.dcm", np.zeros((8, 8), np.uint16), transfer_syntax=RLELossless)
@@ -110,13 +121,7 @@ def test_huge_rows_columns_are_refused_before_decoding(tmp_path):
     ds.Rows = ds.Columns = 65535
     ds.save_as(path, enforce_file_format=True)
     assert path.stat().st_size < 2000
-    tracemalloc.start()
-    try:
-        with pytest.raises(DicomError) as info:
-            load_image(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    info, peak = _refused_with_peak(lambda: load_image(path))
     assert "too large" in info.value.reason and "GiB" in info.value.reason
     assert peak < 64 * 2**20
     assert MAX_PIXEL_BYTES < 65535 * 65535 * 2
@@ -130,13 +135,7 @@ def test_a_jpeg_frame_header_larger_than_the_image_is_refused(tmp_path):
     assert sof > 0
     raw[sof + 5 : sof + 9] = (60000).to_bytes(2, "big") * 2
     path.write_bytes(bytes(raw))
-    tracemalloc.start()
-    try:
-        with pytest.raises(DicomError) as info:
-            load_image(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    info, peak = _refused_with_peak(lambda: load_image(path))
     assert "60000x60000" in info.value.reason and "32x32" in info.value.reason
     assert peak < 64 * 2**20
 
@@ -205,8 +204,12 @@ def test_patient_age_is_normalised_to_the_as_form(given, written):
 
 def test_the_index_notices_a_file_replaced_with_size_and_mtime_kept(tmp_path):
     """Issue 11: `cp -p` of another image over an indexed one: the next (cached) scan shows the new image."""
-    a = write_dicom(tmp_path / "s" / "a.dcm", np.zeros((16, 16), np.uint8), attrs={"PatientID": "AAAA"})
-    b = write_dicom(tmp_path / "o" / "b.dcm", np.zeros((16, 16), np.uint8), attrs={"PatientID": "BBBB"})
+    def image(path, n, patient):
+        uids = {"SOPInstanceUID": f"1.2.3.{n}", "StudyInstanceUID": f"1.2.4.{n}", "SeriesInstanceUID": f"1.2.5.{n}"}
+        return write_dicom(path, np.zeros((16, 16), np.uint8), attrs={"PatientID": patient, **uids})
+
+    a = image(tmp_path / "s" / "a.dcm", 1, "AAAA")
+    b = image(tmp_path / "o" / "b.dcm", 2, "BBBB")
     assert a.stat().st_size == b.stat().st_size
     first = scan_folder(tmp_path / "s")
     old_uid = first.images[0].image_id

@@ -313,8 +313,9 @@ def _identified_source(folder, name="src.dcm", size=(48, 40), uid=None):
     from pneumoviewer.io.dicom.write import build_dataset, dataset_bytes
 
     pixels = np.arange(size[0] * size[1], dtype=np.uint16).reshape(size) % 4096
+    fixed = {"StudyInstanceUID": f"{uid}.1", "SeriesInstanceUID": f"{uid}.2"} if uid else {}  # same-length files
     ds = build_dataset(pixels, bits_stored=12, sop_class_uid=ComputedRadiographyImageStorage,
-                       sop_instance_uid=uid, attrs={**_IDENTIFYING, "Modality": "CR"})
+                       sop_instance_uid=uid, attrs={**_IDENTIFYING, "Modality": "CR", **fixed})
     ds.add_new(0x00091010, "LO", "SECRET42 private")
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
