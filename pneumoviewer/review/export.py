@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pneumoviewer.core.components import run_components
 from pneumoviewer.core.text import printable
 from pneumoviewer.core.types import Cancelled, ReviewStatus
 from pneumoviewer.io import rle
@@ -46,7 +47,7 @@ from pneumoviewer.io.dicom.write import dataset_bytes
 from pneumoviewer.io.folder import EXPORT_MARKER, FolderIndex
 from pneumoviewer.io.png import mask_png_bytes
 from pneumoviewer.io.seg import SegAlgorithm, SegError, build_seg
-from pneumoviewer.io.siim_csv import mask_to_rows, write_rle_csv
+from pneumoviewer.io.siim_csv import write_rle_csv
 from pneumoviewer.review.store import FinalEntry, ReviewStore
 
 Progress = Callable[[int, int], None]
@@ -213,8 +214,9 @@ def csv_rows(
             res.kept_import_rows += 1
         elif style == "submission":
             rows = [(e.image_id, e.final_rle)]  # the stored union RLE is exactly the merged row
-        else:
-            rows = mask_to_rows(e.image_id, _decode(e), style="train")
+        else:  # components from the stored runs: no decode, no image-sized labelling
+            parts = run_components(*rle.parse(e.final_rle), e.height)
+            rows = [(e.image_id, rle.runs_to_string(*p)) for p in parts] or [(e.image_id, rle.EMPTY)]
         out.extend(rows)
         res.count(positive=not all(r == rle.EMPTY for _, r in rows))
     res.rows = len(out)
