@@ -37,7 +37,7 @@ def test_label_and_filter():
     m[0:2, 0:2] = True
     m[5:9, 5:9] = True
     m[3, 3] = True  # touches nothing: 8-connectivity still keeps it apart
-    labels, sizes = label_components(m)
+    _, sizes = label_components(m)
     assert sorted(sizes[1:].tolist()) == [1, 4, 16]
     assert remove_small_components(m, 5).sum() == 16
     assert remove_small_components(m, 1).sum() == 21
