@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, RLELossless
+from pydicom.uid import DeflatedExplicitVRLittleEndian, RLELossless
 
 from pneumoviewer.core import privacy
 from pneumoviewer.core.text import printable
@@ -140,22 +140,23 @@ def test_a_jpeg_frame_header_larger_than_the_image_is_refused(tmp_path):
     assert peak < 64 * 2**20
 
 
+def _deflate_bomb(tmp_path, mib: int) -> Path:
+    """A small Deflated file whose dataset inflates to `mib` MiB (a huge private element before the pixels)."""
+    ds = build_dataset(np.zeros((8, 8), np.uint8))
+    ds.add_new(0x00091010, "OB", b"\0" * (mib * 2**20))
+    body = dataset_bytes(ds)
+    meta_end = 132 + 12 + int.from_bytes(body[140:144], "little")  # preamble, DICM, group length element, group
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    comp = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    path = tmp_path / "bomb.dcm"
+    path.write_bytes(dataset_bytes(_meta_only(ds)) + comp.compress(body[meta_end:]) + comp.flush())
+    assert path.stat().st_size < 2 * 2**20
+    return path
+
+
 def test_a_deflate_bomb_is_read_with_a_bounded_inflater(tmp_path):
     """A ~200 KB Deflated file that inflates to 200 MB: the headers-only read stays bounded."""
-    ds = build_dataset(np.zeros((8, 8), np.uint8))
-    ds.add_new(0x00091010, "OB", b"\0" * (200 * 2**20))  # a huge private element before the pixel data
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    body = dataset_bytes(ds)
-    # re-encode: file meta as written, dataset deflated
-    meta_end = 132 + 12 + int.from_bytes(body[140:144], "little")
-    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
-    head = dataset_bytes(_meta_only(ds))
-    comp = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
-    deflated = comp.compress(body[meta_end:]) + comp.flush()
-    path = tmp_path / "bomb.dcm"
-    path.write_bytes(head + deflated)
-    del body
-    assert path.stat().st_size < 2 * 2**20
+    path = _deflate_bomb(tmp_path, 200)
     tracemalloc.start()
     try:
         with contextlib.suppress(DicomError):  # refusing is fine; allocating 200 MB is not
@@ -220,3 +221,38 @@ def test_the_index_notices_a_file_replaced_with_size_and_mtime_kept(tmp_path):
     again = scan_folder(tmp_path / "s")
     assert [img.image_id for img in again.images] == [read_header(b).image_id] != [old_uid]
     assert again.images[0].meta.header_digest == read_header(b).header_digest != first.images[0].meta.header_digest
+
+
+def test_a_deflate_bomb_is_refused_by_a_full_read_without_inflating_it(tmp_path):
+    """The same bomb through load_image: refused once the inflated header outgrows its bound."""
+    path = _deflate_bomb(tmp_path, 200)
+    info, peak = _refused_with_peak(lambda: load_image(path))
+    assert "deflated data: refused" in info.value.reason
+    assert peak < 80 * 2**20, peak
+
+
+def test_a_16_bit_deflated_image_reads_whole(tmp_path):
+    pixels = (np.arange(64 * 48, dtype=np.uint16).reshape(64, 48) * 7) % 4096
+    path = tmp_path / "d16.dcm"
+    ds = build_dataset(pixels, bits_stored=12)
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    ds.save_as(path, enforce_file_format=True)
+    assert np.array_equal(load_image(path).pixels, pixels)
+    assert read_header(path).header_digest
+
+
+def test_no_fallback_decoder_after_pillow_refuses_for_size(tmp_path):
+    """Rows × Columns and the JPEG frame agree on 20000 x 20000 (400 MB, under the cap): Pillow's bomb guard refuses,
+    and no other decoder is tried (pylibjpeg would decode the 400 MB, for minutes)."""
+    path = write_siim_like(tmp_path / "j.dcm", size=32)
+    ds = pydicom.dcmread(path)
+    ds.Rows = ds.Columns = 20000
+    ds.save_as(path, enforce_file_format=True)
+    raw = bytearray(path.read_bytes())
+    sof = raw.find(b"\xff\xc0")
+    raw[sof + 5 : sof + 9] = (20000).to_bytes(2, "big") * 2
+    path.write_bytes(bytes(raw))
+    info, peak = _refused_with_peak(lambda: load_image(path))
+    assert "too large to decode" in info.value.reason and "pillow" in info.value.reason
+    assert "pylibjpeg" not in info.value.reason
+    assert peak < 600 * 2**20  # pydicom's 400 MB output buffer (under the cap), never a second decoder's

@@ -317,6 +317,7 @@ def _identified_source(folder, name="src.dcm", size=(48, 40), uid=None):
     ds = build_dataset(pixels, bits_stored=12, sop_class_uid=ComputedRadiographyImageStorage,
                        sop_instance_uid=uid, attrs={**_IDENTIFYING, "Modality": "CR", **fixed})
     ds.add_new(0x00091010, "LO", "SECRET42 private")
+    ds.file_meta.SourceApplicationEntityTitle = "SECRET43"
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(dataset_bytes(ds))
@@ -329,7 +330,7 @@ def _secrets():
         if key in ("PatientAge", "PatientSex", "PatientOrientation", "PixelSpacing"):
             continue  # kept on purpose (Retain Patient Characteristics; geometry)
         out.append(str(value).split("^")[0].encode())
-    return [*out, b"SECRET42"]
+    return [*out, b"SECRET42", b"SECRET43"]
 
 
 def test_no_identifying_attribute_reaches_any_byte_the_app_writes(tmp_path, capsys):

@@ -130,12 +130,21 @@ def _codestream_size(data: bytes) -> tuple[int, int] | None:
 
 
 def _refused_for_size(exc: BaseException) -> bool:
-    """A decoder's own size guard (Pillow's decompression-bomb check): never try the next decoder after it."""
+    """A decoder's own size guard (Pillow's decompression-bomb check) fired: never try the next decoder after it.
+
+    pydicom re-raises a plugin's error as a RuntimeError carrying only its message, so the message is checked too."""
     try:
         from PIL import Image
     except ImportError:
         return False
-    return isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning))
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+            return True
+        if "decompression bomb" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def decode_frame(ds: Dataset, frame: int = 0, path: str | os.PathLike[str] = "") -> np.ndarray:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 
 from pneumoviewer.io.dicom.header import parse_age, parse_sex
@@ -110,8 +110,10 @@ def export_source(source: Dataset, options: DeidOptions = PROFILE) -> Dataset:
     """The subset of `source` an export may copy, with the confidentiality profile applied (a new dataset; the
     source is not changed). Pixel data is not copied."""
     out = Dataset()
-    if getattr(source, "file_meta", None) is not None:
-        out.file_meta = source.file_meta
+    out.file_meta = FileMetaDataset()  # not the source's: its application entity title and the like stay behind
+    transfer = getattr(source, "file_meta", FileMetaDataset()).get("TransferSyntaxUID")
+    if transfer is not None:
+        out.file_meta.TransferSyntaxUID = transfer
     for keyword in KEPT:
         if keyword in source:
             out[keyword] = source[keyword]

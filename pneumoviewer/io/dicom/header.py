@@ -306,8 +306,9 @@ def _digest_before(fh: BinaryIO, header_only: bool) -> str:
 
 def _read_deflated(fh: BinaryIO, path: Path, header_only: bool) -> tuple[Dataset, str] | None:
     """A Deflated Explicit VR Little Endian file read with a bounded inflater: at most `DEFLATED_HEADER_LIMIT`
-    inflated bytes for a header, `decode.MAX_PIXEL_BYTES` plus that for the whole file (more is refused, never
-    allocated). None when the file turns out not to be deflated (the ordinary reader takes over)."""
+    inflated bytes for the header; for the whole file, only as many more as its Rows × Columns × Frames × Samples ×
+    bytes say the pixels need (within `decode.MAX_PIXEL_BYTES`): a deflate bomb is refused, never inflated. None
+    when the file turns out not to be deflated (the ordinary reader takes over)."""
     import zlib
 
     from pydicom.dataset import FileDataset
@@ -315,7 +316,7 @@ def _read_deflated(fh: BinaryIO, path: Path, header_only: bool) -> tuple[Dataset
     from pydicom.filereader import _at_pixel_data, _read_file_meta_info, read_dataset, read_preamble
     from pydicom.tag import Tag
 
-    from pneumoviewer.io.dicom.decode import MAX_PIXEL_BYTES
+    from pneumoviewer.io.dicom.decode import MAX_PIXEL_BYTES, check_size
 
     try:
         preamble = read_preamble(fh, False)
@@ -325,34 +326,60 @@ def _read_deflated(fh: BinaryIO, path: Path, header_only: bool) -> tuple[Dataset
     if file_meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
         return None
     meta_end = fh.tell()
-    limit = DEFLATED_HEADER_LIMIT if header_only else MAX_PIXEL_BYTES + DEFLATED_HEADER_LIMIT
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     chunks: list[bytes] = []
     size = 0
-    while size <= limit:
-        data = fh.read(1 << 20)
-        if not data:
-            break
-        while data and size <= limit:
+
+    def inflate_to(limit: int) -> None:
+        """Inflate until `limit` + 1 bytes are out (one more than allowed shows the stream is longer) or the end."""
+        nonlocal size
+        data = inflater.unconsumed_tail
+        while size <= limit:
+            if not data:
+                data = fh.read(1 << 20)
+                if not data:
+                    return
             out = inflater.decompress(data, limit + 1 - size)
             chunks.append(out)
             size += len(out)
             data = inflater.unconsumed_tail
-    if size > limit and not header_only:
-        raise DicomError(path, f"deflated data inflates to more than {limit // 2**20} MiB: refused")
-    body = b"".join(chunks)[:limit]
-    buffer = DicomBytesIO(body)
-    buffer.name = str(path)
-    stop = _at_pixel_data if header_only else None
-    tags = [Tag(k) for k in ("SpecificCharacterSet", *HEADER_TAGS)] if header_only else None
-    ds = read_dataset(buffer, False, True, stop_when=stop, specific_tags=tags)
+
+    def parse(limit: int, stop: object, tags: list[Tag] | None) -> tuple[Dataset, int]:
+        data = b"".join(chunks)[:limit]
+        buffer = DicomBytesIO(data)
+        buffer.name = str(path)
+        ds = read_dataset(buffer, False, True, stop_when=stop, specific_tags=tags)
+        end = buffer.tell()
+        if stop is not None and data[end : end + 4] not in _PIXEL_TAGS_LE:
+            raise DicomError(path, f"no pixel data within the first {limit // 2**20} MiB of deflated data: refused")
+        return ds, end
+
+    inflate_to(DEFLATED_HEADER_LIMIT)
+    header_tags = [Tag(k) for k in ("SpecificCharacterSet", *HEADER_TAGS)] if header_only else None
+    head, head_end = parse(DEFLATED_HEADER_LIMIT, _at_pixel_data, header_tags)
+    if header_only:
+        ds = head
+        fh.seek(0)
+        digest = hashlib.sha256(fh.read(meta_end) + b"".join(chunks)[:head_end]).hexdigest()[:32]
+    else:
+        head.file_meta = file_meta
+        check_size(head, 0, path)  # Rows × Columns × ... within the cap, before the pixels are inflated
+        need = head_end + 12 + _pixel_bytes(head) + 65536  # pixel element header, pixels, trailing elements
+        inflate_to(min(need, MAX_PIXEL_BYTES + DEFLATED_HEADER_LIMIT))
+        if size > need:
+            raise DicomError(path, f"deflated data inflates to more than the {need} bytes its header accounts "
+                                   "for: refused")
+        ds, _ = parse(need, None, None)
+        digest = ""
     out_ds = FileDataset(str(path), ds, preamble, file_meta, False, True)
     out_ds.set_original_encoding(False, True, ds._character_set)
-    digest = ""
-    if header_only:
-        fh.seek(0)
-        digest = hashlib.sha256(fh.read(meta_end) + body[: buffer.tell()]).hexdigest()[:32]
     return out_ds, digest
+
+
+def _pixel_bytes(ds: Dataset) -> int:
+    """Bytes of native pixel data the header describes (Rows × Columns × Frames × Samples × bytes per sample)."""
+    return (_int(ds.get("Rows")) * _int(ds.get("Columns")) * max(1, _int(ds.get("NumberOfFrames"), 1))
+            * max(1, _int(ds.get("SamplesPerPixel"), 1)) * max(1, (_int(ds.get("BitsAllocated"), 8) + 7) // 8))
 
 
 def _guess_transfer_syntax(ds: Dataset) -> None:
