@@ -89,6 +89,10 @@ class StoreNotFoundError(ReviewStoreError, FileNotFoundError):
     """A read-only use (export, evaluate) of a folder that has no review store: nothing is created."""
 
 
+class StoreUnreadableError(ReviewStoreError, OSError):
+    """A read-only use of a store that cannot be read (damaged, not a file): refused, and the file is left as is."""
+
+
 class StoreIssue(str, enum.Enum):
     """Why a store did not open as a plain read-write store (the GUI shows :attr:`OpenOutcome.message`)."""
 
@@ -287,21 +291,27 @@ def _connect_rw(path: Path) -> sqlite3.Connection:
 
 
 def _connect_ro(path: Path) -> sqlite3.Connection:
-    """A read-only connection: ``mode=ro``, or ``immutable=1`` when the -shm cannot be made (read-only folder)."""
+    """A read-only connection: ``mode=ro``, or ``immutable=1`` when the -shm cannot be made (a read-only folder,
+    where no writer can be at work either)."""
     uri = path.resolve().as_uri()
-    for query in ("mode=ro", "mode=ro&immutable=1"):
-        conn = sqlite3.connect(f"{uri}?{query}", uri=True, isolation_level=None, check_same_thread=False, timeout=30)
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.OperationalError:
-            conn.close()
-            if query.endswith("immutable=1"):
-                raise
-            continue
-        except sqlite3.DatabaseError:
-            pass  # damaged: the caller's integrity check reports it
-        return conn
-    raise AssertionError("unreachable")
+    try:
+        return _probed(sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False))
+    except sqlite3.OperationalError:
+        return _probed(
+            sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+        )
+
+
+def _probed(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """`conn` once a first read works; a damaged file still returns (the integrity check reports it)."""
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        conn.close()
+        raise
+    except sqlite3.DatabaseError:
+        pass
+    return conn
 
 
 def _placeholder_conn() -> sqlite3.Connection:
@@ -516,6 +526,7 @@ class ReviewStore:
         self._closed = True
         self._file_lock: _StoreLock | None = None
         self._unsaved: collections.deque[_Unsaved] = collections.deque()
+        self._refuse_placeholder = read_only  # a read-only use wants the data or an error, not an empty stand-in
         self.outcome = self._connect(read_only)
         self._closed = False
         if self.outcome.read_only:
@@ -561,9 +572,10 @@ class ReviewStore:
         """Open the file behind :attr:`path` as safely as it allows; sets ``self._conn``, returns the state."""
         p = self.path
         if p.exists() and not p.is_file():
+            kind = "a folder" if p.is_dir() else "not a regular file"
             return self._placeholder(
                 StoreIssue.NOT_A_FILE,
-                f"The review store path {p} is a folder, not a store file; nothing can be saved until it is "
+                f"The review store path {p} is {kind}, not a store file; nothing can be saved until it is "
                 "moved or removed.",
             )
         if read_only:
@@ -668,6 +680,8 @@ class ReviewStore:
         return OpenOutcome(p, read_only=True, reason=reason, message=message, holder=holder)
 
     def _placeholder(self, reason: StoreIssue, message: str) -> OpenOutcome:
+        if self._refuse_placeholder:
+            raise StoreUnreadableError(message)
         log.error("%s", message)
         self._conn = _placeholder_conn()
         return OpenOutcome(self.path, read_only=True, reason=reason, message=message)

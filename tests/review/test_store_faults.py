@@ -30,6 +30,7 @@ from pneumoviewer.review.store import (
     StoreIssue,
     StoreNotFoundError,
     StoreReadOnlyError,
+    StoreUnreadableError,
     StoreWriteError,
     existing_store_path,
 )
@@ -253,6 +254,36 @@ def test_lock_of_a_killed_instance_is_taken_over(tmp_path):
         assert json.loads(lock.read_text())["pid"] == os.getpid()
 
 
+def test_without_os_locks_the_holder_record_decides(tmp_path, monkeypatch):
+    """Some network shares have no OS locks: then a record of a live or foreign holder is respected and a record
+    whose process is gone from this host is stale and taken over."""
+    import errno
+
+    import pneumoviewer.review.store as store_mod
+
+    def no_locks(fd: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(store_mod, "_os_lock", no_locks)
+    lock = _store_file(tmp_path).with_name(STORE_FILENAME + ".lock")
+    lock.parent.mkdir(parents=True)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    here = socket.gethostname()
+    cases = [
+        ({"host": here, "user": "dr-gone", "pid": int(gone.stdout), "since": 1.0}, False),
+        ({"host": here, "user": "dr-live", "pid": os.getppid(), "since": 2.0}, True),
+        ({"host": "other-host", "user": "dr-far", "pid": 1, "since": 3.0}, True),
+    ]
+    for record, held in cases:
+        lock.write_text(json.dumps(record))
+        with ReviewStore.open(tmp_path) as store:
+            assert store.read_only is held, record
+            if held:
+                assert store.outcome.reason is StoreIssue.LOCKED and store.outcome.holder.user == record["user"]
+            else:
+                assert json.loads(lock.read_text())["pid"] == os.getpid()
+
+
 # ------------------------------------------------------------------------------------------ read-only folder
 
 _READ_ONLY_CHILD = textwrap.dedent(
@@ -347,6 +378,23 @@ def test_evaluate_store_on_a_folder_without_store_creates_nothing(tmp_path, caps
     assert existing_store_path(folder) is None
     with pytest.raises(StoreNotFoundError):
         ReviewStore.open(folder, read_only=True)
+
+
+def test_read_only_uses_of_a_damaged_store_refuse_and_leave_it_alone(tmp_path, capsys):
+    path = _store_file(tmp_path)
+    _garbage_header(path)
+    before = path.read_bytes()
+    with pytest.raises(StoreUnreadableError, match="damaged"):
+        ReviewStore.open(tmp_path, read_only=True)
+    assert main(["evaluate", "--store", str(tmp_path)]) == 2
+    assert "damaged" in capsys.readouterr().err
+    assert main(["export", str(tmp_path), "--csv", str(tmp_path / "out.csv")]) == 1
+    assert "damaged" in capsys.readouterr().err and not (tmp_path / "out.csv").exists()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        STORE_FILENAME,
+        *(STORE_FILENAME + s for s in ("-shm", "-wal")),
+    ]
 
 
 # ------------------------------------------------------------------------------------------ source identity
