@@ -1,8 +1,8 @@
 """Review store at SIIM scale: fill a store with N images (AI result for all, a reviewer's decision for a third),
-then time what opening a folder reads: the open itself (lock + ``PRAGMA quick_check`` + schema), the status map and
-the stored AI results (``statuses()`` / ``stored_ai()``, one query each) against the full worklist records the GUI
-used to restore probabilities from (``records()``), the export's entry list, and a bare sqlite read of the same
-rows. Prints JSON (median and min of --repeat runs, seconds); never asserts times.
+then time what opening a folder reads: the open itself (lock + ``PRAGMA quick_check`` + schema), the status map, the
+comments and the stored AI results (``statuses()`` / ``comments()`` / ``stored_ai()``, one query each) against the
+full worklist records the GUI used to restore probabilities from (``records()``), the export's entry list, and a
+bare sqlite read of the same rows. Prints JSON (median and min of --repeat runs, seconds); never asserts times.
 
     python benchmarks/store_scale.py [--n 12000] [--size 1024] [--repeat 5]
 """
@@ -54,8 +54,10 @@ def _fill(folder: Path, n: int, size: int) -> float:
             store.set_ai_result(pred, model_sha256="ab" * 32)
             if k % 3 == 0:
                 store.accept_ai(image_id)
-            elif k % 3 == 1 and k % 9 == 1:
+            elif k % 9 == 1:
                 store.mark_negative(image_id)
+            elif k % 50 == 2:
+                store.flag(image_id, "check the apex")
     return time.perf_counter() - t0
 
 
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             figures = {
                 "statuses": _time(store.statuses, args.repeat),
                 "stored_ai": _time(store.stored_ai, args.repeat),
+                "comments": _time(store.comments, args.repeat),
                 "records_old_restore_path": _time(store.records, args.repeat),
                 "final_entries_export": _time(store.final_entries, args.repeat),
                 "quick_check": _time(lambda: store._conn.execute("PRAGMA quick_check").fetchall(), args.repeat),

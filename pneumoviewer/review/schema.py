@@ -84,7 +84,7 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         _fill_ai_mask_area,
         # covering indexes: reading every status or every AI summary at open scans these small indexes, not the
         # mask-carrying rows (12,000 images: a few MB of masks vs a few hundred kB of index)
-        "CREATE INDEX images_id_status ON images(image_id, status)",
+        "CREATE INDEX images_id_status ON images(image_id, status, comment)",
         """
         CREATE INDEX images_ai_summary ON images(
             image_id, ai_probability, ai_mask_area, ai_model_name, ai_model_version, ai_model_synthetic,

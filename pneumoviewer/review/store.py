@@ -1095,6 +1095,11 @@ class ReviewStore:
         by_value = _STATUS_BY_VALUE
         return {image_id: by_value[value] for image_id, value in rows}
 
+    def comments(self) -> dict[str, str]:
+        """Every image's comment (flag reasons), in one query; images without one are left out."""
+        with self._lock:
+            return dict(self._conn.execute("SELECT image_id, comment FROM images WHERE comment IS NOT NULL").fetchall())
+
     def stored_ai(self) -> dict[str, StoredAi]:
         """Every stored AI result without its mask (probability, mask area, model, bundle sha256), in one query:
         restoring a 12,000-image worklist takes milliseconds, not a decode per row."""

@@ -481,15 +481,18 @@ def test_bulk_readers_restore_a_worklist_in_one_query_each(tmp_path):
             mask[: i % 7, :3] = True
             store.set_ai_result(Prediction(f"i{i}", i / n, mask, MODEL), model_sha256="f" * 64 if i % 2 else None)
         store.mark_negative("i3")
+        store.flag("i5", "apex?")
         statements: list[str] = []
         store._conn.set_trace_callback(statements.append)
         ai = store.stored_ai()
         statuses = store.statuses()
+        comments = store.comments()
         store._conn.set_trace_callback(None)
         plans = [" ".join(r[3] for r in store._conn.execute(f"EXPLAIN QUERY PLAN {q}")) for q in statements]
-    assert len(statements) == 2  # one query each, whatever the number of images
+    assert len(statements) == 3  # one query each, whatever the number of images
     assert all("COVERING INDEX" in plan for plan in plans), plans  # never reads the mask-carrying rows
     assert len(ai) == n and statuses["i3"] is ReviewStatus.NEGATIVE and statuses["i4"] is ReviewStatus.UNREVIEWED
+    assert statuses["i5"] is ReviewStatus.FLAGGED and comments == {"i5": "apex?"}
     assert ai["i10"].probability == pytest.approx(10 / n) and ai["i10"].mask_area == 3 * 3
     assert ai["i11"].model_sha256 == "f" * 64 and ai["i10"].model_sha256 is None
     assert ai["i10"].model == MODEL and ai["i10"].model is ai["i12"].model  # one ModelInfo per model
