@@ -168,3 +168,14 @@ def test_report_bad_arguments(folder: Path, tmp_path: Path, capsys: pytest.Captu
     empty.mkdir()
     assert main(["report", str(empty)]) == 1
     assert "no readable DICOM images" in capsys.readouterr().err
+
+
+def test_damaged_store_is_a_clear_error(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store_file = folder / ".pneumoviewer" / "review.sqlite"
+    store_file.parent.mkdir()
+    store_file.write_bytes(b"this is not a database" * 100)
+    before = _tree(folder)
+    assert main(["report", str(folder), "--json"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read the review store" in err and "Traceback" not in err
+    assert _tree(folder) == before

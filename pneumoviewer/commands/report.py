@@ -90,7 +90,15 @@ def run(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         print(f"pneumoviewer report: --threshold must be within [0, 1], got {args.threshold}", file=sys.stderr)
         return 2
-    stats = compute(folder, args.threshold, use_cache=not args.no_cache)
+    import sqlite3
+
+    from pneumoviewer.review.schema import SchemaError
+
+    try:
+        stats = compute(folder, args.threshold, use_cache=not args.no_cache)
+    except (SchemaError, sqlite3.Error) as exc:
+        print(f"pneumoviewer report: {folder}: cannot read the review store: {exc}", file=sys.stderr)
+        return 1
     figures = [(spec, png_bytes(render_chart(spec, FIGURE_SIZE))) for spec in stats.figures()] \
         if (args.png or args.html) else []
     numbers = stats.to_dict(TOP_DISAGREEMENTS)
@@ -146,7 +154,9 @@ def _print_summary(n: dict[str, Any]) -> None:
 
 
 def _rows(title: str, table: dict[str, Any]) -> str:
-    """A two-level dict as an HTML table (rows: outer keys; columns: inner keys)."""
+    """A two-level dict as an HTML table (rows: outer keys; columns: inner keys); nothing when it is empty."""
+    if not table:
+        return ""
     cols = list(next(iter(table.values()))) if table else []
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
     body = "".join(
@@ -154,6 +164,13 @@ def _rows(title: str, table: dict[str, Any]) -> str:
         + "</tr>" for k, v in table.items()
     )
     return f"<h3>{html.escape(title)}</h3><table><tr><th></th>{head}</tr>{body}</table>"
+
+
+def _binned(edges: list[float | None], counts: dict[str, list[int]], open_end: str) -> dict[str, dict[str, int]]:
+    """Histogram counts keyed by bin label ("20-30"; the last bin "90+" or ">20")."""
+    labels = [f"{edges[i]:g}-{edges[i + 1]:g}" for i in range(len(edges) - 2)]
+    labels.append(f"{edges[-2]:g}+" if open_end else f">{edges[-2]:g}")
+    return {row: dict(zip(labels, values)) for row, values in counts.items()}
 
 
 def render_html(n: dict[str, Any], figures: list[tuple[Any, bytes]]) -> str:
@@ -166,7 +183,10 @@ def render_html(n: dict[str, Any], figures: list[tuple[Any, bytes]]) -> str:
     tables = [
         _rows("Class balance", n["class_balance"]),
         _rows("Sex by label", n["sex_by_label"]),
+        _rows("Age by label", _binned(n["age_by_label"]["edges"], n["age_by_label"]["counts"], "+")),
         _rows("View position by label", n["view_by_label"]),
+        _rows("Mask area (% of the image), non-empty masks",
+              _binned(n["mask_area_pct"]["edges_pct"], {k: n["mask_area_pct"][k] for k in ("reviewer", "ai")}, "")),
         _rows("Image sizes", {"images": n["image_sizes"]}),
         _rows("Dice of AI vs reviewer mask, by status",
               {k: {"n": v["n"], "mean": v["mean"]} for k, v in n["dice_by_status"].items()}),
