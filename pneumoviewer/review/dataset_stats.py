@@ -429,7 +429,9 @@ Progress = tuple[int, int]
 def iter_dataset_stats(
     metas: list[ImageMeta], store: ReviewStore | None, threshold: float, *, step: int = 500
 ) -> Generator[Progress, None, DatasetStats]:
-    """Compute the statistics of `metas` (a folder index's images) with the review state in `store`.
+    """Compute the statistics of `metas` (a folder index's images: ``[i.meta for i in index.images]``) with the
+    review state in `store` (None: no reviews yet). Images the store knows but the folder no longer holds are left
+    out.
 
     Yields (done, total) after reading the store and every `step` images: each yield is a progress report and a
     place to stop (close the generator). The result is the generator's return value (``StopIteration.value``).
