@@ -120,13 +120,13 @@ class Axes:
 
     def frame(self, title: str, xlabel: str, ylabel: str, y2label: str | None = None,
               y2colour: tuple[int, int, int] = INK, xticks: Sequence[float] | None = None,
-              xticklabels: Sequence[str] | None = None) -> None:
+              xticklabels: Sequence[str] | None = None, yticks: Sequence[float] | None = None) -> None:
         """Grid, axes box, ticks with labels (``xticklabels`` name the x ticks, for categories), axis labels and
         the panel title."""
         x0, y0, x1, y1 = self.px
         s = SCALE
         xt = list(xticks) if xticks is not None else nice_ticks(*self.xlim, 6)
-        yt = nice_ticks(*self.ylim, 6)
+        yt = list(yticks) if yticks is not None else nice_ticks(*self.ylim, 6)
         for i, v in enumerate(xt):
             (px, _), = self.to_px(np.array([v]), np.array([self.ylim[0]]))
             if xticklabels is None:
@@ -344,6 +344,16 @@ def _span(arrays: Sequence[np.ndarray], default: tuple[float, float]) -> tuple[f
     return lo - pad, hi + pad
 
 
+def _count_ticks(ylim: tuple[float, float]) -> list[float]:
+    """Whole-number ticks for a count axis (no "2.5 images")."""
+    ticks = nice_ticks(*ylim, 6)
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    if step >= 1 and all(float(t).is_integer() for t in ticks):
+        return ticks
+    step = float(max(1, math.ceil(step)))
+    return [k * step for k in range(int(ylim[1] // step) + 1)]
+
+
 def render_chart(spec: ChartSpec, size: tuple[int, int] = (640, 420)) -> Image.Image:
     """The figure of ``spec`` as an RGB image of ``size`` (white page, dark ink)."""
     w, h = size
@@ -355,15 +365,16 @@ def render_chart(spec: ChartSpec, size: tuple[int, int] = (640, 420)) -> Image.I
         return canvas.resize((w, h), Image.Resampling.LANCZOS)
     xlim, ylim = spec.limits()
     ax.set_limits(xlim, ylim)
+    yticks = _count_ticks(ylim) if spec.kind in ("bars", "hist") else None
     if spec.kind == "bars":
         n = len(spec.categories)
         ax.frame(spec.title, spec.xlabel, spec.ylabel, xticks=[float(i) for i in range(n)],
-                 xticklabels=list(spec.categories))
+                 xticklabels=list(spec.categories), yticks=yticks)
     elif spec.kind == "hist" and spec.edges is not None and len(spec.edges) <= 12:
         edges = [float(e) for e in spec.edges]
-        ax.frame(spec.title, spec.xlabel, spec.ylabel, xticks=edges)
+        ax.frame(spec.title, spec.xlabel, spec.ylabel, xticks=edges, yticks=yticks)
     else:
-        ax.frame(spec.title, spec.xlabel, spec.ylabel)
+        ax.frame(spec.title, spec.xlabel, spec.ylabel, yticks=yticks)
     for series, (left, width) in zip(spec.series, spec.bar_geometry()):
         ax.bars(left, width, np.asarray(series.y, float), series.colour, series.label)
     if spec.kind == "lines":
