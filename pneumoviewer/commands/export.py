@@ -84,9 +84,10 @@ def run(args: argparse.Namespace) -> int:
         deid=DeidOptions(keep_patient=True) if args.seg_keep_patient else PROFILE,
     )
     try:
-        index = scan_folder(folder) if plan.seg is not None else None
-        with ReviewStore.open(folder) as store, tqdm(unit="img", file=sys.stderr, desc="export",
-                                                     disable=not sys.stderr.isatty(), leave=False) as bar:
+        index = scan_folder(folder)  # cached: cheap; every part checks each image's file against its mask
+        with ReviewStore.open(folder, read_only=True) as store, tqdm(  # exporting never changes the store
+            unit="img", file=sys.stderr, desc="export", disable=not sys.stderr.isatty(), leave=False
+        ) as bar:
             results = export(store, plan, index, progress=_step(bar))
     except (ExportError, OSError, ValueError) as exc:
         print(f"pneumoviewer export: {printable(str(exc))}", file=sys.stderr)

@@ -15,8 +15,10 @@ Guarantees:
   missing, unreadable, changed since the folder was indexed, or re-saved at another size is skipped with its reason
   (`ExportResult.skipped`); everything else is written.
 - **Right patient.** Before a SEG is made, its source file is read again and its SOPInstanceUID and header digest
-  must match what the folder index recorded when the reviewer opened it: a file replaced in place (``cp -p``,
-  ``rsync -a``: same size and mtime) is refused, never exported with another image's mask.
+  must match what the folder index recorded when the reviewer opened it and what the store recorded with the mask
+  (`FinalEntry.source`): a file replaced in place (``cp -p``, ``rsync -a``: same size and mtime) is refused, never
+  exported with another image's mask. With an index, CSV and PNG rows of an image whose file changed since its
+  mask was saved are refused too.
 - **No identifiers.** CSV and PNG carry only the ImageId (SOPInstanceUID). A SEG copies from its source only what
   the PS3.15 Basic profile leaves (`pneumoviewer.io.dicom.deidentify`; ``DeidOptions(keep_patient=True)`` is the
   user's explicit choice to keep the patient's identity for PACS filing).
@@ -137,9 +139,11 @@ def export(
 ) -> dict[str, ExportResult]:
     """Write every part of `plan` from `store` (CSV, then PNGs, then SEGs); returns the result per part.
 
-    `index` is the folder index the reviewer worked from (the SEG part needs it for the source files; CSV and PNG
-    do not). `progress(done, total)` counts images over all parts; `cancel()` is polled before every image and
-    raises :class:`~pneumoviewer.core.types.Cancelled` (nothing of the part under way is left behind).
+    `index` is the folder index the reviewer worked from (the SEG part needs it for the source files). With an
+    index, an image whose mask was recorded against other file content (`FinalEntry.source`, kept by the store)
+    is skipped in every part. `progress(done, total)` counts images over all parts; `cancel()` is polled before
+    every image and raises :class:`~pneumoviewer.core.types.Cancelled` (nothing of the part under way is left
+    behind).
     """
     parts = plan.parts()
     if not parts:
@@ -151,13 +155,13 @@ def export(
     ticker = _Ticker(progress, cancel, total)
     out: dict[str, ExportResult] = {}
     if plan.csv is not None:
-        out["csv"] = write_csv(entries, plan.csv, plan.style, ticker)
+        out["csv"] = write_csv(entries, plan.csv, plan.style, ticker, index)
     if plan.png is not None:
-        out["png"] = _write_folder(entries, plan.png, ".png", ticker, _png_bytes)
+        out["png"] = _write_folder(entries, plan.png, ".png", ticker, _png_bytes, index)
     if plan.seg is not None:
         assert index is not None
         seg_of = _SegMaker(index, plan.deid)
-        out["seg"] = _write_folder(entries, plan.seg, ".dcm", ticker, seg_of)
+        out["seg"] = _write_folder(entries, plan.seg, ".dcm", ticker, seg_of, index)
     ticker.finish()
     return out
 
@@ -184,15 +188,30 @@ def _decode(entry: FinalEntry) -> np.ndarray:
     return rle.decode(entry.final_rle, entry.height, entry.width)
 
 
-def _safe(entries: Iterable[FinalEntry], result: ExportResult, ticker: _Ticker) -> Iterator[FinalEntry]:
-    """The entries whose ImageId can be written; the others are skipped with their reason."""
+def _exportable(
+    entries: Iterable[FinalEntry], result: ExportResult, ticker: _Ticker, index: FolderIndex | None
+) -> Iterator[FinalEntry]:
+    """The entries that may be written: a CSV- and file-name-safe ImageId, and (with an index) a source that is
+    still the file the mask was recorded against. The others are skipped with their reason."""
     for e in entries:
         ticker.step()
-        reason = unsafe_id_reason(e.image_id)
+        reason = unsafe_id_reason(e.image_id) or _source_changed(e, index)
         if reason is not None:
             result.skipped[printable(e.image_id)[:80]] = reason
             continue
         yield e
+
+
+def _source_changed(entry: FinalEntry, index: FolderIndex | None) -> str | None:
+    """Why the folder's file for this image is not the one its mask was recorded against, or None (also when the
+    store or the index cannot tell: nothing recorded, or the image is not in the folder)."""
+    indexed = index.by_id(entry.image_id) if index is not None else None
+    if entry.source is None or indexed is None:
+        return None
+    if indexed.meta.header_digest != entry.source.content_hash:
+        return (f"{indexed.path}: the file changed since this mask was saved (same SOPInstanceUID, other content); "
+                "refusing to export the mask for it — open the image and review it again")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------- CSV
@@ -223,10 +242,12 @@ def csv_rows(
     return out
 
 
-def write_csv(entries: list[FinalEntry], path: Path, style: str, ticker: _Ticker) -> ExportResult:
+def write_csv(
+    entries: list[FinalEntry], path: Path, style: str, ticker: _Ticker, index: FolderIndex | None = None
+) -> ExportResult:
     """The SIIM CSV part (atomic): what `pneumoviewer train` reads and `pneumoviewer evaluate` scores."""
     res = ExportResult(Path(path))
-    rows = csv_rows(_safe(entries, res, ticker), style, res)
+    rows = csv_rows(_exportable(entries, res, ticker, index), style, res)
     write_rle_csv(path, rows)
     res.files = 1
     return res
@@ -246,13 +267,14 @@ def _write_folder(
     suffix: str,
     ticker: _Ticker,
     make: Callable[[FinalEntry], tuple[bytes, bool]],
+    index: FolderIndex | None,
 ) -> ExportResult:
     """One ``<ImageId><suffix>`` per entry, written into a temporary folder that then replaces `target`."""
     target = Path(target)
     res = ExportResult(target)
     _check_target(target, suffix)
     with _staging(target) as staging:
-        for e in _safe(entries, res, ticker):
+        for e in _exportable(entries, res, ticker, index):
             try:
                 data, positive = make(e)
             except _Skip as skip:
@@ -323,7 +345,9 @@ class _SegMaker:
             raise _Skip("source DICOM not found in the folder")
         try:
             now = read_header(indexed.path)
-            if now.image_id != entry.image_id or now.header_digest != indexed.meta.header_digest:
+            # the file now = what the index saw = what the store recorded with the mask (when it did)
+            seen = [indexed.meta.header_digest] + ([entry.source.content_hash] if entry.source is not None else [])
+            if now.image_id != entry.image_id or any(digest != now.header_digest for digest in seen):
                 raise _Skip(
                     f"{indexed.path}: the file changed since the folder was indexed (it now holds "
                     f"{'another image' if now.image_id != entry.image_id else 'other header data'}); refusing to "

@@ -495,3 +495,31 @@ def test_export_cancel_leaves_nothing_half_written(tmp_path):
         with pytest.raises(Cancelled):
             export(store, ExportPlan(png=tmp_path / "png"), progress=None, cancel=lambda: True)
     assert not (tmp_path / "png").exists() and not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_a_mask_recorded_against_other_file_content_is_refused_in_every_part(tmp_path, capsys):
+    """Issue 11: the store keeps the source identity with the mask; a file now holding other content under the same
+    SOPInstanceUID (a fresh index sees it as it is) exports nothing for that image, the rest goes on."""
+    from pneumoviewer.cli import main
+    from pneumoviewer.core.types import SourceIdentity
+    from pneumoviewer.io.dicom import read_header
+
+    study = tmp_path / "study"
+    a, uid_a = _identified_source(study, "a.dcm", uid="1.2.826.0.1.3680043.8.498.4444")
+    _, uid_b = _identified_source(study, "b.dcm", uid="1.2.826.0.1.3680043.8.498.5555")
+    mask = np.zeros((48, 40), bool)
+    mask[2:9, 3:7] = True
+    with ReviewStore.open(study) as store:
+        for uid, path in ((uid_a, a), (uid_b, study / "b.dcm")):
+            store.set_final_mask(uid, mask, source=SourceIdentity(uid, read_header(path).header_digest))
+    ds = pydicom.dcmread(a)
+    ds.PatientID = "SOMEONE-ELSE"  # same SOPInstanceUID, other content
+    ds.save_as(a, enforce_file_format=True)
+    out = tmp_path / "out"
+    code = main(["export", str(study), "--csv", str(out / "m.csv"), "--png", str(out / "png"),
+                 "--seg", str(out / "seg")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count(uid_a) == 3 and "changed since" in err
+    assert read_rle_csv(out / "m.csv").image_ids == [uid_b]
+    assert sorted(p.name for p in (out / "png").glob("*.png")) == [f"{uid_b}.png"]
+    assert sorted(p.name for p in (out / "seg").glob("*.dcm")) == [f"{uid_b}.dcm"]
