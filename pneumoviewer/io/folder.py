@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from pneumoviewer.core.paths import user_cache_dir
 from pneumoviewer.core.privacy import salt_fingerprint
-from pneumoviewer.core.types import Cancelled, ImageMeta
+from pneumoviewer.core.types import Cancelled, ImageMeta, SourceIdentity
 from pneumoviewer.io.atomic import atomic_write
 from pneumoviewer.io.dicom import DicomError, read_header
 
@@ -78,6 +78,11 @@ class IndexedImage:
     @property
     def image_id(self) -> str:
         return self.meta.image_id
+
+    def source_identity(self) -> SourceIdentity:
+        """What the review store records with a mask drawn on this file, and what every export checks the file
+        against (SOPInstanceUID + header digest)."""
+        return SourceIdentity(self.meta.image_id, self.meta.header_digest or "")
 
 
 @dataclass(frozen=True)

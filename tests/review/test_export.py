@@ -501,17 +501,16 @@ def test_a_mask_recorded_against_other_file_content_is_refused_in_every_part(tmp
     """Issue 11: the store keeps the source identity with the mask; a file now holding other content under the same
     SOPInstanceUID (a fresh index sees it as it is) exports nothing for that image, the rest goes on."""
     from pneumoviewer.cli import main
-    from pneumoviewer.core.types import SourceIdentity
-    from pneumoviewer.io.dicom import read_header
 
     study = tmp_path / "study"
     a, uid_a = _identified_source(study, "a.dcm", uid="1.2.826.0.1.3680043.8.498.4444")
     _, uid_b = _identified_source(study, "b.dcm", uid="1.2.826.0.1.3680043.8.498.5555")
     mask = np.zeros((48, 40), bool)
     mask[2:9, 3:7] = True
+    index = scan_folder(study)  # what the reviewer had open
     with ReviewStore.open(study) as store:
-        for uid, path in ((uid_a, a), (uid_b, study / "b.dcm")):
-            store.set_final_mask(uid, mask, source=SourceIdentity(uid, read_header(path).header_digest))
+        for uid in (uid_a, uid_b):
+            store.set_final_mask(uid, mask, source=index.by_id(uid).source_identity())
     ds = pydicom.dcmread(a)
     ds.PatientID = "SOMEONE-ELSE"  # same SOPInstanceUID, other content
     ds.save_as(a, enforce_file_format=True)
