@@ -164,7 +164,7 @@ def parse(rle: str) -> tuple[np.ndarray, np.ndarray]:
         raise RleError(f"RLE has an odd number of values ({values.size}); expected start/length pairs")
     if (values > MAX_PIXELS).any():
         i = int(np.flatnonzero(values > MAX_PIXELS)[0])
-        raise RleError(f"RLE {_what(i)} {int(values[i])} at pair {i // 2 + 1} is {_TOO_LARGE}")
+        raise RleError(f"RLE {_what(i)} '{int(values[i])}' at pair {i // 2 + 1} is {_TOO_LARGE}")
     lengths = values[1::2]
     if (lengths == 0).any():
         i = int(np.flatnonzero(lengths == 0)[0])
@@ -175,7 +175,7 @@ def parse(rle: str) -> tuple[np.ndarray, np.ndarray]:
     if int(ends[-1]) > MAX_PIXELS:
         i = int(np.flatnonzero(ends > MAX_PIXELS)[0])
         raise RleError(
-            f"RLE {_what(i)} {int(values[i])} at pair {i // 2 + 1} takes the runs past pixel {MAX_PIXELS:,}, "
+            f"RLE {_what(i)} '{int(values[i])}' at pair {i // 2 + 1} takes the runs past pixel {MAX_PIXELS:,}, "
             "the largest image this reads"
         )
     return ends[0::2].copy(), lengths.copy()

@@ -192,11 +192,13 @@ def test_realistic_1024_mask_matches_reference() -> None:
     [
         # near 2**63: the running end used to overflow int64 into range and numpy `repeat` segfaulted
         ("1 9223372036854775000 5 9223372036854775000", r"length '9223372036854775000' at pair 1 is larger"),
+        # three lengths of ~2**64/3: their sum wraps to 2, the end to 3, and `repeat` wrote past its buffer
+        ("1 6148914691236517206 0 6148914691236517206 0 6148914691236517206", "length '6148914691236517206' at pair 1"),
         ("9223372036854775807 1", r"start '9223372036854775807' at pair 1 is larger"),
         ("1 2 3 " + "9" * 5000, "length '99999999999999999999…99999999' at pair 2 is larger"),  # int() refuses it
-        ("2147483649 1", r"start 2147483649 at pair 1 is larger than the largest image"),
-        ("2147483000 600 100 100", r"start 100 at pair 2 takes the runs past pixel 2,147,483,648"),
-        ("0 1073741824 0 1073741824 0 1", r"length 1 at pair 3 takes the runs past"),
+        ("2147483649 1", "start '2147483649' at pair 1 is larger than the largest image"),
+        ("2147483000 600 100 100", "start '100' at pair 2 takes the runs past pixel 2,147,483,648"),
+        ("0 1073741824 0 1073741824 0 1", "length '1' at pair 3 takes the runs past"),
     ],
 )
 def test_huge_values_and_running_sums_are_refused(rle: str, needle: str) -> None:
