@@ -75,7 +75,7 @@ def test_truthy_dtypes_and_fortran_order() -> None:
     assert s == encode(m.astype(bool)) == encode(np.asfortranarray(m)) == _reference_encode(m.astype(bool))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(
     arrays(
         dtype=bool,
@@ -89,7 +89,7 @@ def test_round_trip_random_masks(mask: np.ndarray) -> None:
     np.testing.assert_array_equal(decode(s, *mask.shape), mask)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     st.integers(1, 64),
     st.integers(1, 64),
