@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pneumoviewer.io.rle import decode, encode
 from pneumoviewer.io.siim_csv import (
@@ -222,3 +224,27 @@ def test_an_oversized_image_is_refused_with_the_line(tmp_path: Path) -> None:
     p = _write(tmp_path, f"ImageId,EncodedPixels\n{B},-1\n{A},0 1\n")
     with pytest.raises(CsvError, match=r"m\.csv:3: 1\.2\.3\.1: image size 60000x60000 is larger"):
         read_rle_csv(p).union_mask(A, 60000, 60000)
+
+
+_PIECES = st.sampled_from(["ImageId", "EncodedPixels", "probability", " ", ",", '"', "\n", "\r\n", "-1", "0", "1",
+                           "7", "9223372036854775807", "1_0", "+", "\ufeff", "\x1b", "nan", "0.5", "1.2.3", "\x00"])
+
+
+@settings(max_examples=300)
+@given(st.lists(_PIECES, max_size=40).map("".join))
+def test_any_text_gives_a_table_or_a_csv_error(text: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "f.csv"
+        p.write_text(text, encoding="utf-8")
+        try:
+            table = read_rle_csv(p)
+            for image_id in table.image_ids:
+                table.union_mask(image_id, 3, 4)
+        except CsvError as exc:
+            assert str(exc).startswith(f"{p}:")
+        try:
+            read_probabilities_csv(p)
+        except CsvError as exc:
+            assert str(exc).startswith(f"{p}:")
