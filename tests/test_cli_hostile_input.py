@@ -80,7 +80,7 @@ def test_image_resaved_at_another_size_is_refused_naming_the_line(folder, ids, t
         assert store.final_entries() == []
 
 
-def test_unreadable_review_store_is_named(folder, tmp_path, capsys):
+def test_review_store_from_a_newer_version_is_named(folder, tmp_path, capsys):
     store_file = folder / ".pneumoviewer" / "review.sqlite"
     with ReviewStore.open(folder):
         pass
@@ -93,6 +93,16 @@ def test_unreadable_review_store_is_named(folder, tmp_path, capsys):
     code = main(["evaluate", "--store", str(folder)])
     err = capsys.readouterr().err
     assert code != 0 and "review store" in err and "Traceback" not in err
+
+
+def test_damaged_review_store_is_no_traceback(folder, capsys):
+    """sqlite3.DatabaseError ("file is not a database"). How a damaged store is recovered is the store's business
+    (it may be moved aside); the CLI must never answer with a traceback, and a refusal names the store."""
+    (folder / ".pneumoviewer").mkdir()
+    (folder / ".pneumoviewer" / "review.sqlite").write_bytes(bytes(range(256)) * 20)
+    code = main(["import", str(folder), str(folder / "train-rle.csv")])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and (code == 0 or "review.sqlite: review store:" in err), err
 
 
 def test_unwritable_per_image_table_is_a_message(folder, tmp_path, capsys):
