@@ -88,4 +88,4 @@ def test_escape_sequences_in_header_values_are_not_sent_to_the_terminal(tmp_path
     assert main(["info", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "\nFAKE" not in out
-    assert "CHEST\\x1b]0;owned\\x07" in out and "CR\\nFAKE: line" in out
+    assert "CHEST\\x1b]0;owned\\x07" in out and "CR\\x0aFAKE: line" in out

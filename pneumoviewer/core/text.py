@@ -1,26 +1,19 @@
-"""Text that is safe to echo: what a file, a header or a model name says never drives the terminal or the log."""
+"""Text that came from a file (a CSV, a bundle manifest, a DICOM header) made safe to echo on a terminal or a log.
+
+A value read from someone else's file may carry terminal escape sequences (``ESC [ 2 J`` clears the screen, an
+OSC sequence can retitle the window or forge a hyperlink) or line breaks that forge extra log lines. `printable`
+replaces every C0 and C1 control character (U+0000–U+001F, U+007F–U+009F: ESC, CR, LF and TAB included) by a
+visible ``\\xNN`` escape and keeps every other character, so the text stays recognisable and cannot steer the
+terminal.
+"""
 
 from __future__ import annotations
 
-import unicodedata
+__all__ = ["printable"]
 
-# Control (Cc), format (Cf: bidi overrides, zero-width), surrogate, private-use and unassigned code points.
-_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x20), *range(0x7F, 0xA0))}
 
 
 def printable(s: str) -> str:
-    """`s` with every control or invisible character written as an escape (``\\n``, ``\\x1b``, ``\\u202e``), so a
-    value from a file prints as one visible line: terminal escape sequences and newlines in a header value or a
-    UID cannot move the cursor, recolour the terminal or forge a second line of an error message."""
-    if s.isprintable():
-        return s
-    out = []
-    for ch in s:
-        if unicodedata.category(ch) in _HIDDEN:
-            code = ord(ch)
-            out.append({9: "\\t", 10: "\\n", 13: "\\r"}.get(code) or (f"\\x{code:02x}" if code < 0x100 else
-                                                                     f"\\u{code:04x}" if code < 0x10000 else
-                                                                     f"\\U{code:08x}"))
-        else:
-            out.append(ch)
-    return "".join(out)
+    """`s` with each C0/C1 control character replaced by ``\\xNN`` (e.g. ESC → ``\\x1b``); other text unchanged."""
+    return s.translate(_CONTROLS)
