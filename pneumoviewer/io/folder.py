@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: Bump when ImageMeta or the header reader changes meaning: older caches are then ignored.
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 
 #: A folder holding this file was written by the app (an export): the index never lists its content.
 EXPORT_MARKER = ".pneumoviewer-export"

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pneumoviewer.io.atomic import atomic_write_bytes
+from pneumoviewer.io.dicom.header import PHANTOM_MODEL_NAME
 from pneumoviewer.io.dicom.write import build_dataset, dataset_bytes, encode_jpeg_baseline
 from pneumoviewer.io.rle import encode
 from pneumoviewer.io.siim_csv import write_rle_csv
@@ -83,6 +84,10 @@ def dicom_bytes(
         "PixelSpacing": [spacing, spacing],
         "LossyImageCompression": "01",
         "LossyImageCompressionMethod": "ISO_10918_1",
+        # the mark the viewer checks before it lets the phantom-trained demo model look like it knows anything
+        "Manufacturer": "PneumoViewer",
+        "ManufacturerModelName": PHANTOM_MODEL_NAME,
+        "ImageComments": "SYNTHETIC PHANTOM: drawn by a program, not a patient image",
     }
     ds = build_dataset(case.image, sop_class_uid=SecondaryCaptureImageStorage, sop_instance_uid=sop_uid,
                        attrs=attrs)

@@ -64,7 +64,12 @@ HEADER_TAGS: list[str] = [
     "PixelSpacing",
     "ImagerPixelSpacing",
     "NumberOfFrames",
+    "ManufacturerModelName",
 ]
+
+#: ManufacturerModelName of every file our phantom generator writes: a phantom-trained model's output means
+#: something only on these (pneumoviewer.inference.domain).
+PHANTOM_MODEL_NAME = "PneumoViewer synthetic phantom"
 
 # SOP classes that carry no viewable image (PS3.4 B.5): reports, plans, structures, waveforms, states, documents.
 _NON_IMAGE_PREFIXES: tuple[str, ...] = (
@@ -227,6 +232,7 @@ def meta_from_dataset(ds: Dataset, path: str | os.PathLike[str] = "") -> ImageMe
         pixel_spacing=_spacing(ds),
         transfer_syntax=transfer,
         n_frames=max(1, _int(_get(ds, "NumberOfFrames"), 1)),
+        synthetic_phantom=_str(_get(ds, "ManufacturerModelName")) == PHANTOM_MODEL_NAME,
         patient_key=patient_key(_get(ds, "PatientID")),
     )
 
