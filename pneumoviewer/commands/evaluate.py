@@ -85,6 +85,9 @@ def _run_store(args: argparse.Namespace) -> int:
         print(f"pneumoviewer evaluate: {exc}", file=sys.stderr)
         return 2
     with store:
+        if store.outcome.reason is not None:  # newer schema, damaged...: figures from it could mean other things
+            print(f"pneumoviewer evaluate: {store.path}: review store: {store.outcome.message}", file=sys.stderr)
+            return 1
         result = agreement(store)
     if args.json:
         print(json.dumps(finite_or_none(result)))
