@@ -83,7 +83,10 @@ class Manifest:
 
     @property
     def model_info(self) -> ModelInfo:
-        return ModelInfo(name=self.config.name, version=self.config.version, synthetic=self.config.synthetic)
+        """Name, version and the bundle's identity: the sha256 over its files' sha256s (same files, same results)."""
+        digest = hashlib.sha256("".join(f"{n}\0{d}\n" for n, d in sorted(self.files.items())).encode()).hexdigest()
+        c = self.config
+        return ModelInfo(name=c.name, version=c.version, synthetic=c.synthetic, sha256=digest)
 
     def to_dict(self) -> dict[str, Any]:
         cfg = self.config
