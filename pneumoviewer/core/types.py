@@ -57,10 +57,14 @@ class ModelInfo:
     sha256: str | None = None  # identity of the bundle's files (None: unknown, e.g. a test engine)
 
     @property
+    def title(self) -> str:
+        """'name vX': the short name of the model (status bar, panel headings)."""
+        return f"{self.name} v{self.version}"
+
+    @property
     def label(self) -> str:
-        """'name vX', plus the synthetic-data warning when it applies: the one wording shown next to AI output."""
-        text = f"{self.name} v{self.version}"
-        return f"{text} ({SYNTHETIC_NOTE})" if self.synthetic else text
+        """`title` plus the synthetic-data warning when it applies: the one wording shown next to AI output."""
+        return f"{self.title} ({SYNTHETIC_NOTE})" if self.synthetic else self.title
 
 
 @dataclass

@@ -206,11 +206,11 @@ class AiStatus(QObject):
         self._stop_action.setEnabled(False)
 
     def _on_info(self, info: ModelInfo) -> None:
-        self.device_label.setText(f"AI: {info.name} v{info.version} · loading…")
+        self.device_label.setText(f"AI: {info.title} · loading…")
 
     def _on_ready(self, device: str) -> None:
         info = self.ai.model_info()
-        self.device_label.setText(f"AI: {info.name} v{info.version} · {device}" if info else f"AI: model · {device}")
+        self.device_label.setText(f"AI: {info.title} · {device}" if info else f"AI: model · {device}")
         self.device_label.setToolTip(info.label if info else "")
 
     def _on_failed(self, message: str) -> None:

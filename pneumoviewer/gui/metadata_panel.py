@@ -194,7 +194,7 @@ class MetadataPanel(QWidget):
             self.model_name.setText(state or "no model")
             self.disclaimer.setText("")
             return
-        text = f"Model: {model.name} v{model.version}"
+        text = f"Model: {model.title}"
         if device:
             text += f" · {device}"
         if state:

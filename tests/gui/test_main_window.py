@@ -267,6 +267,6 @@ def test_opening_another_folder_during_a_scan_shows_only_the_new_one(make_window
     with qtbot.waitSignal(w.parts.folders.scanFinished, timeout=20000) as done:
         w.parts.folders.open_folder(other.root)  # replaces the first scan at once
     assert done.args == [2, 0]
-    qtbot.wait(300)
+    qtbot.waitUntil(lambda: w.parts.nav.shown in other.image_ids)  # queued events of the replaced scan delivered
     assert w.parts.folders.folder == other.root
     assert sorted(w.parts.worklist.visible_image_ids()) == sorted(other.image_ids)

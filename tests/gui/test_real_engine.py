@@ -54,8 +54,10 @@ def test_real_engine_predicts_the_folder_in_the_child_process(make_window, qtbot
         assert pred.model.name == "tiny-gui-test" and pred.model.synthetic
         assert 0.0 <= pred.probability <= 1.0
         meta = next(r.meta for r in w.parts.worklist_model.rows() if r.meta.image_id == image_id)
-        assert pred.mask.shape == (meta.rows, meta.columns) and pred.mask.dtype == bool
+        mask = w.parts.session.ai_mask(image_id)  # from the small LRU, else read back from the review store
+        assert mask.shape == (meta.rows, meta.columns) and mask.dtype == bool
+        assert pred.mask_area == int(mask.sum())
     assert "tiny-gui-test v0.0.1" in w.parts.ai_status.device_label.text()
     assert "not for clinical use" in w.parts.metadata.disclaimer.text()
     shown = w.parts.session.current
-    assert w.parts.ai_overlay.mask is w.parts.session.prediction(shown).mask
+    assert w.parts.ai_overlay.mask is w.parts.session.ai_mask(shown)
