@@ -30,6 +30,9 @@ class ImageMeta:
     pixel_spacing: tuple[float, float] | None = None  # (row, col) mm
     transfer_syntax: str | None = None
     n_frames: int = 1
+    # One of our own synthetic phantoms (the generator marks every file it writes); a phantom-trained model's
+    # output only means something on these.
+    synthetic_phantom: bool = False
     # Kept only so a split by patient is possible; never shown or logged unless the user opts in.
     patient_key: str | None = field(default=None, repr=False, compare=False)
 
