@@ -57,7 +57,8 @@ class ModelInfo:
     name: str
     version: str
     synthetic: bool = False  # trained on synthetic data: not for clinical use
-    sha256: str | None = None  # identity of the bundle's files (None: unknown, e.g. a test engine)
+    # identity of the bundle's files (None: unknown, e.g. a test engine); provenance, not part of equality
+    sha256: str | None = field(default=None, compare=False)
 
     @property
     def title(self) -> str:

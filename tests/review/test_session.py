@@ -298,8 +298,9 @@ def test_the_bundle_sha_round_trips_through_the_stored_version():
     model = ModelInfo("unet", "2026.1", True, sha256=SHA_A)
     kept = stored_model(model)
     assert kept.version == "2026.1+sha256." + SHA_A[:16] and kept.sha256 is None
-    assert loaded_model(kept) == ModelInfo("unet", "2026.1", True, sha256=SHA_A[:16])
-    assert stored_model(ModelInfo("t", "1")) == ModelInfo("t", "1")
+    back = loaded_model(kept)
+    assert (back.name, back.version, back.synthetic, back.sha256) == ("unet", "2026.1", True, SHA_A[:16])
+    assert stored_model(ModelInfo("t", "1")).version == "1"
 
 
 def test_results_for_another_folder_are_dropped(root):
