@@ -84,11 +84,9 @@ def build_window(
     worklist_model = WorklistModel(parent=window)
     worklist = WorklistPanel(worklist_model, window)
     metadata = MetadataPanel(window)
-    nav_box: list[Navigator] = []  # the view controls read the image on screen from the navigator made next
-    view = ViewControls(viewer, metadata, settings, (ai_overlay, review_overlay),
-                        lambda: nav_box[0].current_image(), window)
-    nav = Navigator(session, viewer, worklist, view.keeps_window, parent=window)
-    nav_box.append(nav)
+    # the navigator and the view controls each ask the other one thing (the image on screen / keep the window?)
+    nav = Navigator(session, viewer, worklist, lambda: view.keeps_window(), parent=window)
+    view = ViewControls(viewer, metadata, settings, (ai_overlay, review_overlay), nav.current_image, window)
     nav.imageShown.connect(lambda _i: view.after_image_shown())
     editor = EditingController(viewer, review_overlay, window)
     editor.message.connect(lambda m: window.message(m, 4000))

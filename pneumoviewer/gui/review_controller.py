@@ -171,7 +171,6 @@ class ReviewController(QObject):
     # ------------------------------------------------------------------------------------------------ events
     def _on_status(self, image_id: str, status: str) -> None:
         self.worklist_model.status_changed(image_id)
-        self.editor.historyChanged.emit()  # a decision is an undo step: refresh Undo's label
         self._message(status, 1500)
 
     def _on_prediction(self, summary: Any) -> None:

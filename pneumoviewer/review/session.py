@@ -192,6 +192,7 @@ class ReviewSession:
         self._docs: OrderedDict[str, _Open] = OrderedDict()
         self._decision: Label | None = None  # the label the step being committed sets (A / N / F)
         self._saved_position: str | None = None
+        self._edited: set[str] = set()  # images with a final mask the reviewer made (not an import)
         self.current: str | None = None
 
     # ------------------------------------------------------------------------------------------------ events
@@ -222,6 +223,8 @@ class ReviewSession:
         self._saved_position = store.position()
         for image_id, rec in store.records().items():
             self._labels[image_id] = Label(rec.status, rec.comment)
+            if rec.has_final and not rec.final_from_import:
+                self._edited.add(image_id)
             if rec.ai_probability is not None and rec.ai_model is not None:
                 model = loaded_model(rec.ai_model)
                 self._ai[image_id] = AiSummary(image_id, float(rec.ai_probability), model, stored=True)
@@ -458,6 +461,8 @@ class ReviewSession:
             if store.comment(image_id) != label.comment:
                 store.set_comment(image_id, label.comment)
 
+        if mask is not None:
+            self._edited.add(image_id)
         self._submit(job, image_id, "final" if mask is not None else "status", coalesce=f"state:{image_id}")
 
     # ------------------------------------------------------------------------------------------------ A / N / F
@@ -511,13 +516,12 @@ class ReviewSession:
         return True
 
     def clear_flag(self, image_id: str | None = None) -> bool:
-        """The reviewer clears the flag: *corrected* when the mask was edited this session, else *unreviewed*."""
+        """The reviewer clears the flag: *corrected* when the reviewer has saved a mask for it, else *unreviewed*."""
         image_id = image_id or self.current
         if image_id is None or self.status(image_id) is not ReviewStatus.FLAGGED:
             return False
         doc = self.document(image_id)
-        entry = self._docs.get(image_id)
-        edited = entry is not None and entry.mask_decided
+        edited = image_id in self._edited
         label = Label(ReviewStatus.CORRECTED if edited else ReviewStatus.UNREVIEWED, self.comment(image_id))
         if doc is None:
             self._set_label(image_id, label)
@@ -581,6 +585,7 @@ class ReviewSession:
         self._ai_errors = {}
         self._ai_masks.clear()
         self._saved_position = None
+        self._edited = set()
 
 
 __all__ = [

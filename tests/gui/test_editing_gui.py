@@ -288,7 +288,7 @@ def test_partial_repaint_reaches_the_screen_and_matches_a_full_redraw(make_windo
     doc = doc_of(w)
     doc.replace(np.zeros(doc.shape, bool))
     overlay = w.parts.editor.overlay
-    qtbot.wait(50)
+    qtbot.waitUntil(lambda: overlay.qimage is not None)  # the first paint built the layer's QImage
     assert _shares_buffer(overlay.qimage, overlay._rgba)  # the fast path is the one in use
     key(w, qtbot, Qt.Key.Key_1)
     w.parts.editor.set_option("radius", 8)

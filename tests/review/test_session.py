@@ -309,3 +309,17 @@ def test_results_for_another_folder_are_dropped(root):
     s.subscribe(events.append)
     assert s.add_prediction(prediction("not.in.folder", box())) is None
     assert not any(isinstance(e, PredictionAdded) for e in events)
+
+
+def test_clearing_the_flag_of_an_image_edited_in_an_earlier_session_leaves_it_corrected(root):
+    s = open_session(root)
+    a, b = s.image_ids()[:2]
+    s.flag(a, comment="look again")
+    stroke(s.document(a))
+    s.flag(b)
+    s.close()
+    s2 = open_session(root)
+    assert s2.clear_flag(a) and s2.status(a) is ReviewStatus.CORRECTED
+    assert s2.clear_flag(b) and s2.status(b) is ReviewStatus.UNREVIEWED
+    assert not s2.clear_flag(b)  # not flagged any more
+    s2.close()
