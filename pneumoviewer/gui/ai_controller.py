@@ -90,9 +90,6 @@ class AiController(QObject):
             self._sha = info.sha256 if info is not None else None
         return self._sha
 
-    def pending(self) -> int:
-        return self._worker.pending() if self._worker is not None else 0
-
     # ------------------------------------------------------------------------------------------------ life cycle
     def ensure_worker(self) -> None:
         """Start the worker once (its process loads TensorFlow while the folder is being indexed)."""

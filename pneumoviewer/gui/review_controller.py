@@ -13,7 +13,6 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QInputDialog, QWidget
 
-from pneumoviewer.core.types import ReviewStatus
 from pneumoviewer.gui.editing_controller import EditingController
 from pneumoviewer.gui.metadata_panel import MetadataPanel
 from pneumoviewer.gui.navigation import Navigator
@@ -238,6 +237,3 @@ class ReviewController(QObject):
         previous = self.session.comment(image_id) or ""
         text, ok = QInputDialog.getText(self._parent, "Flag for a second look", "Why? (comment)", text=previous)
         return text if ok else None
-
-    def status(self, image_id: str) -> ReviewStatus:
-        return self.session.status(image_id)

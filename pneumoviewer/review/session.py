@@ -253,9 +253,6 @@ class ReviewSession:
     def path(self, image_id: str) -> Path | None:
         return self._paths.get(image_id)
 
-    def shape(self, image_id: str) -> tuple[int, int] | None:
-        return self._shapes.get(image_id)
-
     def __contains__(self, image_id: object) -> bool:
         return image_id in self._paths
 
@@ -388,11 +385,6 @@ class ReviewSession:
             _, old = self._docs.popitem(last=False)
             old.unsubscribe()
         return entry.doc
-
-    def open_document(self, image_id: str) -> MaskDocument | None:
-        """The document of `image_id` if it is open (never opens one)."""
-        entry = self._docs.get(image_id)
-        return entry.doc if entry is not None else None
 
     def _open_document(self, image_id: str, shape: tuple[int, int]) -> _Open:
         start, origin = self.starting_mask(image_id, shape)

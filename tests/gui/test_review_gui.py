@@ -78,7 +78,7 @@ def test_strokes_autosave_as_corrected_and_reopen_restores(make_window, qtbot, f
     assert session.comment(third) is None
     key(w, qtbot, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)  # Shift+F asks why
     assert session.comment(third) == "apex unclear"
-    painted = session.open_document(first) if session.open_document(first) is not None else None
+    painted = session.document(first)
     first_mask = painted.mask.copy() if painted is not None else None
     w.close()
 
@@ -184,7 +184,7 @@ def test_import_refuses_a_malformed_csv_naming_file_and_line(make_window, qtbot,
     good.write_text(f"ImageId,EncodedPixels\n{ids[0]},{encode(m)}\n", encoding="utf-8")
     with qtbot.waitSignal(exporter.imported, timeout=10000):
         exporter.import_labels(good, layer="final")
-    qtbot.waitUntil(lambda: np.array_equal(w.parts.session.open_document(ids[0]).mask, m))
+    qtbot.waitUntil(lambda: np.array_equal(w.parts.session.document(ids[0]).mask, m))
 
 
 def test_import_as_reference_layer_is_shown_alongside(make_window, qtbot, folder, tmp_path):
@@ -205,3 +205,31 @@ def test_import_as_reference_layer_is_shown_alongside(make_window, qtbot, folder
     assert np.array_equal(w.parts.editor.document.mask, before)  # the reviewer's mask is untouched
     w.parts.actions["reference_layer"].trigger()
     assert not w.parts.review.reference_overlay.isVisible()
+
+
+def test_undo_brings_back_the_label_not_only_the_mask(make_window, qtbot, folder):
+    """Issue 11: Ctrl+Z after N (or after every stroke) returns the image to the status it had, so nobody's
+    undecided image is exported as a reviewed label; editing a flagged image keeps the flag."""
+    w = open_window(make_window, qtbot, folder)
+    session = w.parts.session
+    first = session.current
+    ctrl_z = (Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    paint_stroke(w, qtbot, 100)
+    assert status_cell(w, first) == "corrected"
+    key(w, qtbot, *ctrl_z)
+    assert status_cell(w, first) == "unreviewed" and not w.parts.editor.document.mask.any()
+    key(w, qtbot, Qt.Key.Key_N)
+    assert status_cell(w, first) == "negative"
+    assert w.parts.actions["undo"].text() == "&Undo mark negative"
+    key(w, qtbot, *ctrl_z)
+    assert status_cell(w, first) == "unreviewed"
+    session.flush()
+    assert session.store.status(first) is ReviewStatus.UNREVIEWED
+    assert first not in {e.image_id for e in session.store.final_entries(only_reviewed=True)}
+    # flag, then edit: still flagged, with its comment
+    w.parts.review.ask_comment = lambda _id: "apex unclear"
+    key(w, qtbot, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)
+    paint_stroke(w, qtbot, 120)
+    assert status_cell(w, first) == "flagged" and session.comment(first) == "apex unclear"
+    session.flush()
+    assert session.store.status(first) is ReviewStatus.FLAGGED and session.store.comment(first) == "apex unclear"
