@@ -33,7 +33,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 T_GRID = (0.0, *np.round(np.arange(0.05, 0.951, 0.05), 2))
-M_GRID = (0.3, 0.4, 0.5, 0.6, 0.7)
+M_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 A_GRID = (0, 256, 512, 1024, 2048, 4096)  # px at 1024²
 N_BOOT = 2000
 

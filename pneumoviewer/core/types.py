@@ -50,6 +50,23 @@ class ReviewStatus(str, enum.Enum):
 SYNTHETIC_NOTE = "synthetic training data — not for clinical use"
 
 
+class MaskLayer(str, enum.Enum):
+    """Which of an image's masks is meant: the model's, the reviewer's, or an imported one shown alongside."""
+
+    ORIGINAL = "original"  # the AI result, never changed by the reviewer
+    FINAL = "final"  # the reviewer's mask: what is exported and trained on
+    REFERENCE = "reference"  # imported truth or another reader's masks, for agreement
+
+
+@dataclass(frozen=True)
+class SourceIdentity:
+    """Which source file a reviewer's mask was drawn on, recorded with the mask so an export can refuse when the
+    file at that place is now another image (replaced in place with size and mtime kept)."""
+
+    sop_instance_uid: str
+    content_hash: str  # opaque digest computed by the folder index (same function at record and check time)
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """Which model made a result; shown next to every AI output."""
