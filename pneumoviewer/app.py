@@ -53,7 +53,7 @@ def build_window(
     from pneumoviewer.core.paths import default_model_dir
     from pneumoviewer.core.types import SYNTHETIC_NOTE
     from pneumoviewer.gui import theme
-    from pneumoviewer.gui.actions import PRESET_ACTIONS, build_actions, follow_history
+    from pneumoviewer.gui.actions import EDITING_ACTIONS, PRESET_ACTIONS, build_actions, follow_history
     from pneumoviewer.gui.ai_controller import AI_PRIORITY_AHEAD, AiController, AiStatus
     from pneumoviewer.gui.editing_controller import EditingController
     from pneumoviewer.gui.export_dialog import ExportController
@@ -168,6 +168,17 @@ def build_window(
         metadata.set_model(None, state=f"no model — {message}")
         window.message(f"AI unavailable: {message}", 10000)
 
+    def on_store_opened(_path: str, read_only: bool, message: str) -> None:
+        """A store that opened read-only is shown, not edited; what happened is said where it cannot be missed."""
+        for name in EDITING_ACTIONS:
+            actions[name].setEnabled(not read_only)
+        tool_panel.setEnabled(not read_only)
+        if read_only:
+            editor.set_tool(None)
+        if message:
+            window.warn("Review store", message + ("\n\nThis folder is open read-only." if read_only else ""))
+
+    signals.storeOpened.connect(on_store_opened)
     ai.modelInfo.connect(on_model_info)
     ai.modelReady.connect(lambda device: metadata.set_model(ai.model_info(), device=device))
     ai.modelFailed.connect(on_model_failed)

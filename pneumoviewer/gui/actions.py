@@ -77,6 +77,12 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("show_ids", "Show Patient &Key (identifier)", checkable=True),
 )
 
+#: Actions that change the review: disabled while the folder's store is open read-only.
+EDITING_ACTIONS: tuple[str, ...] = (
+    "accept", "negative", "flag", "flag_comment", "clear_flag", "undo", "redo", "pan", "shrink", "grow",
+    *(f"tool_{name}" for name in TOOLS),
+)
+
 
 def build_actions(parent: QWidget, slots: Mapping[str, Callable[..., Any]]) -> dict[str, QAction]:
     """One QAction per spec on `parent` (window-wide shortcuts); checkable ones call their slot with the state."""

@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self.task_progress.setFixedWidth(160)
         self.task_progress.setVisible(False)
         self.docks: dict[str, QDockWidget] = {}
+        self.last_warning: QMessageBox | None = None
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)  # quit without a close event still saves everything queued
@@ -138,6 +139,14 @@ class MainWindow(QMainWindow):
     def message(self, text: str, ms: int = 3000) -> None:
         """A transient status-bar message."""
         self.statusBar().showMessage(text, ms)
+
+    def warn(self, title: str, text: str) -> QMessageBox:
+        """A non-blocking warning box (window-modal; tests can read it, users dismiss it)."""
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.open()
+        self.last_warning = box
+        return box
 
     def set_folder_title(self, folder: Path) -> None:
         self.setWindowTitle(f"PneumoViewer — {folder.name}")
@@ -210,5 +219,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_layout()
+        if self.last_warning is not None:
+            self.last_warning.close()  # a window-modal box must not outlive its window
         self.shutdown()
         super().closeEvent(event)

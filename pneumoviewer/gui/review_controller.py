@@ -38,7 +38,7 @@ REFERENCE_COLOR = "#c678dd"
 class SessionSignals(QObject):
     """The session's events as signals (one per kind), safe to emit from the writer thread."""
 
-    storeOpened = Signal(str)  # store path
+    storeOpened = Signal(str, bool, str)  # store path, read-only, why (or what was repaired)
     storeFailed = Signal(str)  # message
     statusChanged = Signal(str, str)  # image_id, status value
     predictionAdded = Signal(object)  # AiSummary
@@ -54,8 +54,8 @@ class SessionSignals(QObject):
 
     def _emit(self, event: Event) -> None:
         match event:
-            case StoreOpened(path):
-                self.storeOpened.emit(str(path))
+            case StoreOpened(path, read_only, message):
+                self.storeOpened.emit(str(path), read_only, message)
             case StoreFailed(_folder, message):
                 self.storeFailed.emit(message)
             case StatusChanged(image_id, status, _comment):

@@ -18,9 +18,9 @@ step's meaning. Memory stays flat on a 12,000-image folder: per AI result the se
 (probability, mask area, model); masks live in the store as RLE and only a small LRU of decoded AI masks and of
 open documents (with their undo history) stays in memory.
 
-The bundle identity is stored with each AI result as build metadata of the model version (``"2026.1+sha256.<16
-hex>"``, semver style) — the store keeps name and version per image, so no schema change was needed; readers see it
-as provenance (a SEG's algorithm version names the exact bundle).
+The bundle identity (``ModelInfo.sha256``) is stored with each AI result (``ai_model_sha256``). A store that opened
+read-only (newer schema, held by another instance, unwritable: ``ReviewStore.outcome``) is shown but not edited: the
+decisions refuse and nothing is queued for writing.
 
 Events (``subscribe``) are frozen dataclasses that carry their data. All come on the thread that called the session
 (the GUI thread) except :class:`Saved` and :class:`SaveFailed`, which come from the writer thread.
@@ -47,14 +47,16 @@ log = logging.getLogger(__name__)
 
 DOCUMENTS = 8  # recently visited images keep their mask document and undo history
 AI_MASKS = 16  # decoded AI masks kept for redisplay; older ones are read back from the store
-SHA_MARK = "+sha256."
-SHA_CHARS = 16
 
 
 # ------------------------------------------------------------------------------------------------------------ events
 @dataclass(frozen=True)
 class StoreOpened:
+    """The folder's store is open; `read_only` with `message` saying why (or `message` about a repair)."""
+
     path: Path
+    read_only: bool = False
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,25 +146,9 @@ class _Open:
     mask_decided: bool = False  # a step of this session changed or decided the mask: saves carry it
 
 
-def stored_model(model: ModelInfo) -> ModelInfo:
-    """The ModelInfo as the store keeps it: the bundle sha256 as build metadata of the version."""
-    if not model.sha256 or SHA_MARK in model.version:
-        return model
-    return replace(model, version=f"{model.version}{SHA_MARK}{model.sha256[:SHA_CHARS]}", sha256=None)
-
-
-def loaded_model(model: ModelInfo) -> ModelInfo:
-    """Inverse of :func:`stored_model` (the sha256 prefix back in its field)."""
-    version, mark, sha = model.version.partition(SHA_MARK)
-    return replace(model, version=version, sha256=sha) if mark else model
-
-
-def same_bundle(a: ModelInfo, sha256: str | None) -> bool:
-    """True when `a` was made by the bundle with this sha256 (stored prefixes compare on their length)."""
-    if not a.sha256 or not sha256:
-        return False
-    n = min(len(a.sha256), len(sha256), SHA_CHARS)
-    return a.sha256[:n] == sha256[:n]
+def same_bundle(model: ModelInfo, sha256: str | None) -> bool:
+    """True when `model` was made by the bundle with this sha256 (unknown on either side: not the same)."""
+    return bool(model.sha256) and bool(sha256) and model.sha256 == sha256
 
 
 class ReviewSession:
@@ -192,7 +178,7 @@ class ReviewSession:
         self._docs: OrderedDict[str, _Open] = OrderedDict()
         self._decision: Label | None = None  # the label the step being committed sets (A / N / F)
         self._saved_position: str | None = None
-        self._edited: set[str] = set()  # images with a final mask the reviewer made (not an import)
+        self._edited: set[str] = set()  # images whose final mask the reviewer saved this session
         self.current: str | None = None
 
     # ------------------------------------------------------------------------------------------------ events
@@ -221,15 +207,19 @@ class ReviewSession:
             on_error=lambda msg: self._emit(SaveFailed(msg)), on_done=lambda i, k: self._emit(Saved(i, k))
         )
         self._saved_position = store.position()
-        for image_id, rec in store.records().items():
-            self._labels[image_id] = Label(rec.status, rec.comment)
-            if rec.has_final and not rec.final_from_import:
-                self._edited.add(image_id)
-            if rec.ai_probability is not None and rec.ai_model is not None:
-                model = loaded_model(rec.ai_model)
-                self._ai[image_id] = AiSummary(image_id, float(rec.ai_probability), model, stored=True)
-        self._emit(StoreOpened(store.path))
+        comments = store.comments()
+        self._labels = {i: Label(st, comments.get(i)) for i, st in store.statuses().items()}  # bulk readers: ms
+        for image_id, ai in store.stored_ai().items():
+            model = replace(ai.model, sha256=ai.model_sha256)
+            self._ai[image_id] = AiSummary(image_id, float(ai.probability), model, ai.mask_area, stored=True)
+        outcome = store.outcome
+        self._emit(StoreOpened(store.path, outcome.read_only, outcome.message))
         return True
+
+    @property
+    def writable(self) -> bool:
+        """A store is open and takes writes (False: no folder, or the store opened read-only)."""
+        return self.store is not None and not self.store.read_only
 
     def set_index(self, index: Any) -> None:
         """The folder's index is ready: remember paths and sizes, register the sizes with the store."""
@@ -308,9 +298,9 @@ class ReviewSession:
         self._remember_mask(image_id, mask)
         if self.store is not None:
             store = self.store
-            kept = Prediction(image_id, summary.probability, mask, stored_model(prediction.model),
-                              device=prediction.device)
-            self._submit(lambda: store.set_ai_result(kept), image_id, "ai")
+            kept = Prediction(image_id, summary.probability, mask, prediction.model, device=prediction.device)
+            sha = prediction.model.sha256
+            self._submit(lambda: store.set_ai_result(kept, model_sha256=sha), image_id, "ai")
         entry = self._docs.get(image_id)
         untouched = entry is not None and entry.origin == "empty" and not (entry.doc.can_undo or entry.doc.can_redo)
         if entry is not None and untouched and mask.shape == entry.doc.shape:
@@ -411,8 +401,8 @@ class ReviewSession:
     def _on_commit(self, image_id: str, step: str) -> None:
         """One finished history step of an open document: move the label with it and save both."""
         entry = self._docs.get(image_id)
-        if entry is None:
-            return
+        if entry is None or not self.writable:
+            return  # a read-only store: the GUI offers no editing; nothing is decided or saved
         before = self.label(image_id)
         after = before
         if step == "undo":
@@ -474,7 +464,7 @@ class ReviewSession:
     def accept_ai(self, image_id: str | None = None) -> bool:
         """A: the final mask is the AI mask, status *accepted*. False when there is no AI result (of this size)."""
         image_id = image_id or self.current
-        doc = self.document(image_id) if image_id else None
+        doc = self.document(image_id) if image_id and self.writable else None
         if image_id is None or doc is None:
             return False
         ai = self.ai_mask(image_id)
@@ -486,7 +476,7 @@ class ReviewSession:
     def mark_negative(self, image_id: str | None = None) -> bool:
         """N: no pneumothorax — the final mask is empty, status *negative*."""
         image_id = image_id or self.current
-        doc = self.document(image_id) if image_id else None
+        doc = self.document(image_id) if image_id and self.writable else None
         if image_id is None or doc is None:
             return False
         empty = np.zeros(doc.shape, dtype=bool)
@@ -496,7 +486,7 @@ class ReviewSession:
     def flag(self, image_id: str | None = None, comment: str | None = None) -> bool:
         """F: flag for a second look (keeps an existing comment; `comment` replaces it). The mask is untouched."""
         image_id = image_id or self.current
-        if image_id is None or image_id not in self._paths:
+        if image_id is None or image_id not in self._paths or not self.writable:
             return False
         label = Label(ReviewStatus.FLAGGED, comment if comment is not None else self.comment(image_id))
         doc = self.document(image_id)
@@ -510,10 +500,13 @@ class ReviewSession:
     def clear_flag(self, image_id: str | None = None) -> bool:
         """The reviewer clears the flag: *corrected* when the reviewer has saved a mask for it, else *unreviewed*."""
         image_id = image_id or self.current
-        if image_id is None or self.status(image_id) is not ReviewStatus.FLAGGED:
+        if image_id is None or self.status(image_id) is not ReviewStatus.FLAGGED or self.store is None:
+            return False
+        if not self.writable:
             return False
         doc = self.document(image_id)
-        edited = image_id in self._edited
+        record = self.store.record(image_id)
+        edited = image_id in self._edited or (record is not None and record.has_final and not record.final_from_import)
         label = Label(ReviewStatus.CORRECTED if edited else ReviewStatus.UNREVIEWED, self.comment(image_id))
         if doc is None:
             self._set_label(image_id, label)
@@ -531,7 +524,8 @@ class ReviewSession:
         """Labels were imported into the store: reload labels; documents without history reopen from the import."""
         if self.store is None:
             return
-        self._labels = {i: Label(r.status, r.comment) for i, r in self.store.records().items()}
+        comments = self.store.comments()
+        self._labels = {i: Label(st, comments.get(i)) for i, st in self.store.statuses().items()}
         if layer == "final":
             for image_id in [i for i, e in self._docs.items() if not e.doc.can_undo and not e.doc.can_redo]:
                 self._docs.pop(image_id).unsubscribe()
@@ -543,7 +537,7 @@ class ReviewSession:
 
     # ------------------------------------------------------------------------------------------------ writes
     def _submit(self, job: Callable[[], Any], image_id: str, kind: str, coalesce: str | None = None) -> None:
-        if self.writer is not None:
+        if self.writer is not None and self.writable:
             self.writer.submit(job, image_id, kind, coalesce=coalesce)
 
     def _flush_for(self, image_id: str) -> None:
@@ -594,7 +588,5 @@ __all__ = [
     "StatusChanged",
     "StoreFailed",
     "StoreOpened",
-    "loaded_model",
     "same_bundle",
-    "stored_model",
 ]
