@@ -98,11 +98,17 @@ class Manifest:
         return self.config.synthetic
 
     @property
+    def sha256(self) -> str:
+        """The bundle's identity: sha256 over its files' own sha256s, sorted by name (same files, same results)."""
+        h = hashlib.sha256()
+        for name, digest in sorted(self.files.items()):
+            h.update(f"{name}\0{digest}\n".encode())
+        return h.hexdigest()
+
+    @property
     def model_info(self) -> ModelInfo:
-        """Name, version and the bundle's identity: the sha256 over its files' sha256s (same files, same results)."""
-        digest = hashlib.sha256("".join(f"{n}\0{d}\n" for n, d in sorted(self.files.items())).encode()).hexdigest()
         c = self.config
-        return ModelInfo(name=c.name, version=c.version, synthetic=c.synthetic, sha256=digest)
+        return ModelInfo(name=c.name, version=c.version, synthetic=c.synthetic, sha256=self.sha256)
 
     def to_dict(self) -> dict[str, Any]:
         cfg = self.config
