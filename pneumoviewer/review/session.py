@@ -209,8 +209,10 @@ class ReviewSession:
         self._saved_position = store.position()
         comments = store.comments()
         self._labels = {i: Label(st, comments.get(i)) for i, st in store.statuses().items()}  # bulk readers: ms
+        models: dict[tuple[ModelInfo, str | None], ModelInfo] = {}  # one object per model, not per row
         for image_id, ai in store.stored_ai().items():
-            model = replace(ai.model, sha256=ai.model_sha256)
+            key = (ai.model, ai.model_sha256)
+            model = models.get(key) or models.setdefault(key, replace(ai.model, sha256=ai.model_sha256))
             self._ai[image_id] = AiSummary(image_id, float(ai.probability), model, ai.mask_area, stored=True)
         outcome = store.outcome
         self._emit(StoreOpened(store.path, outcome.read_only, outcome.message))
