@@ -34,9 +34,9 @@ def painted(image_id):
     ru = resource.getrusage(resource.RUSAGE_SELF)
     out["cpu_s"] = ru.ru_utime + ru.ru_stime  # all threads of the app process: independent of other load
     out["tensorflow_imported"] = "tensorflow" in sys.modules
-    out["n_images"] = w.worklist_model.image_count()
+    out["n_images"] = w.parts.worklist_model.image_count()
     app.quit()
-w.imagePainted.connect(painted)
+w.parts.nav.imagePainted.connect(painted)
 QTimer.singleShot(60000, app.quit)
 app.exec()
 w.close()

@@ -165,7 +165,6 @@ def test_zoom_fit_and_one_to_one(viewer, qtbot, tmp_path):
     viewer.fit()
     assert viewer.zoom() == pytest.approx(fit, rel=0.02)
     vp = viewer.graphics.viewport()
-    qtbot.wait(10)
     from PySide6.QtCore import QPointF
     from PySide6.QtGui import QWheelEvent
     from PySide6.QtWidgets import QApplication
