@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from pneumoviewer.core.types import AiSummary, ModelInfo, Prediction, ReviewStatus
+from pneumoviewer.core.types import AiSummary, ModelInfo, Prediction, ReviewStatus, SourceIdentity
 from pneumoviewer.editing import MaskDocument
 from pneumoviewer.review.store import ReviewStore
 from pneumoviewer.review.writer import StoreWriter
@@ -170,6 +170,7 @@ class ReviewSession:
         self.folder: Path | None = None
         self.index: Any = None  # pneumoviewer.io.folder.FolderIndex
         self._paths: dict[str, Path] = {}
+        self._sources: dict[str, SourceIdentity] = {}
         self._shapes: dict[str, tuple[int, int]] = {}
         self._labels: dict[str, Label] = {}
         self._ai: dict[str, AiSummary] = {}
@@ -227,6 +228,9 @@ class ReviewSession:
         """The folder's index is ready: remember paths and sizes, register the sizes with the store."""
         self.index = index
         self._paths = {im.meta.image_id: Path(im.path) for im in index.images}
+        # SOPInstanceUID + header digest of the file each mask is drawn on: recorded with every saved mask, and
+        # checked by every export (a file replaced in place by another patient's image is refused, issue 11)
+        self._sources = {im.meta.image_id: im.source_identity() for im in index.images}
         self._shapes = {i: (int(h), int(w)) for i, (h, w) in index.sizes().items() if h and w}
         if self.store is not None and self._shapes:
             store, sizes = self.store, [(i, h, w) for i, (h, w) in self._shapes.items()]
@@ -438,9 +442,11 @@ class ReviewSession:
         if store is None:
             return
 
+        source = self._sources.get(image_id)
+
         def job() -> None:
             if mask is not None:
-                store.set_final_mask(image_id, mask, status=None)
+                store.set_final_mask(image_id, mask, status=None, source=source)
             store.set_status(image_id, label.status)
             if store.comment(image_id) != label.comment:
                 store.set_comment(image_id, label.comment)
@@ -567,6 +573,7 @@ class ReviewSession:
         self.index = None
         self.current = None
         self._paths = {}
+        self._sources = {}
         self._shapes = {}
         self._labels = {}
         self._ai = {}

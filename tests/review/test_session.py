@@ -336,3 +336,24 @@ def test_a_store_held_by_another_instance_is_shown_read_only_and_not_edited(root
         assert holder.status(image_id) is ReviewStatus.UNREVIEWED
     finally:
         holder.close()
+
+
+def test_every_saved_mask_records_the_source_file_it_was_drawn_on(root):
+    """Issue 11: the store keeps SOPInstanceUID + header digest with each mask, so an export can refuse a file that
+    was replaced in place since (the check itself is tested with the export)."""
+    from dataclasses import replace
+
+    from pneumoviewer.core.types import SourceIdentity
+
+    index = make_index(root)
+    index.images[0] = IndexedImage(index.images[0].path, replace(index.images[0].meta, header_digest="d" * 32))
+    s = ReviewSession()
+    assert s.open_folder(root)
+    s.set_index(index)
+    a = s.image_ids()[0]
+    s.set_current(a)
+    stroke(s.document(a))
+    s.flush()
+    with ReviewStore(s.store.path) as other:
+        assert other.source_identity(a) == SourceIdentity(a, "d" * 32)
+    s.close()
