@@ -135,6 +135,27 @@ class MainWindow(QMainWindow):
         """The opened folder's index (the export dialog reads its source paths and sizes here)."""
         return self.parts.session.index if self.parts is not None else None
 
+    def _confirm_unsaved(self) -> bool:
+        """Changes the disk refused are never dropped silently: retry them, or the reviewer says to discard them."""
+        assert self.parts is not None
+        session = self.parts.session
+        session.flush()
+        while session.unsaved():
+            answer = QMessageBox.warning(
+                self, "Unsaved review changes",
+                f"{session.unsaved()} change(s) could not be saved (the disk refused them). Retry now, or close and "
+                "lose them?",
+                QMessageBox.StandardButton.Retry | QMessageBox.StandardButton.Discard
+                | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Retry)
+            if answer == QMessageBox.StandardButton.Cancel:
+                return False
+            if answer == QMessageBox.StandardButton.Discard:
+                session.discard_unsaved()
+                return True
+            session.retry_unsaved()
+            session.flush()
+        return True
+
     # ------------------------------------------------------------------------------------------------ shell actions
     def message(self, text: str, ms: int = 3000) -> None:
         """A transient status-bar message."""
@@ -218,6 +239,9 @@ class MainWindow(QMainWindow):
             step()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.parts is not None and not self._confirm_unsaved():
+            event.ignore()
+            return
         self.save_layout()
         if self.last_warning is not None:
             self.last_warning.close()  # a window-modal box must not outlive its window

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QInputDialog, QWidget
+from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
 
 from pneumoviewer.gui.editing_controller import EditingController
 from pneumoviewer.gui.metadata_panel import MetadataPanel
@@ -114,7 +114,30 @@ class ReviewController(QObject):
         signals.documentReplaced.connect(self._on_document_replaced)
         signals.labelsImported.connect(self._on_import)
         signals.storeFailed.connect(lambda m: message(f"Review store unavailable ({m}); edits are NOT saved", 15000))
-        signals.saveFailed.connect(lambda m: message(f"Could not save the review: {m}", 15000))
+        signals.saveFailed.connect(self._on_save_failed)
+        self._save_box: QMessageBox | None = None
+
+    def _on_save_failed(self, text: str) -> None:
+        """A write the disk refused: the change is kept (in order) by the store; say so where it cannot be missed
+        and offer a retry. One dialog at a time (a full disk refuses every stroke); never a blocking exec()."""
+        self._message(f"NOT SAVED: {text}", 0)
+        if self._save_box is not None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Critical, "Review not saved",
+                          f"{text}\n\nYour changes are kept in memory, in order, and nothing is dropped. Free some "
+                          "disk space (or fix the folder's permissions), then press Retry. Closing the window "
+                          "asks again while changes are unsaved.", parent=self._parent)
+        retry = box.addButton("Retry", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Keep editing", QMessageBox.ButtonRole.RejectRole)
+
+        def done(_result: int) -> None:
+            self._save_box = None
+            if box.clickedButton() is retry:
+                self.session.retry_unsaved()
+
+        box.finished.connect(done)
+        self._save_box = box
+        box.open()
 
     # ------------------------------------------------------------------------------------------------ showing
     def show(self, image_id: str) -> None:

@@ -171,6 +171,7 @@ class ReviewSession:
         self.index: Any = None  # pneumoviewer.io.folder.FolderIndex
         self._paths: dict[str, Path] = {}
         self._sources: dict[str, SourceIdentity] = {}
+        self._discard_unsaved = False  # set only by the reviewer's explicit choice (closing on a full disk)
         self._shapes: dict[str, tuple[int, int]] = {}
         self._labels: dict[str, Label] = {}
         self._ai: dict[str, AiSummary] = {}
@@ -553,6 +554,20 @@ class ReviewSession:
         if self.writer is not None and self.writer.pending(image_id):
             self.writer.flush()
 
+    def unsaved(self) -> int:
+        """Changes the disk refused so far and the store keeps for a retry (0: everything is saved)."""
+        return len(self.store.unsaved()) if self.store is not None else 0
+
+    def retry_unsaved(self) -> None:
+        """Write the refused changes again, in order, on the writer thread (a new refusal is reported again)."""
+        store = self.store
+        if store is not None:
+            self._submit(store.retry_unsaved, "", "retry")
+
+    def discard_unsaved(self) -> None:
+        """The reviewer chose to lose the refused changes (closing on a full disk); the store can then close."""
+        self._discard_unsaved = True
+
     def flush(self) -> None:
         """Block until every queued write is durable (exports and imports call this first)."""
         if self.writer is not None:
@@ -567,8 +582,9 @@ class ReviewSession:
             self.writer.close()
             self.writer = None
         if self.store is not None:
-            self.store.close()
+            self.store.close(discard_unsaved=self._discard_unsaved)
             self.store = None
+            self._discard_unsaved = False
         self.folder = None
         self.index = None
         self.current = None
