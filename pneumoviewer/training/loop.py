@@ -158,7 +158,7 @@ def _compile(model: keras.Model, cfg: TrainConfig, total_steps: int) -> None:
     model.optimizer.build(model.trainable_variables)
 
 
-def _per_sample_loss(cfg: TrainConfig) -> keras.losses.Loss:
+def per_sample_loss(cfg: TrainConfig) -> keras.losses.Loss:
     if cfg.task == "classifier":
         return keras.losses.BinaryCrossentropy(name="bce", reduction=None)
     return losses.BceDiceLoss(cfg.bce_weight, cfg.dice_weight, cfg.pos_weight, reduction=None)
@@ -198,7 +198,7 @@ class DistributedSteps:
         self.global_batch = global_batch
         self.replicas = placement.replicas
         with self.strategy.scope():
-            self.loss = _per_sample_loss(cfg)
+            self.loss = per_sample_loss(cfg)
             extra = losses.classifier_metrics if cfg.task == "classifier" else losses.segmenter_metrics
             self.train_metrics = [keras.metrics.Mean(name="loss"), *extra()]
             self.val_metrics = [keras.metrics.Mean(name="loss"), *extra()]
@@ -236,10 +236,13 @@ class DistributedSteps:
         self.strategy.run(self._val_replica, args=batch)
 
     def _sync_replica(self) -> None:
+        stats = [v for v in self.model.non_trainable_variables if keras.backend.is_float_dtype(v.dtype)]
+        if not stats:
+            return
         ctx = tf.distribute.get_replica_context()
-        for v in self.model.non_trainable_variables:
-            if v.dtype.is_floating:
-                v.assign(ctx.all_reduce(tf.distribute.ReduceOp.MEAN, v.value))
+        means = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, [tf.identity(v.value) for v in stats])
+        for v, mean in zip(stats, means):
+            v.assign(mean)
 
     def _sync_global(self) -> None:
         self.strategy.run(self._sync_replica)
@@ -587,7 +590,8 @@ def train(
         result.interrupted = True
         log(f"interrupted in epoch {epoch + 1}: {writer.kept()}")
     except Exception as exc:  # e.g. a DICOM that fails to decode mid-epoch (tf.errors wrap the file name)
-        first = (str(exc).strip().splitlines() or [""])[0][:500]
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()] or [""]
+        first = lines[-1 if lines[0].startswith("in user code") else 0][:500]  # autograph puts the cause last
         raise TrainError(f"training stopped in epoch {epoch + 1}: {type(exc).__name__}: {first} — "
                          f"{writer.kept()}") from exc
     finally:
