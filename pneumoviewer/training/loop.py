@@ -542,14 +542,17 @@ def train(
             _compile(model, cfg, cfg.epochs * steps)
         steps_runner = DistributedSteps(model, cfg, placement, global_batch)
 
+    cache = cfg.cache  # workers sharing storage must not write one cache file
+    if cache and placement.workers > 1:
+        cache = f"{cache}-worker{placement.worker}"
     train_ds = data.training_dataset(
         train_ex, labelled.table, task=cfg.task, size=cfg.size, batch=global_batch, epochs=cfg.epochs,
-        steps_per_epoch=steps, seed=cfg.seed, cache=cfg.cache,
+        steps_per_epoch=steps, seed=cfg.seed, cache=cache,
         augment=data.AugmentConfig() if cfg.augment else None,
         start_positive_rate=cfg.start_positive_rate, positives_only=cfg.positives_only, initial_epoch=initial_epoch,
     )
     val_ds = (padded_validation(data.validation_dataset(val_ex, labelled.table, task=cfg.task, size=cfg.size,
-                                                        batch=global_batch, cache=cfg.cache), global_batch)
+                                                        batch=global_batch, cache=cache), global_batch)
               if val_ex else None)
     monitor_key = ("val_" if val_ds is not None else "") + cfg.monitor
     summary = {
