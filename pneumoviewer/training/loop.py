@@ -515,12 +515,12 @@ def train(
     steps = cfg.steps_per_epoch or max(1, math.ceil(n_train / global_batch))
 
     initial_epoch, best, best_logs, history = 0, None, {}, []
-    built_cfg = cfg  # the run whose build decided the initial weights (the first one, when resuming)
+    imagenet_init = cfg.loads_imagenet_weights
     if state is not None:
         initial_epoch = int(state["epochs_done"])
         best, best_logs, history = state.get("best"), state.get("best_logs", {}), state.get("history", [])
-        with contextlib.suppress(TypeError, ValueError):
-            built_cfg = replace(cfg, imagenet_weights=state.get("config", {}).get("imagenet_weights"))
+        # the first run's build decided the starting weights
+        imagenet_init = bool(state.get("config", {}).get("imagenet_weights")) and cfg.arch in DENSENET_ARCHS
         if initial_epoch >= cfg.epochs:
             log(f"--resume: already trained {initial_epoch} of {cfg.epochs} epochs; raise --epochs to continue")
 
@@ -572,7 +572,7 @@ def train(
         "optimizer": "Adam, cosine decay", "seed": cfg.seed, "device": placement.description,
         "validation_padding": "last batch padded with zero-weight blanks",
         "arch_options": {k: v for k, v in asdict(cfg.arch_options()).items() if k != "imagenet_weights"},
-        "imagenet_init": built_cfg.loads_imagenet_weights,
+        "imagenet_init": imagenet_init,
         "init_from": Path(cfg.init_from).name if cfg.init_from else None,
     }
     if cfg.task == "segmenter":
