@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "train",
     "export",
     "import_labels",
+    "report",
     "selftest",
 )
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["binary_report", "cohen_kappa", "dice", "mean_dice", "roc_auc"]
+__all__ = ["binary_report", "cohen_kappa", "dice", "mean_dice", "roc_auc", "roc_curve"]
 
 
 def dice(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -75,6 +75,24 @@ def roc_auc(y_true: np.ndarray | list, scores: np.ndarray | list) -> float:
     ranks[order] = np.repeat(mean_rank, counts)
     u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u / (n_pos * n_neg))
+
+
+def roc_curve(y_true: np.ndarray | list, scores: np.ndarray | list) -> tuple[np.ndarray, np.ndarray]:
+    """(fpr, tpr) from (0, 0) to (1, 1), one vertex per distinct score; ties move diagonally, as `roc_auc` counts
+    them, so the trapezoid area under these points equals `roc_auc`."""
+    y = _binary(y_true)
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if y.shape != s.shape:
+        raise ValueError(f"{y.size} labels but {s.size} scores")
+    if s.size == 0:
+        return np.zeros(1), np.zeros(1)
+    order = np.argsort(-s, kind="mergesort")
+    ys, ss = y[order], s[order]
+    last = np.r_[np.flatnonzero(np.diff(ss)), ys.size - 1]
+    tp = np.cumsum(ys)[last]
+    fp = (last + 1) - tp
+    n_pos, n_neg = max(int(y.sum()), 1), max(int((~y).sum()), 1)
+    return np.r_[0.0, fp / n_neg], np.r_[0.0, tp / n_pos]
 
 
 def _ratio(a: int, b: int) -> float:

@@ -190,12 +190,17 @@ def _sizes_from_folder(folder: Path) -> dict[str, tuple[int, int]]:
 def _run_store(args: argparse.Namespace) -> int:
     """AI-vs-reviewer agreement from a folder's review store (read-only use; nothing is changed)."""
     from pneumoviewer.review.agreement import agreement
-    from pneumoviewer.review.store import ReviewStore
+    from pneumoviewer.review.store import ReviewStore, ReviewStoreError
 
     if not args.store.is_dir():
         print(f"pneumoviewer evaluate: {args.store}: not a folder", file=sys.stderr)
         return 2
-    with ReviewStore.open(args.store) as store:
+    try:
+        store = ReviewStore.open(args.store, read_only=True)  # a read-only use never creates or changes a store
+    except ReviewStoreError as exc:  # no store, or one that cannot be read: said, and nothing is changed
+        print(f"pneumoviewer evaluate: {exc}", file=sys.stderr)
+        return 2
+    with store:
         result = agreement(store)
     if args.json:
         print(json.dumps(_clean(result)))

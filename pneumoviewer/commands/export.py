@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     summary: dict[str, Any] = {}
     try:
-        with ReviewStore.open(folder) as store:
+        with ReviewStore.open(folder, read_only=True) as store:  # exporting never changes the store
             entries = 0  # progress-bar length, shared by the PNG and SEG bars
             if args.png or args.seg:
                 entries = len(store.final_entries(only_reviewed=args.only_reviewed, layer=args.layer))

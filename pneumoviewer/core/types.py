@@ -30,6 +30,9 @@ class ImageMeta:
     pixel_spacing: tuple[float, float] | None = None  # (row, col) mm
     transfer_syntax: str | None = None
     n_frames: int = 1
+    # One of our own synthetic phantoms (the generator marks every file it writes); a phantom-trained model's
+    # output only means something on these.
+    synthetic_phantom: bool = False
     # Kept only so a split by patient is possible; never shown or logged unless the user opts in.
     patient_key: str | None = field(default=None, repr=False, compare=False)
 
@@ -42,6 +45,23 @@ class ReviewStatus(str, enum.Enum):
     CORRECTED = "corrected"  # final mask edited by the reviewer
     NEGATIVE = "negative"  # final mask empty
     FLAGGED = "flagged"  # needs a second look; carries a comment
+
+
+class MaskLayer(str, enum.Enum):
+    """Which of an image's masks is meant: the model's, the reviewer's, or an imported one shown alongside."""
+
+    ORIGINAL = "original"  # the AI result, never changed by the reviewer
+    FINAL = "final"  # the reviewer's mask: what is exported and trained on
+    REFERENCE = "reference"  # imported truth or another reader's masks, for agreement
+
+
+@dataclass(frozen=True)
+class SourceIdentity:
+    """Which source file a reviewer's mask was drawn on, recorded with the mask so an export can refuse when the
+    file at that place is now another image (replaced in place with size and mtime kept)."""
+
+    sop_instance_uid: str
+    content_hash: str  # opaque digest computed by the folder index (same function at record and check time)
 
 
 @dataclass(frozen=True)

@@ -162,3 +162,24 @@ class Settings:
 
     def set_inference_mode(self, mode: str) -> None:
         self._q.setValue("inference/mode", mode)
+
+    # -- model per folder ----------------------------------------------------------------------------------------------
+    @staticmethod
+    def _folder_key(folder: str | os.PathLike[str]) -> str:
+        import hashlib
+
+        return hashlib.sha1(str(Path(folder).resolve()).encode("utf-8")).hexdigest()[:16]
+
+    def folder_model(self, folder: str | os.PathLike[str]) -> str:
+        """The bundle folder the user chose for this study folder ('' when none was chosen)."""
+        return self._get_str(f"models/by_folder/{self._folder_key(folder)}")
+
+    def set_folder_model(self, folder: str | os.PathLike[str], bundle: str | os.PathLike[str]) -> None:
+        self._q.setValue(f"models/by_folder/{self._folder_key(folder)}", str(bundle))
+
+    def synthetic_accept_confirmed(self, folder: str | os.PathLike[str]) -> bool:
+        """Whether the reviewer already confirmed, for this folder, accepting a synthetic-model mask with A."""
+        return self._get_bool(f"models/synthetic_accept_ok/{self._folder_key(folder)}", False)
+
+    def set_synthetic_accept_confirmed(self, folder: str | os.PathLike[str]) -> None:
+        self._q.setValue(f"models/synthetic_accept_ok/{self._folder_key(folder)}", True)

@@ -1,14 +1,30 @@
 """Review store schema and its migrations (``PRAGMA user_version`` holds the version).
 
-Each migration is a list of SQL statements run in one transaction together with the version bump, so a store is
-always at a whole version. Add a new entry to :data:`MIGRATIONS` for every schema change; never edit an old one.
+Each migration is a list of steps (SQL statements, or functions of the connection for data that SQL cannot derive)
+run in one transaction together with the version bump, so a store is always at a whole version. Add a new entry to
+:data:`MIGRATIONS` for every schema change; never edit an old one.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
-MIGRATIONS: dict[int, tuple[str, ...]] = {
+from pneumoviewer.io import rle
+
+Step = str | Callable[[sqlite3.Connection], None]
+
+
+def _fill_ai_mask_area(conn: sqlite3.Connection) -> None:
+    """Version 2 keeps each AI mask's pixel count beside its RLE (the worklist needs the area, not the mask)."""
+    rows = conn.execute("SELECT image_id, ai_rle FROM images WHERE ai_rle IS NOT NULL").fetchall()
+    conn.executemany(
+        "UPDATE images SET ai_mask_area=? WHERE image_id=?",
+        [(int(rle.parse(text)[1].sum()), image_id) for image_id, text in rows],
+    )
+
+
+MIGRATIONS: dict[int, tuple[Step, ...]] = {
     1: (
         """
         CREATE TABLE images (
@@ -58,6 +74,24 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         """,
         "CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT)",
     ),
+    2: (
+        # the AI mask's area and the bundle's sha256: the worklist and "is this result current" without decoding
+        "ALTER TABLE images ADD COLUMN ai_mask_area INTEGER",
+        "ALTER TABLE images ADD COLUMN ai_model_sha256 TEXT",
+        # which source file the reviewer's mask was drawn on (checked before export)
+        "ALTER TABLE images ADD COLUMN source_uid TEXT",
+        "ALTER TABLE images ADD COLUMN source_hash TEXT",
+        _fill_ai_mask_area,
+        # covering indexes: reading every status or every AI summary at open scans these small indexes, not the
+        # mask-carrying rows (12,000 images: a few MB of masks vs a few hundred kB of index)
+        "CREATE INDEX images_id_status ON images(image_id, status, comment)",
+        """
+        CREATE INDEX images_ai_summary ON images(
+            image_id, ai_probability, ai_mask_area, ai_model_name, ai_model_version, ai_model_synthetic,
+            ai_model_sha256, ai_updated
+        ) WHERE ai_updated IS NOT NULL
+        """,
+    ),
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -68,6 +102,7 @@ class SchemaError(RuntimeError):
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
+    """The store's schema version (0: a new, empty database)."""
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
@@ -90,8 +125,11 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
                 conn.execute("ROLLBACK")
                 current = schema_version(conn)
                 continue
-            for stmt in MIGRATIONS[nxt]:
-                conn.execute(stmt)
+            for step in MIGRATIONS[nxt]:
+                if isinstance(step, str):
+                    conn.execute(step)
+                else:
+                    step(conn)
             conn.execute(f"PRAGMA user_version = {nxt:d}")
             conn.execute("COMMIT")
         except BaseException:

@@ -4,45 +4,131 @@ Durability: WAL journal with ``synchronous=FULL`` and one transaction per public
 has been committed durably* (the WAL is fsynced before the call returns); a crash or SIGKILL loses nothing that was
 reported saved. There is no save action.
 
-Location: ``<folder>/.pneumoviewer/review.sqlite`` when the folder is writable, otherwise
-``<user data>/review-stores/<hash of the folder path>/review.sqlite`` (read-only media, shared archives).
+Nothing is lost silently (:attr:`ReviewStore.outcome` says what happened, for a dialog or banner):
 
-Per image it keeps the AI result (``original``: probability, mask RLE, model name/version) apart from the
-reviewer's mask (``final``), the status, reviewer, comment and timestamps, the rows an imported CSV brought (so an
-unedited image exports exactly the rows it came with), an optional reference layer, and a journal of every change.
-Masks are stored as SIIM RLE strings with the image's height and width. No patient names or IDs are stored.
+* **Damaged** (not a database, malformed pages, 0 bytes; checked with ``PRAGMA quick_check`` at every open): the
+  file is moved aside to ``review.sqlite.corrupt-<time>`` (with its ``-wal``/``-shm``) and a new, empty store starts.
+* **Read-only** (writes raise :class:`StoreReadOnlyError`): a store written by a newer PneumoViewer, a store path
+  that is a folder, a store another instance holds, a place that cannot be written. Such a store is never changed.
+* **One writer per store**: an exclusive OS lock on ``review.sqlite.lock`` that names host, user, pid and since
+  when; a second instance opens read-only and :attr:`OpenOutcome.holder` says who has it. The OS drops the lock when
+  its process dies, so a lock left by a crashed instance is taken over.
+* **A write that fails** (disk full, I/O error) raises :class:`StoreWriteError` and the change stays in memory, in
+  order with every later write, until :meth:`ReviewStore.retry_unsaved` commits them all.
+
+Location: ``<folder>/.pneumoviewer/review.sqlite`` when the folder is writable; otherwise the per-user store
+``<user data>/review-stores/<hash of the folder path>/review.sqlite``. A read-only folder that holds its own store
+(an archive, a colleague's share): that store is read read-only (``mode=ro``, ``immutable=1`` when its ``-shm``
+cannot be made) and copied once into the per-user store, where new work goes; the folder's store is never written.
+Once a folder's work lives in the per-user store it stays there. ``open(folder, read_only=True)`` (export, evaluate)
+reads the same store and creates nothing.
+
+Per image it keeps the AI result (``original``: probability, mask RLE and area, model name/version/sha256) apart
+from the reviewer's mask (``final``), the status, reviewer, comment and timestamps, the source file's identity the
+mask was drawn on, the rows an imported CSV brought (so an unedited image exports exactly the rows it came with), an
+optional reference layer, and a journal of every change. Masks are stored as SIIM RLE strings with the image's
+height and width. No patient names or IDs are stored.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import copy
+import enum
+import errno
+import functools
 import getpass
 import hashlib
 import json
+import logging
 import os
+import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
 from pneumoviewer.core.paths import user_data_dir
-from pneumoviewer.core.types import ModelInfo, Prediction, ReviewStatus
+from pneumoviewer.core.types import MaskLayer, ModelInfo, Prediction, ReviewStatus, SourceIdentity
 from pneumoviewer.io import rle
-from pneumoviewer.review.schema import migrate
+from pneumoviewer.review.schema import SCHEMA_VERSION, migrate, schema_version
+
+log = logging.getLogger(__name__)
 
 STORE_DIRNAME = ".pneumoviewer"
 STORE_FILENAME = "review.sqlite"
 REVIEWED = frozenset({ReviewStatus.ACCEPTED, ReviewStatus.CORRECTED, ReviewStatus.NEGATIVE})
+_STATUS_BY_VALUE = {s.value: s for s in ReviewStatus}
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class ReviewStoreError(RuntimeError):
     """A review action that cannot be done (unknown image size, no AI result to accept, …)."""
+
+
+class StoreReadOnlyError(ReviewStoreError):
+    """A write on a store that opened read-only; the message says why (``ReviewStore.outcome.message``)."""
+
+
+class StoreWriteError(ReviewStoreError):
+    """A write the disk refused (full, I/O error). The change is kept: see :meth:`ReviewStore.retry_unsaved`."""
+
+    def __init__(self, message: str, unsaved: int) -> None:
+        super().__init__(message)
+        self.unsaved = unsaved  # changes held in memory, this one included
+
+
+class StoreNotFoundError(ReviewStoreError, FileNotFoundError):
+    """A read-only use (export, evaluate) of a folder that has no review store: nothing is created."""
+
+
+class StoreUnreadableError(ReviewStoreError, OSError):
+    """A read-only use of a store that cannot be read (damaged, not a file): refused, and the file is left as is."""
+
+
+class StoreIssue(str, enum.Enum):
+    """Why a store did not open as a plain read-write store (the GUI shows :attr:`OpenOutcome.message`)."""
+
+    DAMAGED = "damaged"  # moved aside and replaced by a new empty store (or, if it could not be moved, read-only)
+    NEWER_SCHEMA = "newer-schema"  # written by a newer PneumoViewer: read-only
+    NOT_A_FILE = "not-a-file"  # the store path is a folder or other non-file: read-only, empty
+    LOCKED = "locked"  # another instance holds the store: read-only (``holder`` says who)
+    READ_ONLY_FOLDER = "read-only-folder"  # the folder's own store was copied to the per-user store (writable)
+    UNWRITABLE = "unwritable"  # the store's place cannot be written: read-only
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds a store's write lock."""
+
+    host: str
+    user: str
+    pid: int
+    since: float  # epoch seconds
+
+    def describe(self) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.since)) if self.since else "an unknown time"
+        return f"{self.user} on {self.host} (process {self.pid}) since {when}"
+
+
+@dataclass(frozen=True)
+class OpenOutcome:
+    """How a store opened: writable or not, and why (one sentence in ``message`` for a dialog/banner)."""
+
+    path: Path  # the store file in use (for a placeholder: the file that could not be used)
+    read_only: bool
+    reason: StoreIssue | None = None
+    message: str = ""
+    moved_aside_to: Path | None = None  # DAMAGED: where the damaged file went
+    holder: LockInfo | None = None  # LOCKED: who has the store
+    copied_from: Path | None = None  # READ_ONLY_FOLDER: the folder's own store this one started from
 
 
 @dataclass(frozen=True)
@@ -58,7 +144,8 @@ class FinalEntry:
     reviewer: str | None
     ai_model: ModelInfo | None
     final_is_ai: bool  # the final mask is exactly the AI mask (accepted)
-    layer: str = "final"  # "original": this entry carries the AI mask in `final_rle` (export of the AI layer)
+    layer: MaskLayer = MaskLayer.FINAL  # ORIGINAL: this entry carries the AI mask in `final_rle`
+    source: SourceIdentity | None = None  # the source file the reviewer's mask was drawn on, if recorded
 
 
 @dataclass(frozen=True)
@@ -80,6 +167,15 @@ class ReviewRecord:
     final_from_import: bool
 
 
+class StoredAi(NamedTuple):
+    """One stored AI result without its mask: what the worklist and "is this result current" need."""
+
+    probability: float
+    mask_area: int  # pixels in the AI mask
+    model: ModelInfo
+    model_sha256: str | None  # the bundle's sha256 when the caller recorded it
+
+
 def default_reviewer() -> str:
     """Reviewer name when the app does not pass one: $PNEUMOVIEWER_REVIEWER, else the login name."""
     env = os.environ.get("PNEUMOVIEWER_REVIEWER")
@@ -92,17 +188,17 @@ def default_reviewer() -> str:
 
 
 def store_path_for(folder: str | os.PathLike[str]) -> Path:
-    """Where the store of `folder` lives (inside the folder when writable, else in the user data folder)."""
+    """Where the store of `folder` is written: the per-user store once one exists for the folder (its work moved
+    there while the folder was read-only), else inside the folder when that can be written, else the per-user one."""
     root = Path(folder).resolve()
-    inside = root / STORE_DIRNAME / STORE_FILENAME
-    if inside.exists() and os.access(inside, os.W_OK) and os.access(inside.parent, os.W_OK):
-        return inside
     fallback = _fallback_path(root)
-    if fallback.is_file():  # the folder was read-only when the store was made: keep using that store
+    if fallback.is_file():
         return fallback
-    if _writable_dir(root / STORE_DIRNAME):
-        return inside
-    return fallback
+    inside = root / STORE_DIRNAME / STORE_FILENAME
+    if inside.exists():
+        writable = os.access(inside.parent, os.W_OK) and (not inside.is_file() or os.access(inside, os.W_OK))
+        return inside if writable else fallback
+    return inside if _writable_dir(root / STORE_DIRNAME) else fallback
 
 
 def _fallback_path(root: Path) -> Path:
@@ -111,9 +207,10 @@ def _fallback_path(root: Path) -> Path:
 
 
 def existing_store_path(folder: str | os.PathLike[str]) -> Path | None:
-    """The store of `folder` if one exists already (creates nothing), else None."""
+    """The store of `folder` if one exists already (creates nothing), else None; same precedence as
+    :func:`store_path_for`."""
     root = Path(folder).resolve()
-    for candidate in (root / STORE_DIRNAME / STORE_FILENAME, _fallback_path(root)):
+    for candidate in (_fallback_path(root), root / STORE_DIRNAME / STORE_FILENAME):
         if candidate.is_file():
             return candidate
     return None
@@ -142,38 +239,462 @@ def _now() -> float:
     return time.time()
 
 
+# ---------------------------------------------------------------------------------------------------- file checks
+
+
+def _sidecar(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def _integrity_problem(conn: sqlite3.Connection) -> str | None:
+    """None when `conn`'s database passes ``PRAGMA quick_check``, else what is wrong (first few findings)."""
+    try:
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    findings = [str(r[0]) for r in rows]
+    return None if findings == ["ok"] else "; ".join(findings[:3])
+
+
+def _empty_file_problem(path: Path) -> str | None:
+    """A store file of 0 bytes (with no WAL to recover from) or one that is not sqlite at all."""
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            wal = _sidecar(path, "-wal")
+            return None if wal.is_file() and wal.stat().st_size > 0 else "the file is empty (0 bytes)"
+        with path.open("rb") as fh:
+            head = fh.read(len(_SQLITE_HEADER))
+    except OSError:
+        return None  # unreadable: sqlite says why when it opens the file
+    return None if head == _SQLITE_HEADER else "the file is not a review store (no sqlite header)"
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a damaged store (and its -wal/-shm) to ``<name>.corrupt-<time>[-n]``; returns the new path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    os.rename(path, target)
+    for suffix in ("-wal", "-shm"):
+        side = _sidecar(path, suffix)
+        if side.exists():
+            os.rename(side, _sidecar(target, suffix))
+    return target
+
+
+def _connect_rw(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+
+
+def _connect_ro(path: Path) -> sqlite3.Connection:
+    """A read-only connection: ``mode=ro``, or ``immutable=1`` when the -shm cannot be made (a read-only folder,
+    where no writer can be at work either)."""
+    uri = path.resolve().as_uri()
+    try:
+        return _probed(sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False))
+    except sqlite3.OperationalError:
+        return _probed(
+            sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+        )
+
+
+def _probed(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """`conn` once a first read works; a damaged file still returns (the integrity check reports it)."""
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        conn.close()
+        raise
+    except sqlite3.DatabaseError:
+        pass
+    return conn
+
+
+def _placeholder_conn() -> sqlite3.Connection:
+    """An empty in-memory store at the current schema: reads answer "nothing stored", writes are refused above."""
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    migrate(conn)
+    return conn
+
+
+def _snapshot(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """An in-memory copy of an older store, migrated, so it can be read at the current schema without a write."""
+    mem = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    conn.backup(mem)
+    conn.close()
+    migrate(mem)
+    return mem
+
+
+def _readable_at_current_schema(conn: sqlite3.Connection) -> bool:
+    """Whether a newer store still has every column this version reads (a newer version may only have added)."""
+    try:
+        conn.execute(f"SELECT {', '.join(_IMAGE_COLUMNS)} FROM images LIMIT 0").fetchall()
+        conn.execute("SELECT image_id, rows, source FROM reference LIMIT 0").fetchall()
+        conn.execute("SELECT ts, image_id, action, detail, reviewer FROM journal LIMIT 0").fetchall()
+        conn.execute("SELECT key, value FROM state LIMIT 0").fetchall()
+    except sqlite3.Error:
+        return False
+    return True
+
+
+_IMAGE_COLUMNS = (
+    "image_id", "status", "height", "width", "reviewer", "comment", "created", "updated", "ai_probability",
+    "ai_rle", "ai_mask_area", "ai_model_name", "ai_model_version", "ai_model_synthetic", "ai_model_sha256",
+    "final_rle", "import_rows", "final_from_import", "source_uid", "source_hash",
+)  # fmt: skip
+
+
+def _seed_copy(source: Path, target: Path) -> bool:
+    """Copy a read-only folder's own store (read read-only) to the per-user store `target`; False when either
+    side cannot be used (the folder's store then opens read-only)."""
+    tmp = _sidecar(target, ".seeding")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.unlink(missing_ok=True)
+        src = _connect_ro(source)
+        try:
+            if _integrity_problem(src) is not None:
+                return False  # a damaged store is not copied; opening it reports the damage
+            dst = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                src.backup(dst)
+                dst.execute("INSERT OR REPLACE INTO state(key, value) VALUES ('copied_from', ?)", (str(source),))
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        os.replace(tmp, target)
+    except (OSError, sqlite3.Error) as exc:
+        log.error("could not copy the read-only folder's review store %s to %s: %s", source, target, exc)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        return False
+    log.info("read-only folder: review store %s copied to %s", source, target)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------------- the lock
+
+
+def _pid_alive(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # no cheap, safe probe (os.kill ends the process on Windows): assume it is running
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _os_lock(fd: int) -> None:
+    """Take an exclusive, non-blocking OS lock on `fd` (released by the OS when the process dies)."""
+    if os.name == "posix":
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    else:  # Windows: lock one byte far past the holder's text, so others can still read who holds it
+        import msvcrt
+
+        os.lseek(fd, 1 << 30, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+
+class _StoreLock:
+    """The single-writer lock of one store file: ``<store>.lock`` holding JSON {host, user, pid, since}."""
+
+    def __init__(self, store_path: Path) -> None:
+        self.path = _sidecar(store_path, ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> LockInfo | None:
+        """Take the lock: None when taken, else who holds it. OSError when the lock file cannot be made."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _os_lock(fd)
+        except OSError as exc:
+            holder = self._read(fd)
+            if exc.errno in (errno.EACCES, errno.EAGAIN, errno.EWOULDBLOCK, errno.EDEADLK):
+                os.close(fd)
+                return holder or LockInfo("unknown host", "unknown user", 0, 0.0)
+            # no OS locks on this file system (some network shares): trust the holder's record unless its
+            # process is gone from this host
+            if holder is not None and (holder.host != socket.gethostname() or _pid_alive(holder.pid)):
+                os.close(fd)
+                return holder
+        me = LockInfo(socket.gethostname(), default_reviewer(), os.getpid(), _now())
+        data = json.dumps(me.__dict__).encode("utf-8")
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, data)
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+        self._fd = fd
+        return None
+
+    @staticmethod
+    def _read(fd: int) -> LockInfo | None:
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            raw = json.loads(os.read(fd, 4096).decode("utf-8"))
+            return LockInfo(str(raw["host"]), str(raw["user"]), int(raw["pid"]), float(raw["since"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, 0)  # a free lock names nobody
+        os.close(self._fd)
+        self._fd = None
+
+
+# ---------------------------------------------------------------------------------------------------- write safety
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _is_storage_error(exc: BaseException) -> bool:
+    """Disk full, I/O error, lock timeout, corruption found mid-session: the change itself was fine."""
+    return isinstance(exc, OSError) or type(exc) in (sqlite3.OperationalError, sqlite3.DatabaseError)
+
+
+@dataclass
+class _Unsaved:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+    def describe(self) -> str:
+        target = self.args[0] if self.args and isinstance(self.args[0], str) else ""
+        return f"{self.fn.__name__}({target})" if target else self.fn.__name__
+
+
+def _write(method: _F) -> _F:
+    """A public write: if the disk refuses it, keep it (arguments copied) for :meth:`ReviewStore.retry_unsaved`;
+    while older changes are unsaved, this one queues behind them so the order of changes never flips."""
+
+    @functools.wraps(method)
+    def wrapper(self: ReviewStore, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            if self._unsaved:
+                try:
+                    self.retry_unsaved()
+                except StoreWriteError as exc:
+                    self._keep(method, args, kwargs)
+                    raise StoreWriteError(str(exc), len(self._unsaved)) from exc.__cause__
+            try:
+                return method(self, *args, **kwargs)
+            except (sqlite3.Error, OSError) as exc:
+                if not _is_storage_error(exc):
+                    raise
+                self._keep(method, args, kwargs)
+                raise StoreWriteError(
+                    f"review store {self.path}: could not save ({exc}); {len(self._unsaved)} change(s) kept in "
+                    "memory until they can be written",
+                    len(self._unsaved),
+                ) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
 class ReviewStore:
-    """Review state of one folder. Thread-safe (one lock); use from the GUI thread or a worker alike."""
+    """Review state of one folder. Thread-safe (one lock); use from the GUI thread or a worker alike.
+
+    :attr:`outcome` says whether it opened writable and, if not or if something was repaired, why.
+    """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, folder: Path | None = None, reviewer: str | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        folder: Path | None = None,
+        reviewer: str | None = None,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path)
         self.folder = folder
         self.reviewer = reviewer or default_reviewer()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        self._closed = True
+        self._file_lock: _StoreLock | None = None
+        self._unsaved: collections.deque[_Unsaved] = collections.deque()
+        self._refuse_placeholder = read_only  # a read-only use wants the data or an error, not an empty stand-in
+        self.outcome = self._connect(read_only)
         self._closed = False
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: the WAL is fsynced at every commit, so a returned call survives power loss, not only a crash
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.execute("PRAGMA busy_timeout=30000")
-        migrate(self._conn)
-        if folder is not None:
-            with self._tx() as c:
+        if self.outcome.read_only:
+            return
+        with self._tx() as c:
+            if folder is not None:
                 c.execute("INSERT OR IGNORE INTO state(key, value) VALUES ('folder', ?)", (str(folder),))
+            row = c.execute("SELECT value FROM state WHERE key='copied_from'").fetchone()
+        if row is not None and self.outcome.reason is None:
+            self.outcome = replace(
+                self.outcome,
+                reason=StoreIssue.READ_ONLY_FOLDER,
+                copied_from=Path(row[0]),
+                message=(
+                    f"The folder is read-only: its review store {row[0]} was copied to {self.path}, "
+                    "where new work is saved (the folder's store is not changed)."
+                ),
+            )
 
     @classmethod
-    def open(cls, folder: str | os.PathLike[str], *, reviewer: str | None = None) -> ReviewStore:
-        """Open (creating if needed) the store of an image folder."""
+    def open(
+        cls, folder: str | os.PathLike[str], *, reviewer: str | None = None, read_only: bool = False
+    ) -> ReviewStore:
+        """Open the store of an image folder: creating it if needed, or, ``read_only=True`` (export, evaluate),
+        the existing one without creating or changing anything (:class:`StoreNotFoundError` when there is none)."""
         root = Path(folder).resolve()
         if not root.is_dir():
             raise FileNotFoundError(f"not a folder: {root}")
-        return cls(store_path_for(root), folder=root, reviewer=reviewer)
+        if read_only:
+            existing = existing_store_path(root)
+            if existing is None:
+                raise StoreNotFoundError(f"{root}: no review store yet")
+            return cls(existing, folder=root, reviewer=reviewer, read_only=True)
+        path = store_path_for(root)
+        inside = root / STORE_DIRNAME / STORE_FILENAME
+        if path != inside and inside.is_file() and not path.exists() and not _seed_copy(inside, path):
+            path = inside  # no per-user copy could be made: the folder's store opens read-only
+        return cls(path, folder=root, reviewer=reviewer)
 
     # ------------------------------------------------------------------ plumbing
+
+    def _connect(self, read_only: bool) -> OpenOutcome:
+        """Open the file behind :attr:`path` as safely as it allows; sets ``self._conn``, returns the state."""
+        p = self.path
+        if p.exists() and not p.is_file():
+            kind = "a folder" if p.is_dir() else "not a regular file"
+            return self._placeholder(
+                StoreIssue.NOT_A_FILE,
+                f"The review store path {p} is {kind}, not a store file; nothing can be saved until it is "
+                "moved or removed.",
+            )
+        if read_only:
+            if not p.is_file():
+                raise StoreNotFoundError(f"{p}: no review store")
+            return self._open_read_only(None, "")
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            self._file_lock = _StoreLock(p)
+            holder = self._file_lock.acquire()
+        except OSError as exc:
+            self._file_lock = None
+            if p.is_file():
+                return self._open_read_only(
+                    StoreIssue.UNWRITABLE,
+                    f"The review store {p} cannot be written ({exc.strerror}); it is opened read-only.",
+                )
+            return self._placeholder(
+                StoreIssue.UNWRITABLE, f"The review store {p} cannot be created ({exc.strerror}); nothing can be saved."
+            )
+        if holder is not None:
+            self._file_lock = None
+            return self._open_read_only(
+                StoreIssue.LOCKED,
+                f"The review store is in use by {holder.describe()}; it is opened read-only (reopen the folder "
+                "when they are done).",
+                holder=holder,
+            )
+        existed = p.is_file()
+        problem = _empty_file_problem(p) if existed else None
+        conn = _connect_rw(p)
+        if existed and problem is None:
+            problem = _integrity_problem(conn)
+        moved: Path | None = None
+        if problem is not None:
+            conn.close()
+            try:
+                moved = _move_aside(p)
+            except OSError as exc:
+                self._release_file_lock()
+                return self._placeholder(
+                    StoreIssue.DAMAGED,
+                    f"The review store {p} is damaged ({problem}) and could not be moved aside ({exc.strerror}); "
+                    "nothing can be saved.",
+                )
+            log.error("review store %s was damaged (%s); moved aside to %s", p, problem, moved)
+            conn = _connect_rw(p)
+        version = schema_version(conn)
+        if version > SCHEMA_VERSION:
+            conn.close()
+            self._release_file_lock()
+            return self._open_read_only(
+                StoreIssue.NEWER_SCHEMA,
+                f"The review store {p} was written by a newer PneumoViewer (schema {version}; this one knows "
+                f"{SCHEMA_VERSION}); it is opened read-only. Update PneumoViewer to edit.",
+            )
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: the WAL is fsynced at every commit, so a returned call survives power loss, not only a crash
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        migrate(conn)
+        self._conn = conn
+        if moved is None:
+            return OpenOutcome(p, read_only=False)
+        return OpenOutcome(
+            p,
+            read_only=False,
+            reason=StoreIssue.DAMAGED,
+            message=(
+                f"The review store {p} was damaged ({problem}); it was moved aside to {moved.name} and a new, "
+                "empty store was started."
+            ),
+            moved_aside_to=moved,
+        )
+
+    def _open_read_only(self, reason: StoreIssue | None, message: str, holder: LockInfo | None = None) -> OpenOutcome:
+        p = self.path
+        try:
+            conn = _connect_ro(p)
+        except sqlite3.Error as exc:
+            return self._placeholder(reason or StoreIssue.UNWRITABLE, f"The review store {p} cannot be read ({exc}).")
+        problem = _empty_file_problem(p) or _integrity_problem(conn)
+        if problem is not None:
+            conn.close()
+            return self._placeholder(
+                StoreIssue.DAMAGED, f"The review store {p} is damaged ({problem}); nothing is shown or saved."
+            )
+        version = schema_version(conn)
+        if version > SCHEMA_VERSION:
+            reason = StoreIssue.NEWER_SCHEMA
+            message = (
+                f"The review store {p} was written by a newer PneumoViewer (schema {version}; this one knows "
+                f"{SCHEMA_VERSION}); it is opened read-only. Update PneumoViewer to edit."
+            )
+            if not _readable_at_current_schema(conn):
+                conn.close()
+                return self._placeholder(reason, message + " Its contents cannot be shown by this version.")
+        elif version < SCHEMA_VERSION:
+            conn = _snapshot(conn)
+        self._conn = conn
+        return OpenOutcome(p, read_only=True, reason=reason, message=message, holder=holder)
+
+    def _placeholder(self, reason: StoreIssue, message: str) -> OpenOutcome:
+        if self._refuse_placeholder:
+            raise StoreUnreadableError(message)
+        log.error("%s", message)
+        self._conn = _placeholder_conn()
+        return OpenOutcome(self.path, read_only=True, reason=reason, message=message)
+
+    def _release_file_lock(self) -> None:
+        if self._file_lock is not None:
+            self._file_lock.release()
+            self._file_lock = None
+
+    @property
+    def read_only(self) -> bool:
+        """True when writes are refused (:attr:`outcome` says why)."""
+        return self.outcome.read_only
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -181,14 +702,48 @@ class ReviewStore:
         with self._lock:
             if self._closed:
                 raise ReviewStoreError(f"review store {self.path} is closed")
+            if self.outcome.read_only:
+                raise StoreReadOnlyError(self.outcome.message or f"review store {self.path} is opened read-only")
             c = self._conn
             c.execute("BEGIN IMMEDIATE")
             try:
                 yield c
+                c.execute("COMMIT")
             except BaseException:
-                c.execute("ROLLBACK")
+                if c.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        c.execute("ROLLBACK")
                 raise
-            c.execute("COMMIT")
+
+    def _keep(self, method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._unsaved.append(_Unsaved(method, copy.deepcopy(args), copy.deepcopy(kwargs)))
+        log.error("review store %s: %d change(s) unsaved", self.path, len(self._unsaved))
+
+    def unsaved(self) -> list[str]:
+        """The changes the disk refused so far, oldest first (e.g. ``set_final_mask(1.2.3)``); empty when all saved."""
+        with self._lock:
+            return [u.describe() for u in self._unsaved]
+
+    def retry_unsaved(self) -> int:
+        """Write the kept changes in their order; returns how many were saved. Raises :class:`StoreWriteError`
+        (keeping the rest) while the disk still refuses."""
+        with self._lock:
+            saved = 0
+            while self._unsaved:
+                op = self._unsaved[0]
+                try:
+                    op.fn(self, *op.args, **op.kwargs)
+                except (sqlite3.Error, OSError) as exc:
+                    if not _is_storage_error(exc):
+                        raise
+                    raise StoreWriteError(
+                        f"review store {self.path}: still cannot save ({exc}); {len(self._unsaved)} change(s) kept "
+                        "in memory",
+                        len(self._unsaved),
+                    ) from exc
+                self._unsaved.popleft()
+                saved += 1
+            return saved
 
     def _journal(self, c: sqlite3.Connection, image_id: str | None, action: str, detail: Any = None) -> None:
         text = None if detail is None else (detail if isinstance(detail, str) else json.dumps(detail))
@@ -220,14 +775,30 @@ class ReviewStore:
             return None
         return int(row[0]), int(row[1])
 
-    def close(self) -> None:
-        """Checkpoint the WAL into the main file and close. Safe to call twice."""
+    @staticmethod
+    def _set_source(c: sqlite3.Connection, image_id: str, source: SourceIdentity | None) -> None:
+        if source is not None:
+            c.execute(
+                "UPDATE images SET source_uid=?, source_hash=? WHERE image_id=?",
+                (source.sop_instance_uid, source.content_hash, image_id),
+            )
+
+    def close(self, *, discard_unsaved: bool = False) -> None:
+        """Write any kept changes, checkpoint the WAL into the main file, release the lock and close. Safe to
+        call twice. While kept changes still cannot be written it raises :class:`StoreWriteError` and stays open
+        (retry, or pass ``discard_unsaved=True`` once the reviewer chose to give them up)."""
         with self._lock:
             if getattr(self, "_closed", True):
                 return
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if self._unsaved and not discard_unsaved:
+                self.retry_unsaved()
+            if self._unsaved:
+                log.error("review store %s closed with %d unsaved change(s) given up", self.path, len(self._unsaved))
+            if not self.outcome.read_only:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
+            self._release_file_lock()
             self._closed = True
 
     def __enter__(self) -> ReviewStore:
@@ -240,10 +811,11 @@ class ReviewStore:
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
-            self.close()
+            self.close(discard_unsaved=True)
 
     # ------------------------------------------------------------------ images
 
+    @_write
     def register_image(self, image_id: str, height: int, width: int) -> None:
         """Make an image known with its size (from the folder index), so negatives/imports can be decoded."""
         with self._tx() as c:
@@ -251,6 +823,10 @@ class ReviewStore:
 
     def register_images(self, sizes: Iterable[tuple[str, int, int]]) -> None:
         """Many :meth:`register_image` calls in one transaction (a whole folder index)."""
+        self._register_images([(str(i), int(h), int(w)) for i, h, w in sizes])  # a list: kept whole if refused
+
+    @_write
+    def _register_images(self, sizes: list[tuple[str, int, int]]) -> None:
         with self._tx() as c:
             for image_id, h, w in sizes:
                 self._ensure(c, image_id, int(h), int(w))
@@ -274,8 +850,10 @@ class ReviewStore:
 
     # ------------------------------------------------------------------ AI result ("original")
 
-    def set_ai_result(self, prediction: Prediction) -> None:
-        """Store the AI result as `original` (the reviewer's `final` mask is never touched by this)."""
+    @_write
+    def set_ai_result(self, prediction: Prediction, *, model_sha256: str | None = None) -> None:
+        """Store the AI result as `original` (the reviewer's `final` mask is never touched by this), with its mask
+        area and, when given, the sha256 that identifies the bundle (so a reopen can skip current results)."""
         mask = np.asarray(prediction.mask, dtype=bool)
         if mask.ndim != 2:
             raise ValueError(f"prediction mask must be 2-D, got {mask.shape}")
@@ -284,14 +862,16 @@ class ReviewStore:
         with self._tx() as c:
             self._ensure(c, prediction.image_id, h, w)
             c.execute(
-                """UPDATE images SET ai_probability=?, ai_rle=?, ai_model_name=?, ai_model_version=?,
-                   ai_model_synthetic=?, ai_device=?, ai_updated=? WHERE image_id=?""",
+                """UPDATE images SET ai_probability=?, ai_rle=?, ai_mask_area=?, ai_model_name=?, ai_model_version=?,
+                   ai_model_synthetic=?, ai_model_sha256=?, ai_device=?, ai_updated=? WHERE image_id=?""",
                 (
                     float(prediction.probability),
                     rle.encode(mask),
+                    int(np.count_nonzero(mask)),
                     m.name,
                     m.version,
                     int(bool(m.synthetic)),
+                    model_sha256,
                     prediction.device,
                     _now(),
                     prediction.image_id,
@@ -324,13 +904,20 @@ class ReviewStore:
 
     # ------------------------------------------------------------------ reviewer mask ("final")
 
+    @_write
     def set_final_mask(
-        self, image_id: str, mask: np.ndarray, *, status: ReviewStatus | str | None = ReviewStatus.CORRECTED
+        self,
+        image_id: str,
+        mask: np.ndarray,
+        *,
+        status: ReviewStatus | str | None = ReviewStatus.CORRECTED,
+        source: SourceIdentity | None = None,
     ) -> bool:
         """Save the reviewer's mask (durable on return). Returns False when it equals the stored final mask.
 
         An actual change sets the status to `status` (default *corrected*: any edit is a correction; pass
         ``status=None`` to leave the status alone) and drops the imported rows (the image is no longer unedited).
+        `source`: the file the mask was drawn on, recorded with it (see :meth:`source_identity`).
         """
         mask = np.asarray(mask)
         if mask.ndim != 2:
@@ -342,6 +929,7 @@ class ReviewStore:
             row = c.execute("SELECT final_rle FROM images WHERE image_id=?", (image_id,)).fetchone()
             if row[0] is not None and row[0] == text:
                 return False
+            self._set_source(c, image_id, source)
             now = _now()
             c.execute(
                 "UPDATE images SET final_rle=?, final_updated=?, final_from_import=0, updated=?, reviewer=? "
@@ -388,6 +976,16 @@ class ReviewStore:
             return None
         return rle.decode(row[2], int(row[0]), int(row[1]))
 
+    def source_identity(self, image_id: str) -> SourceIdentity | None:
+        """The source file the reviewer's mask was recorded against (SOPInstanceUID + content hash), or None.
+
+        An export compares it with the file now at that place and refuses on a mismatch."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT source_uid, source_hash FROM images WHERE image_id=?", (image_id,)
+            ).fetchone()
+        return None if row is None or row[0] is None else SourceIdentity(row[0], row[1])
+
     def final_rle(self, image_id: str) -> str | None:
         with self._lock:
             row = self._conn.execute("SELECT final_rle FROM images WHERE image_id=?", (image_id,)).fetchone()
@@ -403,18 +1001,25 @@ class ReviewStore:
             return None
         return list(json.loads(row[0]))
 
-    def final_entries(self, *, only_reviewed: bool = False, layer: str = "final") -> list[FinalEntry]:
+    def final_entries(
+        self, *, only_reviewed: bool = False, layer: MaskLayer | str = MaskLayer.FINAL
+    ) -> list[FinalEntry]:
         """Every image that has a final mask (optionally only accepted/corrected/negative), in store order.
 
-        ``layer="original"`` lists the AI masks instead (in ``final_rle``), for exporting what the model said.
+        ``layer=MaskLayer.ORIGINAL`` lists the AI masks instead (in ``final_rle``), for exporting what the model
+        said. Each entry carries the recorded source identity, for the export's same-file check.
         """
-        if layer not in ("final", "original"):
-            raise ValueError(f"layer must be 'final' or 'original', got {layer!r}")
-        column = "final_rle" if layer == "final" else "ai_rle"
+        try:
+            layer = MaskLayer(layer)
+        except ValueError:
+            raise ValueError(f"layer must be 'final' or 'original', got {layer!r}") from None
+        if layer is MaskLayer.REFERENCE:
+            raise ValueError("the reference layer is imported rows, not exported from the store")
+        column = "final_rle" if layer is MaskLayer.FINAL else "ai_rle"
         sql = (
             f"SELECT image_id, status, height, width, {column}, import_rows, final_from_import, reviewer, "
-            f"ai_model_name, ai_model_version, ai_model_synthetic, ai_rle, final_rle FROM images "
-            f"WHERE {column} IS NOT NULL"
+            f"ai_model_name, ai_model_version, ai_model_synthetic, ai_rle, final_rle, source_uid, source_hash "
+            f"FROM images WHERE {column} IS NOT NULL"
         )
         params: tuple = ()
         if only_reviewed:
@@ -426,7 +1031,7 @@ class ReviewStore:
         out = []
         for r in rows:
             model = ModelInfo(r[8] or "", r[9] or "", bool(r[10])) if r[8] is not None else None
-            imported = list(json.loads(r[5])) if (r[5] is not None and r[6] and layer == "final") else None
+            imported = list(json.loads(r[5])) if (r[5] is not None and r[6] and layer is MaskLayer.FINAL) else None
             out.append(
                 FinalEntry(
                     image_id=r[0],
@@ -437,14 +1042,16 @@ class ReviewStore:
                     import_rows=imported,
                     reviewer=r[7],
                     ai_model=model,
-                    final_is_ai=layer == "original" or (r[11] is not None and r[11] == r[12]),
+                    final_is_ai=layer is MaskLayer.ORIGINAL or (r[11] is not None and r[11] == r[12]),
                     layer=layer,
+                    source=SourceIdentity(r[13], r[14]) if r[13] is not None else None,
                 )
             )
         return out
 
     # ------------------------------------------------------------------ status and review actions
 
+    @_write
     def set_status(self, image_id: str, status: ReviewStatus | str, comment: str | None = None) -> None:
         """Set the review status (and optionally the comment); durable on return."""
         st = ReviewStatus(status)
@@ -474,6 +1081,7 @@ class ReviewStore:
             row = self._conn.execute("SELECT comment FROM images WHERE image_id=?", (image_id,)).fetchone()
         return row[0] if row else None
 
+    @_write
     def set_comment(self, image_id: str, comment: str | None) -> None:
         with self._tx() as c:
             self._ensure(c, image_id)
@@ -481,16 +1089,43 @@ class ReviewStore:
             self._journal(c, image_id, "comment", comment)
 
     def statuses(self) -> dict[str, ReviewStatus]:
-        """Every known image's status (for the worklist column and its filter)."""
+        """Every known image's status (for the worklist column and its filter), in one query."""
         with self._lock:
-            return {r[0]: ReviewStatus(r[1]) for r in self._conn.execute("SELECT image_id, status FROM images")}
+            rows = self._conn.execute("SELECT image_id, status FROM images").fetchall()
+        by_value = _STATUS_BY_VALUE
+        return {image_id: by_value[value] for image_id, value in rows}
 
-    def accept_ai(self, image_id: str) -> np.ndarray:
+    def comments(self) -> dict[str, str]:
+        """Every image's comment (flag reasons), in one query; images without one are left out."""
+        with self._lock:
+            return dict(self._conn.execute("SELECT image_id, comment FROM images WHERE comment IS NOT NULL").fetchall())
+
+    def stored_ai(self) -> dict[str, StoredAi]:
+        """Every stored AI result without its mask (probability, mask area, model, bundle sha256), in one query:
+        restoring a 12,000-image worklist takes milliseconds, not a decode per row."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT image_id, ai_probability, ai_mask_area, ai_model_name, ai_model_version, ai_model_synthetic, "
+                "ai_model_sha256 FROM images WHERE ai_updated IS NOT NULL"  # every AI result sets ai_updated
+            ).fetchall()
+        models: dict[tuple[Any, Any, Any], ModelInfo] = {}
+        out = {}
+        for image_id, p, area, name, version, synthetic, sha in rows:
+            key = (name, version, synthetic)
+            model = models.get(key)
+            if model is None:
+                model = models[key] = ModelInfo(name or "", version or "", bool(synthetic))
+            out[image_id] = StoredAi(float("nan") if p is None else p, area or 0, model, sha)
+        return out
+
+    @_write
+    def accept_ai(self, image_id: str, *, source: SourceIdentity | None = None) -> np.ndarray:
         """Accept the AI mask: final = original, status *accepted*. Returns the accepted mask."""
         with self._tx() as c:
             row = c.execute("SELECT height, width, ai_rle FROM images WHERE image_id=?", (image_id,)).fetchone()
             if row is None or row[2] is None:
                 raise ReviewStoreError(f"image {image_id} has no AI result to accept")
+            self._set_source(c, image_id, source)
             now = _now()
             c.execute(
                 "UPDATE images SET final_rle=ai_rle, final_updated=?, final_from_import=0, status=?, reviewer=?, "
@@ -500,7 +1135,10 @@ class ReviewStore:
             self._journal(c, image_id, "accept_ai")
         return rle.decode(row[2], int(row[0]), int(row[1]))
 
-    def mark_negative(self, image_id: str, shape: tuple[int, int] | None = None) -> None:
+    @_write
+    def mark_negative(
+        self, image_id: str, shape: tuple[int, int] | None = None, *, source: SourceIdentity | None = None
+    ) -> None:
         """No pneumothorax: final = empty mask, status *negative*. Needs the image size (known or `shape`)."""
         with self._tx() as c:
             if shape is not None:
@@ -508,6 +1146,7 @@ class ReviewStore:
             size = self._size(c, image_id)
             if size is None:
                 raise ReviewStoreError(f"size of image {image_id} unknown; register it or pass shape=")
+            self._set_source(c, image_id, source)
             now = _now()
             c.execute(
                 "UPDATE images SET final_rle=?, final_updated=?, final_from_import=0, status=?, reviewer=?, "
@@ -563,6 +1202,7 @@ class ReviewStore:
 
     # ------------------------------------------------------------------ worklist position
 
+    @_write
     def set_position(self, image_id: str | None) -> None:
         """Remember the current image so reopening the folder returns to it."""
         with self._tx() as c:
@@ -573,6 +1213,7 @@ class ReviewStore:
             row = self._conn.execute("SELECT value FROM state WHERE key='position'").fetchone()
         return row[0] if row else None
 
+    @_write
     def set_state(self, key: str, value: str | None) -> None:
         """Small per-folder UI state (sort order, filter); not for masks."""
         with self._tx() as c:
@@ -585,6 +1226,7 @@ class ReviewStore:
 
     # ------------------------------------------------------------------ imports and the reference layer
 
+    @_write
     def import_final_rows(
         self,
         rows_by_image: Mapping[str, list[str]],
@@ -625,6 +1267,7 @@ class ReviewStore:
             self._journal(c, None, "import_final", {"source": source, "images": n})
         return n
 
+    @_write
     def import_reference_rows(
         self, rows_by_image: Mapping[str, list[str]], sizes: Mapping[str, tuple[int, int]], source: str
     ) -> int:

@@ -165,6 +165,8 @@ def build_densenet_unet(size: int, opts: ArchOptions) -> keras.Model:
     inputs = keras.Input((size, size, 1), name="image")
     feats = _densenet_encoder(inputs, opts, DENSENET_SKIPS)
     x = feats[-1]  # stride 32
+    if opts.dropout:  # the reference recipe's "with dropout" variant: on the deepest features, before decoding
+        x = layers.Dropout(opts.dropout, name="bottleneck_dropout")(x)
     for i, filters in zip(range(len(feats) - 2, -1, -1), (256, 128, 64, 32)):
         x = _unet_decoder_block(x, feats[i], filters, f"dec{i}")
     x = _unet_decoder_block(x, None, 16, "dec_full")  # stride 2 -> full resolution

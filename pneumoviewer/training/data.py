@@ -122,10 +122,16 @@ class AugmentConfig:
     scale: float = 0.10  # zoom factor range 1±scale
     brightness: float = 0.08
     contrast: float = 0.15
+    # JPEG re-encoding at a random quality in [jpeg_min, jpeg_max] with probability jpeg_p. Real training sets mix
+    # compression chains (the kit's positives and negatives came through different ones): without this a classifier
+    # can learn the codec instead of the disease. jpeg_p = 0 turns it off.
+    jpeg_p: float = 0.7
+    jpeg_min: int = 30
+    jpeg_max: int = 95
 
     @classmethod
     def none(cls) -> AugmentConfig:
-        return cls(flip=False, rotate_deg=0.0, shift=0.0, scale=0.0, brightness=0.0, contrast=0.0)
+        return cls(flip=False, rotate_deg=0.0, shift=0.0, scale=0.0, brightness=0.0, contrast=0.0, jpeg_p=0.0)
 
 
 def _affine_params(seed: tf.Tensor, size: int, cfg: AugmentConfig) -> tf.Tensor:
@@ -159,7 +165,7 @@ def augment_pair(
     brightness/contrast of the image only. Deterministic for a given ``seed`` (shape (2,), int)."""
     size = int(image.shape[0])
     seed = tf.cast(seed, tf.int64)
-    geo_seed, tone_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
+    geo_seed, tone_seed, jpeg_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=3))
     transform = _affine_params(geo_seed, size, cfg)
     stack = tf.concat([image, target], axis=-1) if with_mask else image
     out = tf.raw_ops.ImageProjectiveTransformV3(
@@ -181,8 +187,18 @@ def augment_pair(
         bright = tf.random.stateless_uniform([], seed=s[1], minval=-cfg.brightness, maxval=cfg.brightness)
         mean = tf.reduce_mean(image)
         image = tf.clip_by_value((image - mean) * contrast + mean + bright, 0.0, 1.0)
+    if cfg.jpeg_p > 0:
+        image = _maybe_jpeg(image, jpeg_seed, cfg)
     image.set_shape((size, size, 1))
     return image, target
+
+
+def _maybe_jpeg(image: tf.Tensor, seed: tf.Tensor, cfg: AugmentConfig) -> tf.Tensor:
+    """Re-encode ``image`` (S, S, 1) in [0, 1] as JPEG at a random quality, with probability ``cfg.jpeg_p``."""
+    s = tf.random.experimental.stateless_split(seed, num=2)
+    apply = tf.random.stateless_uniform([], seed=s[0]) < cfg.jpeg_p
+    coded = tf.image.stateless_random_jpeg_quality(image, cfg.jpeg_min, cfg.jpeg_max, seed=s[1])
+    return tf.where(apply, tf.cast(coded, tf.float32), image)
 
 
 def _rate_weights(epochs: int, base_rate: float, start_rate: float, per_epoch: int) -> tf.data.Dataset:

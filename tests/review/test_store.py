@@ -11,6 +11,7 @@ from pneumoviewer.core.types import ModelInfo, Prediction, ReviewStatus
 from pneumoviewer.io import rle
 from pneumoviewer.review import ReviewStore, ReviewStoreError, store_path_for
 from pneumoviewer.review.schema import SCHEMA_VERSION, SchemaError, migrate, schema_version
+from pneumoviewer.review.store import StoreIssue, StoreReadOnlyError
 
 
 def _mask(shape=(300, 517), box=(50, 120, 60, 200)):
@@ -161,14 +162,26 @@ def test_reference_layer(tmp_path):
         assert store.final_mask("a") is None  # the reference is not the reviewer's mask
 
 
-def test_schema_newer_than_app_is_refused(tmp_path):
-    db = tmp_path / "x.sqlite"
+def test_schema_newer_than_app_opens_read_only_and_is_never_written(tmp_path):
+    with ReviewStore.open(tmp_path) as store:
+        store.set_status("a", ReviewStatus.FLAGGED, comment="apex")
+        db = store.path
     conn = sqlite3.connect(db, isolation_level=None)
-    assert migrate(conn) == SCHEMA_VERSION
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
-    with pytest.raises(SchemaError, match="newer"):
-        ReviewStore(db)
+    before = db.read_bytes()
+    store = ReviewStore(db)
+    assert store.read_only and store.outcome.reason is StoreIssue.NEWER_SCHEMA
+    assert "newer PneumoViewer" in store.outcome.message
+    assert store.status("a") is ReviewStatus.FLAGGED  # what it holds is still shown
+    with pytest.raises(StoreReadOnlyError, match="newer"):
+        store.set_status("a", ReviewStatus.ACCEPTED)
+    store.close()
+    assert db.read_bytes() == before
+    conn = sqlite3.connect(db, isolation_level=None)
+    with pytest.raises(SchemaError, match="newer"):  # the migration itself still refuses
+        migrate(conn)
+    conn.close()
 
 
 def test_closed_store_refuses_writes(tmp_path):
