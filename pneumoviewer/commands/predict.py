@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pneumoviewer.inference.engine import InferenceEngine
 
 NAME = "predict"
 HELP = ("Run the AI on every DICOM image in a folder; write a SIIM submission-style RLE CSV (one row per image, "
@@ -38,7 +41,7 @@ class ChunkResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # read fine, but the ImageId cannot be written
 
 
-def predict_files(engine: Any, paths: Sequence[str]) -> ChunkResult:
+def predict_files(engine: InferenceEngine, paths: Sequence[str]) -> ChunkResult:
     """Read, check and predict one batch of files (the same batches whatever the number of workers)."""
     from pneumoviewer.io.dicom import load_image
     from pneumoviewer.io.siim_csv import image_id_problem, mask_to_rows
@@ -63,7 +66,7 @@ def predict_files(engine: Any, paths: Sequence[str]) -> ChunkResult:
     return out
 
 
-_worker_engine: Any = None
+_worker_engine: InferenceEngine | None = None
 
 
 def _start_worker(model: Path | None, batch: int, threads: int) -> None:
@@ -80,6 +83,8 @@ def _start_worker(model: Path | None, batch: int, threads: int) -> None:
 
 
 def _worker_files(paths: Sequence[str]) -> ChunkResult:
+    if _worker_engine is None:
+        raise RuntimeError("predict worker used before its initializer loaded the model")
     return predict_files(_worker_engine, paths)
 
 
@@ -168,7 +173,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _results(engine: Any, batches: list[list[str]], workers: int, args: argparse.Namespace) -> Any:
+def _results(
+    engine: InferenceEngine, batches: list[list[str]], workers: int, args: argparse.Namespace
+) -> Iterator[ChunkResult]:
     """Each batch's ChunkResult, in the folder's order (so the CSVs do not depend on ``workers``)."""
     if workers == 1:
         for paths in batches:
