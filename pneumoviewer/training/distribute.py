@@ -32,7 +32,7 @@ class Placement:
     workers: int = 1  # processes taking part (1 without TF_CONFIG)
 
 
-def _task_from_tf_config(raw: str) -> tuple[bool, int, int]:
+def tf_config_task(raw: str) -> tuple[bool, int, int]:
     """(is chief, this task's index among all tasks, number of tasks) from a TF_CONFIG string."""
     try:
         cfg = json.loads(raw)
@@ -59,7 +59,7 @@ def choose_placement(mixed_precision: str = "auto") -> Placement:
     tf_config = os.environ.get("TF_CONFIG", "").strip()
     worker, workers = 0, 1
     if tf_config:
-        is_chief, worker, workers = _task_from_tf_config(tf_config)
+        is_chief, worker, workers = tf_config_task(tf_config)
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         desc = (f"MultiWorkerMirroredStrategy ({strategy.num_replicas_in_sync} replicas on {workers} workers, "
                 f"this is worker {worker}{', the chief' if is_chief else ''})")
