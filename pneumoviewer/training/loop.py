@@ -564,7 +564,7 @@ def train(
         "positives_val": sum(e.positive for e in val_ex),
         "patients_train": split.n_patients_train,
         "patients_val": split.n_patients_val,
-        "split": f"by patient, seed {cfg.seed}, val_fraction {cfg.val_fraction}",
+        "split": f"by patient (salt-free order: first ImageId), seed {cfg.seed}, val_fraction {cfg.val_fraction}",
         "positive_rate_schedule": "positives only" if cfg.positives_only else
         f"{max(cfg.start_positive_rate, base_rate):.2f} -> {base_rate:.3f} over {cfg.epochs} epochs",
         "augmentation": asdict(data.AugmentConfig()) if cfg.augment else None,
