@@ -1,13 +1,48 @@
-"""Shared test setup: offscreen Qt, no network, per-test user data folders."""
+"""Shared test setup: offscreen Qt, no network, per-test user data folders, Hypothesis profiles."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Hypothesis profiles. `ci`: the same examples on every run and every machine (derandomized, no example database,
+# so nothing depends on a `.hypothesis` folder a fresh clone lacks), a fixed number of examples, no deadline (the
+# shared CI machine's timing is not the code's). `dev`: random examples and the local database, to find new
+# failures on a developer's machine (still no deadline). `.ci/run` exports HYPOTHESIS_PROFILE=ci; without it `ci`
+# is chosen when CI is set (CI services set CI=true) or when the tests run from an installed app bundle (no
+# pyproject.toml: read-only, and a verification run must be reproducible), else `dev`. Tests set only
+# max_examples (and health checks) themselves: decorating a test with `settings(...)` inherits the loaded profile.
+# Both built on Hypothesis' own defaults: under CI, Hypothesis has already loaded its built-in `ci` profile.
+_BASE = settings.get_profile("default")
+settings.register_profile(
+    "ci",
+    parent=_BASE,
+    derandomize=True,
+    database=None,
+    max_examples=100,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", parent=_BASE, deadline=None)
+
+
+def hypothesis_profile(env: os._Environ[str] | dict[str, str], project: Path) -> str:
+    """The profile for this run: HYPOTHESIS_PROFILE, else `ci` under CI or in an app bundle, else `dev`."""
+    if env.get("HYPOTHESIS_PROFILE"):
+        return env["HYPOTHESIS_PROFILE"]
+    if env.get("CI", "").lower() not in ("", "0", "false") or not (project / "pyproject.toml").is_file():
+        return "ci"
+    return "dev"
+
+
+settings.load_profile(hypothesis_profile(os.environ, Path(__file__).resolve().parent.parent))
 
 
 @pytest.fixture(autouse=True)

@@ -65,3 +65,12 @@ def test_atomic_write_gives_ordinary_permissions_and_leaves_nothing_on_error(tmp
         raise RuntimeError("disk full")
     assert target.read_bytes() == b"a,b\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_ci_runs_the_readmes_test_command_with_the_ci_hypothesis_profile() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("**Run all the tests**", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    command = block.strip()
+    lines = [ln for ln in (ROOT / ".ci" / "run").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert lines[-1] == command  # exactly the README's command, nothing added to it
+    assert "export HYPOTHESIS_PROFILE=ci" in lines[:-1]

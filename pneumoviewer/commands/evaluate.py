@@ -223,7 +223,16 @@ def run(args: argparse.Namespace) -> int:
         if args.pred is not None or args.truth is not None:
             print("pneumoviewer evaluate: give either --store or --pred/--truth, not both", file=sys.stderr)
             return 2
-        return _run_store(args)
+        import sqlite3
+
+        from pneumoviewer.review.schema import SchemaError
+        from pneumoviewer.review.store import ReviewStoreError
+
+        try:
+            return _run_store(args)
+        except (sqlite3.Error, SchemaError, ReviewStoreError, OSError) as exc:
+            _error(f"{args.store}: review store: {exc}")
+            return 2
     if args.pred is None or args.truth is None:
         print("pneumoviewer evaluate: --pred and --truth are both needed (or --store FOLDER)", file=sys.stderr)
         return 2
@@ -257,8 +266,12 @@ def run(args: argparse.Namespace) -> int:
             progress=True,
         )
     except (CsvError, RleError, ValueError) as exc:
-        print(f"pneumoviewer evaluate: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
+    except OSError as exc:  # --per-image cannot be written (atomic_write names its temp file, then the target)
+        target = exc.filename2 or exc.filename
+        _error(f"{target}: {exc.strerror}" if target and exc.strerror else str(exc))
+        return 1
     if args.json:
         print(json.dumps(result, sort_keys=False))
         return 0
@@ -266,6 +279,13 @@ def run(args: argparse.Namespace) -> int:
     if args.per_image is not None:
         print(f"per-image table: {args.per_image}")
     return 0
+
+
+def _error(message: str) -> None:
+    """One stderr line; `printable`, since messages quote ids and tokens from the CSVs."""
+    from pneumoviewer.core.text import printable
+
+    print(printable(f"pneumoviewer evaluate: {message}"), file=sys.stderr)
 
 
 def _fmt(v: Any) -> str:

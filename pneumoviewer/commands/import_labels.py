@@ -3,7 +3,9 @@
 ``final`` (default) starts the reviewer's masks from the CSV (annotators refining an existing label set; images
 already edited keep their edits); ``reference`` stores it as a reference layer (ground truth or someone's
 predictions) shown alongside and used for agreement. A malformed file is refused with file + line and nothing is
-imported.
+imported; so is one that names an image whose DICOM size no longer matches the review store. An unreadable or
+newer review store is named with the reason. Every message is `printable` (nothing from a file reaches the terminal
+raw).
 """
 
 from __future__ import annotations
@@ -30,25 +32,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
 
 
+def _error(message: str) -> None:
+    from pneumoviewer.core.text import printable
+
+    print(printable(f"pneumoviewer import: {message}"), file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
+    import sqlite3
+
     from pneumoviewer.io.folder import scan_folder
     from pneumoviewer.io.siim_csv import CsvError
     from pneumoviewer.review.import_csv import import_csv
-    from pneumoviewer.review.store import ReviewStore
+    from pneumoviewer.review.schema import SchemaError
+    from pneumoviewer.review.store import ReviewStore, ReviewStoreError, store_path_for
 
     folder = Path(args.folder).expanduser()
     if not folder.is_dir():
-        print(f"pneumoviewer import: {folder}: not a folder", file=sys.stderr)
+        _error(f"{folder}: not a folder")
         return 2
     sizes = scan_folder(folder).sizes()
     try:
         with ReviewStore.open(folder) as store:
             res = import_csv(store, args.csv, sizes, layer=args.layer)
     except CsvError as exc:
-        print(f"pneumoviewer import: {exc} (nothing imported)", file=sys.stderr)
+        _error(f"{exc} (nothing imported)")
         return 2
+    except (sqlite3.Error, SchemaError, ReviewStoreError) as exc:
+        _error(f"{store_path_for(folder)}: review store: {exc} (nothing imported)")
+        return 1
     except OSError as exc:
-        print(f"pneumoviewer import: {exc}", file=sys.stderr)
+        _error(f"{exc} (nothing imported)")
         return 1
     if args.json:
         print(json.dumps({"layer": args.layer, **res.as_dict()}, indent=2))

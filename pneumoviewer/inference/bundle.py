@@ -3,6 +3,13 @@
 ``read_manifest`` is pure Python (no TensorFlow) so the GUI can show which model it will use without paying the
 TensorFlow import. ``load_bundle`` verifies every file's sha256 first, then loads each model with Keras safe mode
 (a bundle that smuggles code in a ``Lambda`` layer is refused) and checks the input/output shapes.
+
+A bundle is someone else's folder, so nothing in it may reach outside it: every file the manifest names is a plain
+file name (no ``/``, ``\\``, ``..``, drive or control character), its real path (symlinks followed) must lie inside
+the bundle folder, and it must be a regular file of at most `MAX_FILE_BYTES` (so a manifest cannot make the app read
+and hash ``/dev/zero``, a FIFO or a 20 GB sparse file). The manifest itself is a regular file of at most
+`MAX_MANIFEST_BYTES`, and its name, version, labels and architectures hold no control characters (they are echoed
+on terminals and written into exports).
 """
 
 from __future__ import annotations
@@ -14,9 +21,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from pneumoviewer.core.text import printable
 from pneumoviewer.core.types import ModelInfo
 from pneumoviewer.inference.config import PREPROCESSING, TASKS, ModelConfig
 from pneumoviewer.io.atomic import atomic_write
@@ -24,10 +32,18 @@ from pneumoviewer.io.atomic import atomic_write
 MANIFEST_NAME = "manifest.json"
 FORMAT_NAME = "pneumoviewer-model-bundle"
 FORMAT_VERSION = 1
+MAX_MANIFEST_BYTES = 16 << 20  # real manifests are a few kB
+MAX_FILE_BYTES = 4 << 30  # a DenseNet121 U-Net is ~100 MB; a bigger "model" is not one
 
 
 class BundleError(ValueError):
-    """A bundle is missing, malformed, tampered with or incompatible; the message names the file."""
+    """A bundle is missing, malformed, tampered with or incompatible; the message names the file.
+
+    The message is `printable`: it may quote names from the manifest, and callers echo it.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(printable(message))
 
 
 @dataclass(frozen=True)
@@ -120,18 +136,49 @@ def _require(cond: bool, path: Path, what: str) -> None:
         raise BundleError(f"{path}: {what}")
 
 
+def _is_plain_name(name: str) -> bool:
+    """A file name that stays in the folder it is joined to, on every OS (no separator, drive, ``..``, control)."""
+    return (
+        name not in ("", ".", "..")
+        and PurePosixPath(name).name == name
+        and PureWindowsPath(name).name == name
+        and printable(name) == name
+    )
+
+
+def _inside(root: Path, name: str, max_bytes: int = MAX_FILE_BYTES) -> Path:
+    """``root / name`` if it is a regular file of at most `max_bytes` whose real path lies inside ``root``."""
+    fpath = root / name
+    try:
+        real = fpath.resolve(strict=True)
+    except FileNotFoundError:
+        raise BundleError(f"{fpath}: listed in {MANIFEST_NAME} but missing") from None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise BundleError(f"{fpath}: cannot be read: {exc}") from None
+    if not real.is_relative_to(root.resolve()):
+        raise BundleError(f"{fpath}: points outside the bundle folder (to {real}); refused")
+    if not real.is_file():
+        raise BundleError(f"{fpath}: not a regular file")
+    size = real.stat().st_size
+    if size > max_bytes:
+        raise BundleError(f"{fpath}: {size:,} bytes, more than a bundle file may have ({max_bytes:,})")
+    return fpath
+
+
 def read_manifest(bundle_dir: str | os.PathLike[str]) -> Manifest:
     """Parse and validate ``bundle_dir/manifest.json`` (no TensorFlow, no hashing)."""
     root = Path(bundle_dir)
     path = root / MANIFEST_NAME
     if not root.is_dir():
         raise BundleError(f"{root}: model bundle folder not found")
+    if not path.exists() and not path.is_symlink():
+        raise BundleError(f"{path}: manifest not found (is {root} a model bundle?)")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BundleError(f"{path}: manifest not found (is {root} a model bundle?)") from None
+        data = json.loads(_inside(root, MANIFEST_NAME, MAX_MANIFEST_BYTES).read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{path}: unreadable manifest: {exc}") from exc
+    except RecursionError:
+        raise BundleError(f"{path}: unreadable manifest: nested too deeply") from None
     _require(isinstance(data, dict), path, "manifest must be a JSON object")
     _require(data.get("format", FORMAT_NAME) == FORMAT_NAME, path, f"not a {FORMAT_NAME} manifest")
     fv = data.get("format_version")
@@ -154,8 +201,8 @@ def read_manifest(bundle_dir: str | os.PathLike[str]) -> Manifest:
                 training=dict(m.get("training", {})),
                 validation=dict(m.get("validation", {})),
             )
-            _require("/" not in entry.file and "\\" not in entry.file and entry.file not in ("", ".", ".."),
-                     path, f"model file must be a plain name inside the bundle, got {entry.file!r}")
+            _require(_is_plain_name(entry.file), path,
+                     f"model file must be a plain name inside the bundle, got {entry.file!r}")
             models[task] = entry
             sizes[f"{task}_size"] = entry.input_size
         config = ModelConfig.from_dict(
@@ -173,6 +220,12 @@ def read_manifest(bundle_dir: str | os.PathLike[str]) -> Manifest:
         )
         files_raw = data.get("files", {})
         files = {str(k): str(v["sha256"] if isinstance(v, dict) else v).lower() for k, v in files_raw.items()}
+        for name in files:
+            _require(_is_plain_name(name), path, f"listed file must be a plain name inside the bundle, got {name!r}")
+        for what, text in [("name", config.name), ("version", config.version),
+                           *(("label", label) for label in config.labels),
+                           *(("arch", e.arch) for e in models.values())]:
+            _require(printable(text) == text, path, f"{what} {text!r} holds control characters")
     except BundleError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -193,9 +246,7 @@ def read_manifest(bundle_dir: str | os.PathLike[str]) -> Manifest:
 def verify_files(manifest: Manifest) -> None:
     """Check every listed file exists and matches its sha256; raises BundleError naming the first bad file."""
     for name, digest in sorted(manifest.files.items()):
-        fpath = manifest.root / name
-        if not fpath.is_file():
-            raise BundleError(f"{fpath}: listed in {MANIFEST_NAME} but missing")
+        fpath = _inside(manifest.root, name)
         actual = sha256_file(fpath)
         if actual != digest:
             raise BundleError(
@@ -205,10 +256,14 @@ def verify_files(manifest: Manifest) -> None:
 
 
 def bundle_files(root: Path) -> list[str]:
-    """Regular files a manifest must cover: everything but the manifest itself and hidden files/folders."""
+    """Regular files a manifest must cover: everything but the manifest itself, hidden files/folders, names that are
+    not plain and symlinks that point out of the folder (not part of the bundle: reading would refuse them)."""
     out = []
+    inside = root.resolve()
     for p in sorted(root.iterdir()):
         if p.name == MANIFEST_NAME or p.name.startswith(".") or not p.is_file():
+            continue
+        if not _is_plain_name(p.name) or not p.resolve().is_relative_to(inside):
             continue
         out.append(p.name)
     return out

@@ -59,7 +59,9 @@ class BundleEntry:
     @property
     def card(self) -> Path | None:
         p = self.path / MODEL_CARD
-        return p if p.is_file() else None
+        # a card is shown, never followed out of its bundle (a symlink to any file would be read and displayed)
+        inside = p.resolve().is_relative_to(self.path.resolve())
+        return p if inside and p.is_file() and not p.is_symlink() else None
 
     def card_text(self, limit: int = 200_000) -> str:
         """The model card (Markdown), or a line saying there is none."""

@@ -11,11 +11,29 @@ column-major indices, so a 1024² mask encodes without a transposed copy.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-__all__ = ["EMPTY", "RleError", "decode", "encode", "encode_instances", "parse", "runs_to_string"]
+from pneumoviewer.core.text import printable
+
+__all__ = [
+    "EMPTY",
+    "MAX_PIXELS",
+    "RleError",
+    "check_size",
+    "decode",
+    "encode",
+    "encode_instances",
+    "parse",
+    "runs_to_string",
+]
 
 EMPTY = "-1"
+# The largest mask this codec reads or decodes: 2**31 pixels (46,340², ten times the largest X-ray detector). A
+# bound on every value and on the running end of the runs keeps int64 arithmetic far from overflow, and one on
+# height x width keeps a decoded mask (1 byte a pixel) at most 2 GiB.
+MAX_PIXELS = 1 << 31
 
 
 class RleError(ValueError):
@@ -102,52 +120,87 @@ def encode_instances(mask: np.ndarray) -> list[str]:
     return out
 
 
+_SEP = re.compile(r"[ \t\r\n\f\v]+")
+_DIGITS = re.compile(r"[0-9]+")
+_NEGATIVE = re.compile(r"-[0-9]+")
+_DIGITS_AND_SPACE = b"0123456789 \t\r\n\f\v"
+_MAX_DIGITS = 18  # any 18-digit number fits an int64
+_LONG = re.compile(rb"[0-9]{%d}" % (_MAX_DIGITS + 1))
+_TOO_LARGE = f"larger than the largest image this reads ({MAX_PIXELS:,} pixels)"
+
+
 def parse(rle: str) -> tuple[np.ndarray, np.ndarray]:
     """Validate the syntax of one RLE string; return absolute 0-based starts and lengths (int64).
 
-    Bounds are not checked (the image size is unknown here); ``decode`` checks them. ``-1`` (or an empty string)
-    gives empty arrays.
+    Values are plain ASCII decimal digits (no sign, ``_``, ``+`` or other scripts' digits, which Python's ``int``
+    would take) separated by ASCII white space. Every value and the running end of the runs must stay within
+    `MAX_PIXELS`: checked here, before anything is allocated, so no int64 sum can overflow further down. Bounds
+    against the real image are not checked (its size is unknown here); ``decode`` checks them. ``-1`` (or an empty
+    string) gives empty arrays. Errors name the offending token and its pair.
     """
     if not isinstance(rle, str):
         raise RleError(f"RLE must be a string, got {type(rle).__name__}")
     text = rle.strip()
     if text in ("", EMPTY):
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    tokens = text.split()
-    if len(tokens) % 2:
-        raise RleError(f"RLE has an odd number of values ({len(tokens)}); expected start/length pairs")
-    try:
-        values = np.array(tokens, dtype=np.int64)
-    except (ValueError, OverflowError):
-        bad = next((t for t in tokens if not _is_int(t)), tokens[0])
-        raise RleError(f"RLE value {bad!r} is not a whole number") from None
-    if len(tokens) > 0 and (values < 0).any():
-        i = int(np.flatnonzero(values < 0)[0])
-        what = "length" if i % 2 else "start"
-        raise RleError(f"RLE {what} {int(values[i])} at pair {i // 2 + 1} is negative")
-    rel = values[0::2]
+    if not text.isascii() or (raw := text.encode("ascii")).translate(None, _DIGITS_AND_SPACE):
+        tokens = _SEP.split(text)
+        i, bad = next((i, t) for i, t in enumerate(tokens) if _DIGITS.fullmatch(t) is None)
+        if _NEGATIVE.fullmatch(bad):
+            raise RleError(f"RLE {_what(i)} {_shown(bad)} at pair {i // 2 + 1} is negative")
+        raise RleError(
+            f"RLE {_what(i)} {_shown(bad)} at pair {i // 2 + 1} is not a whole number (ASCII digits 0-9 only)"
+        )
+    if _LONG.search(raw):  # 19+ digits: too large for int64 unless they are leading zeros
+        tokens = text.split()
+        stripped = [t.lstrip("0") or "0" for t in tokens]
+        for i, t in enumerate(stripped):
+            if len(t) > _MAX_DIGITS:
+                raise RleError(f"RLE {_what(i)} {_shown(tokens[i])} at pair {i // 2 + 1} is {_TOO_LARGE}")
+        values = np.array(stripped, dtype=np.int64)
+    else:
+        values = np.fromstring(text, dtype=np.int64, sep=" ")  # only digits and white space, checked above
+    if values.size % 2:
+        raise RleError(f"RLE has an odd number of values ({values.size}); expected start/length pairs")
+    if (values > MAX_PIXELS).any():
+        i = int(np.flatnonzero(values > MAX_PIXELS)[0])
+        raise RleError(f"RLE {_what(i)} '{int(values[i])}' at pair {i // 2 + 1} is {_TOO_LARGE}")
     lengths = values[1::2]
     if (lengths == 0).any():
         i = int(np.flatnonzero(lengths == 0)[0])
         raise RleError(f"RLE run {i + 1} has length 0")
-    # absolute start_i = sum(rel[:i+1]) + sum(lengths[:i])
-    starts = np.cumsum(rel)
-    starts[1:] += np.cumsum(lengths)[:-1]
-    return starts, lengths
+    # Every value is in [0, 2**31] and a string holds far fewer than 2**32 of them: this sum cannot overflow.
+    # Even positions are absolute run starts, odd ones absolute run ends.
+    ends = np.cumsum(values)
+    if int(ends[-1]) > MAX_PIXELS:
+        i = int(np.flatnonzero(ends > MAX_PIXELS)[0])
+        raise RleError(
+            f"RLE {_what(i)} '{int(values[i])}' at pair {i // 2 + 1} takes the runs past pixel {MAX_PIXELS:,}, "
+            "the largest image this reads"
+        )
+    return ends[0::2].copy(), lengths.copy()
 
 
-def _is_int(token: str) -> bool:
-    try:
-        int(token)
-    except ValueError:
-        return False
-    return True
+def _what(i: int) -> str:
+    return "length" if i % 2 else "start"
+
+
+def _shown(token: str) -> str:
+    """A token as an error message quotes it: printable, and cut short when it is very long."""
+    return "'" + printable(token if len(token) <= 40 else token[:20] + "…" + token[-8:]) + "'"
+
+
+def check_size(height: int, width: int) -> None:
+    """Refuse a mask size that is not positive or larger than `MAX_PIXELS`, before anything is allocated."""
+    if height <= 0 or width <= 0:
+        raise RleError(f"image size must be positive, got {height}x{width}")
+    if height * width > MAX_PIXELS:
+        raise RleError(f"image size {height}x{width} is {_TOO_LARGE}")
 
 
 def decode(rle: str, height: int, width: int) -> np.ndarray:
     """Decode one SIIM RLE string into a C-contiguous bool mask of shape (height, width), image orientation."""
-    if height <= 0 or width <= 0:
-        raise RleError(f"image size must be positive, got {height}x{width}")
+    check_size(height, width)
     starts, lengths = parse(rle)
     mask = np.zeros((height, width), dtype=bool)
     if starts.size == 0:
@@ -160,10 +213,20 @@ def decode(rle: str, height: int, width: int) -> np.ndarray:
             f"RLE run {i + 1} (pixels {int(starts[i])}..{int(ends[i]) - 1}) runs past the end of a "
             f"{height}x{width} image ({total} pixels)"
         )
+    n_set = int(lengths.sum())
+    if n_set > total // 8:
+        # Many set pixels: the per-pixel index arrays below would cost up to 32 bytes a pixel. Mark run edges in
+        # a column-major int8 buffer and integrate instead (2 bytes a pixel whatever the mask).
+        edges = np.zeros(total + 1, dtype=np.int8)
+        edges[starts] = 1
+        edges[ends] -= 1  # a run may start exactly where the previous one ended: the two marks cancel
+        np.cumsum(edges, out=edges)
+        mask[:] = edges[:total].view(bool).reshape(width, height).T
+        return mask
     # Column-major flat index of every set pixel, then scatter into the row-major array. (Tried: per-column
     # segments + cumulative sum over the bounding box; slower for real masks and much slower for large ones.)
     offsets = np.cumsum(lengths) - lengths
-    step = np.arange(int(lengths.sum()), dtype=np.int64)
+    step = np.arange(n_set, dtype=np.int64)
     col0, row0 = np.divmod(starts, height)
     if (row0 + lengths <= height).all():  # the usual case: every run is a strip within one column
         mask[np.repeat(row0 - offsets, lengths) + step, np.repeat(col0, lengths)] = True

@@ -6,7 +6,9 @@ everything else: a malformed row raises `CsvError` naming the file and line, and
 (the whole file is parsed before a table is built). Each row's RLE string is kept exactly as read (stripped), so
 overlapping or multi-component instances lose nothing; `RleTable.union_mask` merges them per image.
 
-Writing is atomic (temp file + fsync + rename) and keeps the rows in the order given.
+Writing is atomic (temp file + fsync + rename) and keeps the rows in the order given. The reader takes every row
+the writer writes: a field may be as long as the file (the csv module's default 131,072-character limit would refuse
+the RLE of a 1024² checkerboard, 2 MB). Error messages are `printable` (no control characters from the file).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pneumoviewer.core.text import printable
 from pneumoviewer.io.atomic import atomic_write
-from pneumoviewer.io.rle import EMPTY, RleError, decode, encode, encode_instances, parse
+from pneumoviewer.io.rle import EMPTY, RleError, check_size, decode, encode, encode_instances, parse
 
 __all__ = ["CsvError", "RleTable", "mask_to_rows", "read_probabilities_csv", "read_rle_csv", "write_rle_csv"]
 
@@ -34,9 +37,9 @@ class CsvError(ValueError):
     def __init__(self, path: str | os.PathLike[str], line: int | None, message: str) -> None:
         self.path = Path(path)
         self.line = line
-        self.reason = message
+        self.reason = printable(message)
         where = f"{self.path}:{line}" if line is not None else str(self.path)
-        super().__init__(f"{where}: {message}")
+        super().__init__(printable(f"{where}: {message}"))
 
 
 @dataclass
@@ -76,6 +79,7 @@ class RleTable:
 
     def union_mask(self, image_id: str, height: int, width: int) -> np.ndarray:
         """All rows of the image OR-ed into one bool mask; a run past the image raises CsvError with its line."""
+        self._check_size(image_id, height, width)
         mask = np.zeros((height, width), dtype=bool)
         for rle, line in zip(self._rows[image_id], self._lines[image_id]):
             if rle == EMPTY:
@@ -88,6 +92,7 @@ class RleTable:
 
     def instance_masks(self, image_id: str, height: int, width: int) -> list[np.ndarray]:
         """One mask per (positive) row, as annotated."""
+        self._check_size(image_id, height, width)
         out = []
         for rle, line in zip(self._rows[image_id], self._lines[image_id]):
             if rle == EMPTY:
@@ -97,6 +102,17 @@ class RleTable:
             except RleError as exc:
                 raise CsvError(self.path or "<table>", line, f"{image_id}: {exc}") from None
         return out
+
+
+    def first_line(self, image_id: str) -> int:
+        """The file line of the image's first row (for error messages about the image as a whole)."""
+        return self._lines[image_id][0]
+
+    def _check_size(self, image_id: str, height: int, width: int) -> None:
+        try:
+            check_size(height, width)
+        except RleError as exc:
+            raise CsvError(self.path or "<table>", self.first_line(image_id), f"{image_id}: {exc}") from None
 
 
 def _is_header(fields: list[str]) -> bool:
@@ -114,6 +130,9 @@ def _csv_rows(p: Path) -> Iterator[tuple[int, list[str]]]:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise CsvError(p, line, "not UTF-8 text") from None
+    # The limit is process-wide: only ever raise it, to the length of this file (no field can be longer), so
+    # every row the writer writes reads back (C long caps it on Windows).
+    csv.field_size_limit(max(csv.field_size_limit(), min(len(text) + 1, 2**31 - 1)))
     reader = csv.reader(io.StringIO(text, newline=""))
     while True:
         try:

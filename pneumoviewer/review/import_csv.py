@@ -3,6 +3,11 @@
 All or nothing: the whole file is parsed and every row decoded at its image's size before one transaction writes
 anything, so a malformed file (refused with file + line) leaves the store untouched. Images of the CSV that are not
 in the folder (their size is unknown) are skipped and reported.
+
+An image whose DICOM now has another size than the review store recorded (re-saved, resampled) is refused the same
+way, naming the CSV line of its first row and both sizes, and nothing is imported. Chosen over skipping it because
+the store's masks of that image no longer fit it either: the reviewer must learn of the mismatch before importing
+labels around it, and the GUI reports a failed import as "nothing was imported" (one rule for every refusal).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pneumoviewer.io import rle
-from pneumoviewer.io.siim_csv import read_rle_csv
+from pneumoviewer.io.siim_csv import CsvError, read_rle_csv
 from pneumoviewer.review.store import ReviewStore
 
 LAYERS = ("final", "reference")
@@ -56,17 +61,32 @@ def import_csv(
     rows_by_image: dict[str, list[str]] = {}
     known: dict[str, tuple[int, int]] = {}
     union_rles: dict[str, str] = {}  # kept encoded: 12,000 decoded 1024² masks would not fit in memory
+    conflicts: list[str] = []
     for image_id in table.image_ids:
         size = sizes.get(image_id)
         if size is None:
             res.not_in_folder.append(image_id)
             continue
         h, w = int(size[0]), int(size[1])
+        stored = store.image_size(image_id)
+        if stored is not None and stored != (h, w):
+            conflicts.append(image_id)
+            continue
         union = table.union_mask(image_id, h, w)  # bounds check per row: CsvError names the line
         if layer == "final":
             union_rles[image_id] = rle.encode(union)
         rows_by_image[image_id] = table.rows(image_id)
         known[image_id] = (h, w)
+    if conflicts:
+        first = conflicts[0]
+        (sh, sw), (h, w) = store.image_size(first), sizes[first]
+        more = f" ({len(conflicts) - 1} more image(s) like it)" if len(conflicts) > 1 else ""
+        raise CsvError(
+            path,
+            table.first_line(first),
+            f"{first}: the review store has this image at {sh}x{sw} but its DICOM in the folder is {h}x{w} "
+            f"(re-saved at another size?){more}; remove its rows from the CSV or restore the original image",
+        )
     res.rows = sum(len(r) for r in rows_by_image.values())
     source = Path(path).name
     if layer == "final":

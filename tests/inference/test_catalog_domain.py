@@ -51,6 +51,11 @@ def test_find_bundles_lists_shipped_then_user_and_broken_ones(model_roots):
     assert not broken.usable and "manifest" in broken.error
     assert mine.info == ModelInfo("mine", "2.0", False)
     assert demo.card is not None and "demo" in demo.card_text().lower()
+    secret = shipped / "secret.txt"
+    secret.write_text("not a card")
+    (mine.path / "MODEL_CARD.md").unlink(missing_ok=True)
+    (mine.path / "MODEL_CARD.md").symlink_to(secret)
+    assert mine.card is None and "not a card" not in mine.card_text()
 
 
 def test_bundle_sha256_changes_with_any_weight_file(model_roots):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -73,7 +75,7 @@ def test_truthy_dtypes_and_fortran_order() -> None:
     assert s == encode(m.astype(bool)) == encode(np.asfortranarray(m)) == _reference_encode(m.astype(bool))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(
     arrays(
         dtype=bool,
@@ -87,7 +89,7 @@ def test_round_trip_random_masks(mask: np.ndarray) -> None:
     np.testing.assert_array_equal(decode(s, *mask.shape), mask)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     st.integers(1, 64),
     st.integers(1, 64),
@@ -181,3 +183,67 @@ def test_realistic_1024_mask_matches_reference() -> None:
             s = encode(m)
             assert s == _reference_encode(m)
             np.testing.assert_array_equal(decode(s, 1024, 1024), m)
+
+
+# --- hostile values: checked before anything is allocated, the error names the token -------------------------------
+
+@pytest.mark.parametrize(
+    ("rle", "needle"),
+    [
+        # near 2**63: the running end used to overflow int64 into range and numpy `repeat` segfaulted
+        ("1 9223372036854775000 5 9223372036854775000", r"length '9223372036854775000' at pair 1 is larger"),
+        # three lengths of ~2**64/3: their sum wraps to 2, the end to 3, and `repeat` wrote past its buffer
+        ("1 6148914691236517206 0 6148914691236517206 0 6148914691236517206", "length '6148914691236517206' at pair 1"),
+        ("9223372036854775807 1", r"start '9223372036854775807' at pair 1 is larger"),
+        ("1 2 3 " + "9" * 5000, "length '99999999999999999999…99999999' at pair 2 is larger"),  # int() refuses it
+        ("2147483649 1", "start '2147483649' at pair 1 is larger than the largest image"),
+        ("2147483000 600 100 100", "start '100' at pair 2 takes the runs past pixel 2,147,483,648"),
+        ("0 1073741824 0 1073741824 0 1", "length '1' at pair 3 takes the runs past"),
+    ],
+)
+def test_huge_values_and_running_sums_are_refused(rle: str, needle: str) -> None:
+    with pytest.raises(RleError, match=needle):
+        parse(rle)
+    with pytest.raises(RleError, match=needle):
+        decode(rle, 1024, 1024)
+
+
+@pytest.mark.parametrize(
+    ("rle", "token"),
+    [
+        ("1_0 5", "start '1_0' at pair 1"),  # Python int() takes these three
+        ("+10 5", "start '+10' at pair 1"),
+        ("\u0661\u0660 5", "start '\u0661\u0660' at pair 1"),  # Arabic-Indic digits
+        ("10 \uff15", "length '\uff15' at pair 1"),  # fullwidth 5
+        ("10 5\u00a07 2", "length '5\u00a07' at pair 1"),  # a no-break space is not a separator
+        ("10 5 7\x1c2", r"start '7\x1c2' at pair 2"),  # nor is an ASCII file separator; shown escaped
+        ("3 \x1b[2J", r"length '\x1b[2J' at pair 1"),
+    ],
+)
+def test_only_ascii_digits_and_the_token_is_named(rle: str, token: str) -> None:
+    with pytest.raises(RleError, match=re.escape(token) + " is not a whole number") as info:
+        parse(rle)
+    assert "\x1b" not in str(info.value) and "\x1c" not in str(info.value)
+
+
+def test_leading_zeros_and_ascii_white_space_are_fine() -> None:
+    starts, lengths = parse("0000000000000000000000003 2\t1\r\n1")
+    assert starts.tolist() == [3, 6] and lengths.tolist() == [2, 1]
+
+
+def test_oversized_image_is_refused_before_allocating() -> None:
+    with pytest.raises(RleError, match="image size 100000x100000 is larger than the largest image"):
+        decode("0 1", 100_000, 100_000)  # would be a 10 GB mask
+
+
+def test_dense_masks_decode_within_about_two_bytes_a_pixel() -> None:
+    import tracemalloc
+
+    h, w = 2000, 3000  # a CR-sized image, almost all set: 6 M pixels in 2 runs
+    rle = f"5 {h * w - 10} 3 2"
+    tracemalloc.start()
+    out = decode(rle, h, w)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert out.sum() == h * w - 8 and not out[4, 0] and out[5, 0] and not out[-3, -1] and out[-1, -1]
+    assert peak < 2.2 * h * w  # the per-pixel index arrays would take 32 bytes a pixel (190 MB)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pneumoviewer.io.rle import decode, encode
 from pneumoviewer.io.siim_csv import (
@@ -182,3 +184,67 @@ def test_probabilities_round_trip(tmp_path):
     assert write_probabilities_csv(path, [("b", 0.25), ("a", 1.0), ("c", 0.0)]) == 3
     assert path.read_text().splitlines()[0] == "ImageId,probability"
     assert read_probabilities_csv(path) == {"b": 0.25, "a": 1.0, "c": 0.0}
+
+
+@pytest.mark.parametrize(("h", "w", "style"), [(1024, 1024, "submission"), (1024, 1024, "train"),
+                                                 (1100, 1500, "submission")])
+def test_reader_takes_every_row_the_writer_writes(tmp_path: Path, h: int, w: int, style: str) -> None:
+    # The worst case for RLE: a checkerboard, a run every other pixel (one 8-connected component, so one train row).
+    r, c = np.indices((h, w))
+    checker = (r + c) % 2 == 0
+    out = tmp_path / "worst.csv"
+    write_rle_csv(out, [*mask_to_rows(A, checker, style), (B, "-1")])
+    longest = max(len(line) for line in out.read_text().splitlines())
+    assert longest > 131072 * 10  # far past the csv module's default field limit
+    t = read_rle_csv(out)
+    assert t.image_ids == [A, B]
+    np.testing.assert_array_equal(t.union_mask(A, h, w), checker)
+
+
+def test_a_two_line_csv_near_2_63_is_refused_with_file_line_and_token(tmp_path: Path) -> None:
+    p = _write(tmp_path, f"ImageId,EncodedPixels\n{A},1 9223372036854775000 5 9223372036854775000\n")
+    with pytest.raises(CsvError, match=r"m\.csv:2: 1\.2\.3\.1: RLE length '9223372036854775000' at pair 1 is larger"):
+        read_rle_csv(p)
+    p = _write(tmp_path, f"ImageId,EncodedPixels\n{A},1_0 5\n{B},+3 2\n", "u.csv")
+    with pytest.raises(CsvError, match=r"u\.csv:2: .*'1_0' at pair 1 is not a whole number"):
+        read_rle_csv(p)
+
+
+def test_error_messages_carry_no_control_characters(tmp_path: Path) -> None:
+    p = _write(tmp_path, "ImageId,EncodedPixels\n\x1b]0;owned\x07\x1b[2J,1 2 3\n")
+    with pytest.raises(CsvError) as info:
+        read_rle_csv(p)
+    text = str(info.value)
+    assert "m.csv:2: \\x1b]0;owned\\x07\\x1b[2J: RLE has an odd number" in text
+    for shown in (text, info.value.reason):
+        assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in shown)
+
+
+def test_an_oversized_image_is_refused_with_the_line(tmp_path: Path) -> None:
+    p = _write(tmp_path, f"ImageId,EncodedPixels\n{B},-1\n{A},0 1\n")
+    with pytest.raises(CsvError, match=r"m\.csv:3: 1\.2\.3\.1: image size 60000x60000 is larger"):
+        read_rle_csv(p).union_mask(A, 60000, 60000)
+
+
+_PIECES = st.sampled_from(["ImageId", "EncodedPixels", "probability", " ", ",", '"', "\n", "\r\n", "-1", "0", "1",
+                           "7", "9223372036854775807", "1_0", "+", "\ufeff", "\x1b", "nan", "0.5", "1.2.3", "\x00"])
+
+
+@settings(max_examples=300)
+@given(st.lists(_PIECES, max_size=40).map("".join))
+def test_any_text_gives_a_table_or_a_csv_error(text: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "f.csv"
+        p.write_text(text, encoding="utf-8")
+        try:
+            table = read_rle_csv(p)
+            for image_id in table.image_ids:
+                table.union_mask(image_id, 3, 4)
+        except CsvError as exc:
+            assert str(exc).startswith(f"{p}:")
+        try:
+            read_probabilities_csv(p)
+        except CsvError as exc:
+            assert str(exc).startswith(f"{p}:")
