@@ -127,26 +127,24 @@ def run_window_case(app: QApplication, size: int, moves: int, radius: int) -> di
     import tempfile
     from pathlib import Path
 
-    from pneumoviewer.gui.main_window import MainWindow
-    from pneumoviewer.gui.review_bridge import install
-    from pneumoviewer.io.dicom_synth import write_siim_like
+    from pneumoviewer.app import build_window
+    from pneumoviewer.phantom import write_siim_like
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "studies"
         folder.mkdir()
         write_siim_like(folder / "image.dcm", size=size, seed=1)
-        w = MainWindow(run_ai=False)
+        w = build_window(run_ai=False)
         w.resize(1500, 950)
         w.show()
-        review = install(w)
-        w.open_folder(folder)
+        w.parts.folders.open_folder(folder)
         deadline = time.monotonic() + 60
-        while review.bridge.document() is None and time.monotonic() < deadline:
+        while w.parts.editor.document is None and time.monotonic() < deadline:
             app.processEvents()
             time.sleep(0.005)
-        review.controller.set_tool("brush")
-        review.controller.set_option("radius", radius)
-        overlay = review.controller.overlay
+        w.parts.editor.set_tool("brush")
+        w.parts.editor.set_option("radius", radius)
+        overlay = w.parts.editor.overlay
         count = {"n": 0}
         orig_paint = overlay.paint
 
@@ -157,9 +155,9 @@ def run_window_case(app: QApplication, size: int, moves: int, radius: int) -> di
         overlay.paint = counting_paint  # type: ignore[method-assign]
         for _ in range(5):
             app.processEvents()
-        result = _summary(*_drive(app, w.viewer.graphics.viewport(), w.viewer, size, moves, count))
-        review.bridge.flush()
-        assert review.bridge.store.final_mask(review.bridge.image_id).any(), "the strokes were not saved"
+        result = _summary(*_drive(app, w.parts.viewer.graphics.viewport(), w.parts.viewer, size, moves, count))
+        w.parts.session.flush()
+        assert w.parts.session.store.final_mask(w.parts.nav.shown).any(), "the strokes were not saved"
         w.close()
         w.deleteLater()
         app.processEvents()

@@ -101,7 +101,8 @@ def main() -> None:
     from pydicom.uid import UID, ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless, RLELossless
 
     from pneumoviewer.io.dicom import load_image
-    from pneumoviewer.io.dicom_synth import write_dicom, write_siim_like
+    from pneumoviewer.io.dicom.write import write_dicom
+    from pneumoviewer.phantom import write_siim_like
 
     tmp = Path(tempfile.mkdtemp(prefix="pv-bench-decode-"))
     files: list[tuple[str, Path]] = []

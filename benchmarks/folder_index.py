@@ -34,7 +34,8 @@ def write_tree(root: Path, n: int) -> list[Path]:
     """N SIIM-like files; one JPEG-encoded film re-used with fresh UIDs (writing is not what we measure)."""
     from pydicom.uid import generate_uid
 
-    from pneumoviewer.io.dicom_synth import SIIM_DEFAULTS, build_dataset, chest_like, encode_jpeg_baseline
+    from pneumoviewer.io.dicom.write import build_dataset, encode_jpeg_baseline
+    from pneumoviewer.phantom import SIIM_DEFAULTS, chest_like
 
     ds = encode_jpeg_baseline(build_dataset(chest_like(1024), attrs=SIIM_DEFAULTS))
     paths = []

@@ -28,13 +28,13 @@ CHILD = r"""
 import json, sys, time
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
-from pneumoviewer.gui.main_window import MainWindow
+from pneumoviewer.app import build_window
 from pneumoviewer.gui.theme import apply_dark_theme
 
 folder, model, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 app = QApplication([])
 apply_dark_theme(app)
-w = MainWindow(bundle_dir=model, inference_mode="process" if mode == "none" else mode, run_ai=mode != "none")
+w = build_window(bundle_dir=model, inference_mode="process" if mode == "none" else mode, run_ai=mode != "none")
 w.resize(1600, 1000)
 w.show()
 ticks = []
@@ -44,27 +44,27 @@ hb.setInterval(5)
 hb.timeout.connect(lambda: ticks.append(time.perf_counter()))
 def mark(name):
     marks.setdefault(name, time.perf_counter())
-w.imagePainted.connect(lambda i: mark("painted"))
+w.parts.nav.imagePainted.connect(lambda i: mark("painted"))
 if mode == "none":  # baseline: the same window with no AI, idle for as long as a typical run
-    w.imagePainted.connect(lambda i: QTimer.singleShot(int(float(sys.argv[4]) * 1000), idle))
-w.modelReady.connect(lambda d: (mark("ready"), marks.setdefault("device", d)))
-w.modelFailed.connect(lambda m: (marks.setdefault("failed", m), app.quit()))
-w.predictionArrived.connect(lambda i, p: mark("first_result"))
+    w.parts.nav.imagePainted.connect(lambda i: QTimer.singleShot(int(float(sys.argv[4]) * 1000), idle))
+w.parts.ai.modelReady.connect(lambda d: (mark("ready"), marks.setdefault("device", d)))
+w.parts.ai.modelFailed.connect(lambda m: (marks.setdefault("failed", m), app.quit()))
+w.parts.ai.predictionArrived.connect(lambda i, p: mark("first_result"))
 errors = []
-w.predictionFailed.connect(lambda i, m: (mark("first_result"), errors.append(m)))
+w.parts.ai.predictionFailed.connect(lambda i, m: (mark("first_result"), errors.append(m)))
 def idle():
     mark("idle")
     QTimer.singleShot(100, app.quit)
-w.inferenceIdle.connect(idle)
+w.parts.ai.inferenceIdle.connect(idle)
 def start():
     mark("open")
     hb.start()
-    w.open_folder(folder)
+    w.parts.folders.open_folder(folder)
 QTimer.singleShot(0, start)
 QTimer.singleShot(600000, app.quit)
 app.exec()
 hb.stop()
-n_pred = len(w._predictions)
+n_pred = len(w.parts.session.predictions())
 w.close()
 print("RESULT" + json.dumps({"ticks": ticks, "marks": marks, "n_predictions": n_pred, "errors": errors[:3],
                              "n_errors": len(errors),
@@ -151,7 +151,7 @@ def main() -> int:
     try:
         folder = args.folder
         if folder is None:
-            from pneumoviewer.io.phantom import generate_dataset
+            from pneumoviewer.phantom import generate_dataset
 
             folder = generate_dataset(tmp / "phantoms", args.images, seed=2, size=1024).root
         env = {**isolated_env(tmp), "TF_CPP_MIN_LOG_LEVEL": "2"}

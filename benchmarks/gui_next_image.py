@@ -44,18 +44,18 @@ def main() -> int:
     try:
         folder = args.folder
         if folder is None:
-            from pneumoviewer.io.phantom import generate_dataset
+            from pneumoviewer.phantom import generate_dataset
 
             folder = generate_dataset(tmp / "phantoms", args.images, seed=1, size=1024).root
         from PySide6.QtCore import QEventLoop, QTimer
         from PySide6.QtWidgets import QApplication
 
-        from pneumoviewer.gui.main_window import MainWindow
+        from pneumoviewer.app import build_window
         from pneumoviewer.gui.theme import apply_dark_theme
 
         app = QApplication([])
         apply_dark_theme(app)
-        w = MainWindow(run_ai=False)
+        w = build_window(run_ai=False)
         w.resize(1600, 1000)
         w.show()
 
@@ -68,26 +68,26 @@ def main() -> int:
             loop.exec()
             signal.disconnect(loop.quit)  # type: ignore[attr-defined]
 
-        wait(w.imagePainted, lambda: w.open_folder(folder))
-        ids = w.image_ids()
+        wait(w.parts.nav.imagePainted, lambda: w.parts.folders.open_folder(folder))
+        ids = w.parts.worklist.visible_image_ids()
         prefetched: list[float] = []
         cold: list[float] = []
         for i in range(1, len(ids)):
             nxt = ids[i]
             want_cold = i % 4 == 0
             if want_cold:
-                w._cache.pop(nxt, None)
+                w.parts.nav._cache.pop(nxt, None)
             else:
                 deadline = time.perf_counter() + 10
-                while w.loaded_image(nxt) is None and time.perf_counter() < deadline:
-                    wait(w.loader.loaded, timeout_ms=200)
-            was_cached = w.loaded_image(nxt) is not None
-            wait(w.imagePainted, w.next_image)
-            assert w.current_image_id() == nxt
-            (prefetched if was_cached else cold).append(w.timings["navigate_to_painted_s"])
+                while w.parts.nav.loaded_image(nxt) is None and time.perf_counter() < deadline:
+                    wait(w.parts.nav.loader.loaded, timeout_ms=200)
+            was_cached = w.parts.nav.loaded_image(nxt) is not None
+            wait(w.parts.nav.imagePainted, lambda: w.parts.nav.step(+1))
+            assert w.parts.session.current == nxt
+            (prefetched if was_cached else cold).append(w.parts.nav.timings["navigate_to_painted_s"])
             t_hold = time.perf_counter()  # a reader looks at each image for a moment: let the prefetch run
             while time.perf_counter() - t_hold < 0.15:
-                wait(w.loader.loaded, timeout_ms=30)
+                wait(w.parts.nav.loader.loaded, timeout_ms=30)
         w.close()
         print(
             json.dumps(

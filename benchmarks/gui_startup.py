@@ -34,9 +34,9 @@ def painted(image_id):
     ru = resource.getrusage(resource.RUSAGE_SELF)
     out["cpu_s"] = ru.ru_utime + ru.ru_stime  # all threads of the app process: independent of other load
     out["tensorflow_imported"] = "tensorflow" in sys.modules
-    out["n_images"] = w.worklist_model.image_count()
+    out["n_images"] = w.parts.worklist_model.image_count()
     app.quit()
-w.imagePainted.connect(painted)
+w.parts.nav.imagePainted.connect(painted)
 QTimer.singleShot(60000, app.quit)
 app.exec()
 w.close()
@@ -91,7 +91,7 @@ def main() -> int:
     try:
         folder = args.folder
         if folder is None:
-            from pneumoviewer.io.phantom import generate_dataset
+            from pneumoviewer.phantom import generate_dataset
 
             folder = generate_dataset(tmp / "phantoms", args.images, seed=0, size=1024).root
         env = isolated_env(tmp, cache="cache-no-ai")

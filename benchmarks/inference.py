@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def _phantom_displays(n: int, size: int = 1024) -> list[np.ndarray]:
     from pneumoviewer.io.dicom import load_image
-    from pneumoviewer.io.phantom import generate_dataset
+    from pneumoviewer.phantom import generate_dataset
 
     tmp = tempfile.mkdtemp(prefix="pv-bench-")
     ds = generate_dataset(tmp, n, seed=5, size=size, positive_rate=0.5)

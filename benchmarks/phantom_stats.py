@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pneumoviewer.io.phantom import SIIM_TARGETS, generate_dataset, render_case, sample_instances
+from pneumoviewer.phantom import SIIM_TARGETS, generate_dataset, render_case, sample_instances
 
 ROOT = Path(__file__).resolve().parents[1]
 

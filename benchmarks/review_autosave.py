@@ -1,5 +1,5 @@
 """Why the GUI autosaves through a writer thread: cost of a durable `ReviewStore.set_final_mask` vs what a stroke
-commit costs the GUI thread with `gui.review_bridge.StoreWriter` (mask snapshot + enqueue), and how long until the
+commit costs the GUI thread with `review.writer.StoreWriter` (mask snapshot + enqueue), and how long until the
 write is durable.
 
 Prints one JSON object (ms). `.venv/bin/python benchmarks/review_autosave.py [--saves 60]`
@@ -26,7 +26,7 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pneumoviewer.gui.review_bridge import StoreWriter
+    from pneumoviewer.review.writer import StoreWriter
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--saves", type=int, default=60)

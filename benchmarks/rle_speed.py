@@ -16,8 +16,8 @@ import time
 
 import numpy as np
 
-from pneumoviewer.io.phantom import sample_instances
 from pneumoviewer.io.rle import decode, encode
+from pneumoviewer.phantom import sample_instances
 
 
 def reference_encode(mask: np.ndarray) -> str:

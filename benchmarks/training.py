@@ -31,7 +31,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=5)
     args = ap.parse_args()
 
-    from pneumoviewer.io.phantom import generate_dataset
+    from pneumoviewer.phantom import generate_dataset
 
     tmp = tempfile.mkdtemp(prefix="pv-bench-train-")
     ds_info = generate_dataset(tmp, args.n, seed=11, size=1024, positive_rate=0.5)

@@ -34,16 +34,15 @@ def main() -> int:
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from pneumoviewer.core.types import ReviewStatus
-    from pneumoviewer.gui.main_window import MainWindow
+    from pneumoviewer.app import build_window
     from pneumoviewer.gui.theme import apply_dark_theme
-    from pneumoviewer.io.phantom import generate_dataset
+    from pneumoviewer.phantom import generate_dataset
 
     data = generate_dataset(tmp / "studies", args.images, seed=11, size=args.size, positive_rate=0.5)
     app = QApplication([])
     app.setApplicationName("PneumoViewer")
     apply_dark_theme(app)
-    w = MainWindow(bundle_dir=args.model)
+    w = build_window(bundle_dir=args.model)
     w.resize(1600, 1000)
     w.show()
 
@@ -55,20 +54,22 @@ def main() -> int:
             QTimer.singleShot(0, start)
         loop.exec()
 
-    wait(w.inferenceIdle, lambda: w.open_folder(data.root))
-    w.worklist.sort_by_probability()
+    wait(w.parts.ai.inferenceIdle, lambda: w.parts.folders.open_folder(data.root))
+    w.parts.worklist.sort_by_probability()
     # the highest-probability image that has a mask: what a triaging reader opens first
-    target = next((i for i in w.image_ids() if w.prediction(i) and w.prediction(i).mask.any()), w.image_ids()[0])
-    w.select_image(target)
-    w.set_status(ReviewStatus.NEGATIVE, w.image_ids()[-1])  # a reviewed row or two, as mid-session
-    w.set_status(ReviewStatus.FLAGGED, w.image_ids()[-2])
-    wait(w.imagePainted, timeout_ms=5000)
+    ids = w.parts.worklist.visible_image_ids()
+    predicted = w.parts.session.predictions()
+    target = next((i for i in ids if i in predicted and predicted[i].mask_area), ids[0])
+    w.parts.worklist.select_image(target)
+    w.parts.session.mark_negative(ids[-1])  # a reviewed row or two, as mid-session
+    w.parts.session.flag(ids[-2])
+    wait(w.parts.nav.imagePainted, timeout_ms=5000)
     w.statusBar().clearMessage()
-    w.viewer.graphics.setFocus()
-    mask = w.prediction(target).mask if w.prediction(target) is not None else None
+    w.parts.viewer.graphics.setFocus()
+    mask = w.parts.session.ai_mask(target)
     if mask is not None and mask.any():  # the status bar read-out, as with the pointer over the finding
         rows, cols = mask.nonzero()
-        w.viewer.cursorMoved.emit(float(rows[len(rows) // 2]), float(cols[len(cols) // 2]))
+        w.parts.viewer.cursorMoved.emit(float(rows[len(rows) // 2]), float(cols[len(cols) // 2]))
     loop = QEventLoop()
     QTimer.singleShot(300, loop.quit)
     loop.exec()

@@ -38,9 +38,9 @@ def main() -> int:
     from pneumoviewer.inference.engine import InferenceEngine
     from pneumoviewer.io.dicom import load_image
     from pneumoviewer.io.folder import scan_folder
-    from pneumoviewer.io.phantom import generate_dataset
     from pneumoviewer.io.siim_csv import read_rle_csv
     from pneumoviewer.metrics import dice
+    from pneumoviewer.phantom import generate_dataset
     from pneumoviewer.review.dataset_stats import dataset_stats
     from pneumoviewer.review.store import ReviewStore
 

@@ -57,7 +57,7 @@ def cli(*args: str) -> str:
 
 
 def phantoms(work: Path) -> tuple[Path, Path]:
-    from pneumoviewer.io.phantom import generate_dataset
+    from pneumoviewer.phantom import generate_dataset
 
     out = []
     for name, spec in (("train", TRAIN), ("test", TEST)):
@@ -92,7 +92,7 @@ def model_card(bundle: Path, metrics: dict, seconds: float) -> str:
     return f"""# PneumoViewer demo model bundle `{m.name}` {m.version}
 
 > **SYNTHETIC TRAINING DATA — NOT FOR CLINICAL USE.** Both networks were trained only on images drawn by the
-> project's phantom generator (`pneumoviewer.io.phantom`). They have never seen a real chest radiograph; their
+> project's phantom generator (`pneumoviewer.phantom`). They have never seen a real chest radiograph; their
 > output on real images means nothing clinically. The app labels every result of this bundle as synthetic.
 
 ## What it is

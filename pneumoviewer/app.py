@@ -1,4 +1,5 @@
-"""Builds the QApplication and the main window (Briefcase entry point); the only place that wires everything.
+"""The composition root (Briefcase entry point): builds the QApplication, the review session, every widget and
+controller, wires them, and hands them to the main window shell; the only place that wires everything.
 
 `main([])` opens the demo studies (generated on first run), `main([FOLDER])` opens that folder. TensorFlow is never
 imported here: the inference worker loads it in a child process after the first image is on screen.
@@ -10,10 +11,11 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pneumoviewer.core.logs import configure_logging
 from pneumoviewer.core.paths import APP_NAME
 
 
@@ -33,12 +35,175 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def build_window(
+    settings: Any = None,
+    bundle_dir: str | os.PathLike[str] | None = None,
+    inference_mode: str | None = None,
+    run_ai: bool = True,
+    engine_factory: Callable[[str | None], Any] | None = None,
+    open_store: Callable[[Path], Any] | None = None,
+) -> Any:
+    """The composition root: the review session, the widgets and the controllers, wired and handed to the window.
+
+    `engine_factory(bundle_dir)` replaces the real InferenceEngine (a tiny engine in tests); `open_store(folder)`
+    replaces `ReviewStore.open` (tests keep stores out of shared folders). Nothing is loaded until a folder opens.
+    """
+    from PySide6.QtCore import QTimer
+
+    from pneumoviewer.core.paths import default_model_dir
+    from pneumoviewer.core.types import SYNTHETIC_NOTE
+    from pneumoviewer.gui import theme
+    from pneumoviewer.gui.actions import EDITING_ACTIONS, PRESET_ACTIONS, build_actions, follow_history
+    from pneumoviewer.gui.ai_controller import AI_PRIORITY_AHEAD, AiController, AiStatus
+    from pneumoviewer.gui.editing_controller import EditingController
+    from pneumoviewer.gui.export_dialog import ExportController
+    from pneumoviewer.gui.folders import FolderController
+    from pneumoviewer.gui.main_window import MainWindow, WindowParts
+    from pneumoviewer.gui.metadata_panel import MetadataPanel
+    from pneumoviewer.gui.navigation import Navigator
+    from pneumoviewer.gui.review_controller import ReviewController, SessionSignals
+    from pneumoviewer.gui.settings import Settings
+    from pneumoviewer.gui.tool_panel import ToolPanel
+    from pneumoviewer.gui.view_controls import ViewControls
+    from pneumoviewer.gui.viewer import ImageViewer
+    from pneumoviewer.gui.worklist import WorklistModel, WorklistPanel
+    from pneumoviewer.review import ReviewStore
+    from pneumoviewer.review.session import ReviewSession
+
+    settings = settings or Settings()
+    mode = inference_mode or settings.inference_mode()
+    window = MainWindow(settings)
+    session = ReviewSession(open_store or ReviewStore.open)
+    signals = SessionSignals(session, window)
+    viewer = ImageViewer(window)
+    opacity, style = settings.overlay_opacity(), settings.overlay_mode()
+    ai_overlay = viewer.add_overlay("ai", settings.overlay_color("ai", theme.AI_MASK_COLOR), opacity, style, z=10)
+    review_overlay = viewer.add_overlay(
+        "review", settings.overlay_color("review", theme.REVIEW_MASK_COLOR), opacity, style, z=11
+    )
+    worklist_model = WorklistModel(parent=window)
+    worklist = WorklistPanel(worklist_model, window)
+    metadata = MetadataPanel(window)
+    # the navigator and the view controls each ask the other one thing (the image on screen / keep the window?)
+    nav = Navigator(session, viewer, worklist, lambda: view.keeps_window(), parent=window)
+    view = ViewControls(viewer, metadata, settings, (ai_overlay, review_overlay), nav.current_image, window)
+    nav.imageShown.connect(lambda _i: view.after_image_shown())
+    editor = EditingController(viewer, review_overlay, window)
+    editor.message.connect(lambda m: window.message(m, 4000))
+    tool_panel = ToolPanel(editor)
+    ai = AiController(session, Path(bundle_dir) if bundle_dir is not None else default_model_dir(), mode,
+                      engine_factory, run_ai, window)
+
+    def ai_pending() -> str:
+        if not ai.has_model():
+            return "no model"
+        return "AI not run (AI ▸ Run AI)" if ai.worker is None and not run_ai else "waiting for AI…"
+
+    review = ReviewController(session, signals, nav, editor, worklist_model, metadata, ai_overlay, window.message,
+                              ai_pending, window)
+    exporter = ExportController(window, session)
+    auto_run = {"queued": False}  # the AI runs once per folder, after its first image is on screen
+
+    def on_open(folder: Path) -> None:
+        window.set_folder_title(folder)
+        metadata.set_meta(None)
+        metadata.set_prediction(None, pending="")
+        auto_run["queued"] = False
+        ai.forget()
+        if run_ai and mode == "process":
+            # spawning the child briefly holds this process (fork/exec): do it while the user waits for the index
+            ai.ensure_worker()
+
+    folders = FolderController(session, nav, worklist, worklist_model, settings, window.task_progress,
+                               window.message, on_open, window)
+
+    def start_ai(rerun: bool = False) -> None:
+        if not ai.has_model():
+            return
+        ai.start(worklist.visible_image_ids(), rerun=rerun)
+
+    def cancel_ai() -> None:
+        ai.cancel()
+        ai_status.hide()
+        window.message("AI stopped for the remaining images (AI ▸ Run AI resumes)", 4000)
+
+    def after_paint(_image_id: str) -> None:
+        if run_ai and not auto_run["queued"] and session.image_ids():
+            auto_run["queued"] = True
+            QTimer.singleShot(0, start_ai)  # after the first image is on screen, not before
+
+    nav.imagePainted.connect(after_paint)
+    worklist.currentImageChanged.connect(
+        lambda image_id: ai.prioritize(nav.neighbours(image_id, AI_PRIORITY_AHEAD))
+    )
+    slots: dict[str, Callable[..., Any]] = {
+        "open": folders.choose_folder, "open_demo": folders.open_demo, "quit": window.close,
+        "next": lambda: nav.step(+1), "previous": lambda: nav.step(-1),
+        "accept": review.accept_ai, "negative": review.mark_negative, "flag": review.flag,
+        "flag_comment": review.flag_with_comment, "clear_flag": review.clear_flag,
+        "triage": worklist.sort_by_probability, "search": window.focus_search,
+        "fit": viewer.fit, "one_to_one": viewer.one_to_one,
+        "zoom_in": lambda: viewer.zoom_by(1.25), "zoom_out": lambda: viewer.zoom_by(0.8),
+        "invert": viewer.set_inverted, "reset": view.reset_view,
+        **{name: (lambda p=preset: view.apply_preset(p)) for name, preset in PRESET_ACTIONS.items()},
+        "save_preset": view.save_window_preset, "masks": view.set_masks_visible, "contour": view.set_contour,
+        "reference_layer": review.set_reference_visible,
+        "run_ai": start_ai, "rerun_ai": lambda: start_ai(rerun=True), "cancel_ai": cancel_ai,
+        "undo": editor.undo, "redo": editor.redo, "shrink": editor.shrink, "grow": editor.grow,
+        "pan": lambda: editor.set_tool(None),
+        **{f"tool_{name}": (lambda n=name: editor.set_tool(n)) for name in editor.tools},
+        "shortcuts": window.show_shortcuts, "about": window.about, "show_ids": view.set_show_ids,
+    }
+    actions = build_actions(window, slots)
+    follow_history(actions, editor)
+    actions["reference_layer"].setChecked(True)
+    view.bind(actions)
+    ai_status = AiStatus(ai, actions["cancel_ai"], window)
+
+    def on_model_info(info: Any) -> None:
+        metadata.set_model(info, state="loading…")
+        view.disclaimer_label.setText(f"AI model: {SYNTHETIC_NOTE}" if info.synthetic else "")
+
+    def on_model_failed(message: str) -> None:
+        metadata.set_model(None, state=f"no model — {message}")
+        window.message(f"AI unavailable: {message}", 10000)
+
+    def on_store_opened(_path: str, read_only: bool, message: str) -> None:
+        """A store that opened read-only is shown, not edited; what happened is said where it cannot be missed."""
+        for name in EDITING_ACTIONS:
+            actions[name].setEnabled(not read_only)
+        tool_panel.setEnabled(not read_only)
+        if read_only:
+            editor.set_tool(None)
+        if message:
+            window.warn("Review store", message + ("\n\nThis folder is open read-only." if read_only else ""))
+
+    signals.storeOpened.connect(on_store_opened)
+    ai.modelInfo.connect(on_model_info)
+    ai.modelReady.connect(lambda device: metadata.set_model(ai.model_info(), device=device))
+    ai.modelFailed.connect(on_model_failed)
+    ai.progress.connect(lambda _d, _t: worklist.update_summary())
+    ai.inferenceIdle.connect(worklist.update_summary)
+    if not ai.has_model():
+        metadata.set_model(None, state="no model")
+        metadata.set_prediction(None, pending="no model")
+        for name in ("run_ai", "rerun_ai", "cancel_ai"):
+            actions[name].setEnabled(False)
+    parts = WindowParts(
+        session=session, signals=signals, viewer=viewer, ai_overlay=ai_overlay, review_overlay=review_overlay,
+        worklist=worklist, worklist_model=worklist_model, metadata=metadata, view=view, nav=nav, editor=editor,
+        tool_panel=tool_panel, ai=ai, ai_status=ai_status, review=review, folders=folders, exporter=exporter,
+        actions=actions, shutdown=[exporter.wait, folders.stop, ai.stop, nav.stop, session.close],
+    )
+    window.assemble(parts)
+    return window
+
+
 def create_app(argv: Sequence[str] | None = None) -> tuple[object, object]:
     """(QApplication, MainWindow), the window shown and opening its folder; the caller runs `app.exec()`."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     from PySide6.QtWidgets import QApplication
 
-    from pneumoviewer.gui.main_window import MainWindow
     from pneumoviewer.gui.theme import apply_dark_theme
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
@@ -46,15 +211,17 @@ def create_app(argv: Sequence[str] | None = None) -> tuple[object, object]:
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     apply_dark_theme(app)  # type: ignore[arg-type]
-    window = MainWindow(bundle_dir=args.model, inference_mode=args.inference, run_ai=not args.no_ai)
+    configure_logging()
+    window = build_window(bundle_dir=args.model, inference_mode=args.inference, run_ai=not args.no_ai)
     window.show()
+    folders = window.parts.folders
     if args.folder:
         folder = Path(args.folder).expanduser()
         if not folder.is_dir():
             raise SystemExit(f"pneumoviewer: {folder} is not a folder")
-        window.open_folder(folder)
+        folders.open_folder(folder)
     else:
-        window.open_demo()
+        folders.open_demo()
     return app, window
 
 
@@ -108,7 +275,7 @@ def open_and_close_main_window(folder: Path, config_dir: Path, model_dir: Path |
         argv = [str(folder), *(["--model", str(model_dir)] if model_dir else ["--no-ai"])]
         t0 = time.perf_counter()
         app, window = create_app(argv)
-        events["inference_mode"] = getattr(window, "inference_mode", "?")
+        events["inference_mode"] = window.parts.ai.mode  # type: ignore[attr-defined]
         loop = QEventLoop()
 
         def done() -> bool:
@@ -120,16 +287,17 @@ def open_and_close_main_window(folder: Path, config_dir: Path, model_dir: Path |
             if done():
                 loop.quit()
 
-        window.imagePainted.connect(lambda _iid: note("painted", time.perf_counter() - t0))
-        window.scanFailed.connect(lambda msg: note("error", msg))
+        parts = window.parts  # type: ignore[attr-defined]
+        parts.nav.imagePainted.connect(lambda _iid: note("painted", time.perf_counter() - t0))
+        parts.folders.scanFailed.connect(lambda msg: note("error", msg))
         if model_dir is not None:
             def arrived(_iid: str, probability: float) -> None:
                 events.setdefault("prediction_s", time.perf_counter() - t0)
                 note("prediction", float(probability))
 
-            window.predictionArrived.connect(arrived)
-            window.predictionFailed.connect(lambda _iid, msg: note("ai_error", msg))
-            window.modelFailed.connect(lambda msg: note("ai_error", msg))
+            parts.ai.predictionArrived.connect(arrived)
+            parts.ai.predictionFailed.connect(lambda _iid, msg: note("ai_error", msg))
+            parts.ai.modelFailed.connect(lambda msg: note("ai_error", msg))
         QTimer.singleShot(int(timeout_s * 1000), loop.quit)
         if not done():
             loop.exec()

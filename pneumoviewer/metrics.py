@@ -1,4 +1,4 @@
-"""Kaggle SIIM mean Dice, ROC AUC, sensitivity/specificity, agreement (numpy only).
+"""Kaggle SIIM mean Dice, ROC AUC, sensitivity/specificity, agreement (numpy), and the score of two SIIM CSVs.
 
 The SIIM-ACR leaderboard metric is the mean over images of the per-image Dice coefficient, where an image whose
 predicted and true masks are both empty scores 1 (so a model is rewarded for keeping negatives empty). Images in
@@ -8,11 +8,18 @@ the truth that a prediction file leaves out count as predicted empty, as on Kagg
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["binary_report", "cohen_kappa", "dice", "mean_dice", "roc_auc", "roc_curve"]
+if TYPE_CHECKING:
+    from pneumoviewer.io.siim_csv import RleTable
+
+__all__ = [
+    "binary_report", "cohen_kappa", "dice", "finite_or_none", "mean_dice", "roc_auc", "roc_curve", "score_csv",
+]
 
 
 def dice(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -139,3 +146,120 @@ def cohen_kappa(a: np.ndarray | list, b: np.ndarray | list) -> float:
     px, py = float(x.mean()), float(y.mean())
     pe = px * py + (1 - px) * (1 - py)
     return math.nan if pe >= 1.0 else (po - pe) / (1 - pe)
+
+
+def finite_or_none(value: Any) -> Any:
+    """NaN/inf → None, recursively through dicts: what JSON (and a reader of a score) can take."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    return value
+
+
+def score_csv(
+    pred_csv: Path,
+    truth_csv: Path | RleTable,
+    *,
+    probs_csv: Path | None = None,
+    threshold: float = 0.5,
+    size: tuple[int, int] = (1024, 1024),
+    sizes: dict[str, tuple[int, int]] | None = None,
+    per_image_out: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """The Kaggle score of mask CSV `pred_csv` against `truth_csv` (a path, or the table already read from it),
+    plus AUC and friends with `probs_csv`; `per_image_out` receives the per-image table. Masks are decoded one
+    image at a time (12,000 images at 1024² never sit in memory together). Raises CsvError/RleError/ValueError for
+    bad input."""
+    from pneumoviewer.io.siim_csv import CsvError, RleTable, read_probabilities_csv, read_rle_csv
+
+    truth = truth_csv if isinstance(truth_csv, RleTable) else read_rle_csv(truth_csv)
+    pred = read_rle_csv(pred_csv)
+    if len(truth) == 0:
+        raise CsvError(truth.path or "<table>", None, "no images in the ground truth")
+    probs = read_probabilities_csv(probs_csv) if probs_csv is not None else None
+    if probs is not None:
+        missing = [i for i in truth.image_ids if i not in probs]
+        if missing:
+            raise CsvError(
+                probs_csv, None, f"no probability for {len(missing)} ground-truth image(s), e.g. {missing[0]}"
+            )
+    sizes = sizes or {}
+    rows: list[dict[str, Any]] = []
+    ids = truth.image_ids
+    for done, image_id in enumerate(ids, start=1):
+        if progress is not None:
+            progress(done, len(ids))
+        h, w = sizes.get(image_id, size)
+        t = truth.union_mask(image_id, h, w)
+        p = pred.union_mask(image_id, h, w) if image_id in pred else np.zeros((h, w), dtype=bool)
+        rows.append(
+            {
+                "image_id": image_id,
+                "truth_positive": bool(t.any()),
+                "pred_positive": bool(p.any()),
+                "truth_pixels": int(np.count_nonzero(t)),
+                "pred_pixels": int(np.count_nonzero(p)),
+                "dice": dice(p, t),
+                "probability": probs[image_id] if probs is not None else None,
+            }
+        )
+    d = np.array([r["dice"] for r in rows])
+    y = np.array([r["truth_positive"] for r in rows])
+    mask_pos = np.array([r["pred_positive"] for r in rows])
+    result: dict[str, Any] = {
+        "mean_dice": float(d.mean()),
+        "n_images": len(rows),
+        "n_positive_truth": int(y.sum()),
+        "n_negative_truth": int((~y).sum()),
+        "mean_dice_positive": float(d[y].mean()) if y.any() else math.nan,
+        "mean_dice_negative": float(d[~y].mean()) if (~y).any() else math.nan,
+        "n_missing_from_pred": sum(1 for i in ids if i not in pred),
+        "n_extra_in_pred": sum(1 for i in pred.image_ids if i not in truth),
+        "mask_detection": {
+            k: v
+            for k, v in binary_report(y, mask_pos.astype(float), 0.5).items()
+            if k in ("sensitivity", "specificity", "precision", "accuracy")
+        },
+    }
+    if probs is not None:
+        scores = np.array([r["probability"] for r in rows], dtype=float)
+        rep = binary_report(y, scores, threshold)
+        result.update(
+            {
+                "auc": roc_auc(y, scores),
+                "threshold": threshold,
+                "sensitivity": rep["sensitivity"],
+                "specificity": rep["specificity"],
+                "precision": rep["precision"],
+                "accuracy": rep["accuracy"],
+                "confusion": {k: rep[k] for k in ("tp", "fp", "tn", "fn")},
+            }
+        )
+    if per_image_out is not None:
+        _write_table(per_image_out, rows)
+    return finite_or_none(result)
+
+
+def _write_table(path: Path, rows: list[dict[str, Any]]) -> None:
+    import csv
+
+    from pneumoviewer.io.atomic import atomic_write
+
+    cols = ["image_id", "truth_positive", "pred_positive", "truth_pixels", "pred_pixels", "dice", "probability"]
+    with atomic_write(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(cols)
+        for r in rows:
+            writer.writerow(
+                [
+                    r["image_id"],
+                    int(r["truth_positive"]),
+                    int(r["pred_positive"]),
+                    r["truth_pixels"],
+                    r["pred_pixels"],
+                    f"{r['dice']:.6f}",
+                    "" if r["probability"] is None else f"{r['probability']:.6f}",
+                ]
+            )

@@ -58,7 +58,7 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
 def phantom_dataset_readonly(tmp_path_factory: pytest.TempPathFactory):
     """Generated once per session, never to be written into (module fixtures may read it); tests that open the
     folder in the app or store reviews use `phantom_dataset`, a private copy."""
-    from pneumoviewer.io.phantom import generate_dataset
+    from pneumoviewer.phantom import generate_dataset
 
     return generate_dataset(tmp_path_factory.mktemp("phantom"), n=12, seed=7, size=256, positive_rate=0.5)
 

@@ -124,3 +124,37 @@ def test_ai_layer_export_scores_like_agreement(folder, tmp_path, capsys):
     assert scored["n_images"] == 5
     assert scored["mean_dice"] == pytest.approx(expected["mean_dice"])
     assert expected["per_image"][ids[0]] == 1.0 and expected["per_image"][ids[1]] == 0.0
+
+
+def test_cli_and_gui_exports_are_byte_identical(folder, tmp_path, capsys):
+    """The CLI and File ▸ Export both run `review.export.export`: the same store gives the same bytes (a SEG
+    differs only in the moments it was made: InstanceCreation, Content and ContributionDateTime)."""
+    from pneumoviewer.io.folder import scan_folder
+    from pneumoviewer.review.export import ExportPlan, export
+
+    assert main(["import", str(folder), str(folder / "train-rle.csv")]) == 0
+    cli, gui = tmp_path / "cli", tmp_path / "gui"
+    assert main(["export", str(folder), "--csv", str(cli / "m.csv"), "--png", str(cli / "png"),
+                 "--seg", str(cli / "seg")]) == 0
+    assert main(["export", str(folder), "--csv", str(cli / "all.csv"), "--style", "submission"]) == 0
+    capsys.readouterr()
+    # what ExportDialog.start builds from its widgets (CSV + PNG + SEG checked; the submission style)
+    with ReviewStore.open(folder) as store:
+        index = scan_folder(folder)
+        export(store, ExportPlan(csv=gui / "m.csv", png=gui / "png", seg=gui / "seg"), index)
+        export(store, ExportPlan(csv=gui / "all.csv", style="submission"), index)
+    assert (cli / "all.csv").read_bytes() == (gui / "all.csv").read_bytes()
+    assert (cli / "m.csv").read_bytes() == (gui / "m.csv").read_bytes()
+    names = sorted(p.name for p in (cli / "png").iterdir())
+    assert names == sorted(p.name for p in (gui / "png").iterdir())
+    for name in names:
+        assert (cli / "png" / name).read_bytes() == (gui / "png" / name).read_bytes()
+    segs = sorted(p.name for p in (cli / "seg").glob("*.dcm"))
+    assert segs and segs == sorted(p.name for p in (gui / "seg").glob("*.dcm"))
+    for name in segs:
+        a, b = (pydicom.dcmread(root / "seg" / name) for root in (cli, gui))
+        for ds in (a, b):
+            ds.ContentDate = ds.ContentTime = ds.InstanceCreationDate = ds.InstanceCreationTime = ""
+            for item in ds.ContributingEquipmentSequence:
+                item.ContributionDateTime = ""
+        assert a == b and a.SOPInstanceUID == b.SOPInstanceUID

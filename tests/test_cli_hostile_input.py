@@ -148,3 +148,13 @@ def test_printable_escapes_every_control_character_and_keeps_the_rest():
     kept = "ImageId 1.2.3 – Ünïcode ١٠ \u00a0 \u202e 😀 \\x1b"
     assert printable(kept) == kept
     assert printable("".join(CONTROL)).isprintable()
+
+
+def test_import_of_a_csv_matching_no_image_is_an_error(folder, tmp_path, capsys):
+    """Issue 14: a CSV for another folder imports nothing and must say so with a non-zero exit."""
+    other = tmp_path / "other.csv"
+    other.write_text("ImageId,EncodedPixels\n1.2.3.4.5,-1\n9.8.7.6, 10 5\n", encoding="utf-8")
+    code = main(["import", str(folder), str(other)])
+    err = capsys.readouterr().err
+    assert code == 1 and "none of its 2 image(s)" in err and "nothing imported" in err
+    assert main(["import", str(folder), str(folder / "train-rle.csv")]) == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pneumoviewer.cli import main
-from pneumoviewer.io.dicom_synth import write_siim_like
+from pneumoviewer.phantom import write_siim_like
 
 SECRET = {"PatientID": "PID-SECRET-4711", "PatientName": "Doe^Jane"}
 
@@ -78,3 +78,14 @@ def test_info_runs_as_a_process_without_qt_or_tensorflow(folder: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["images"] == 3
+
+
+def test_escape_sequences_in_header_values_are_not_sent_to_the_terminal(tmp_path, capsys):
+    """Issue 11: a header value holding a terminal escape or a newline prints as visible escapes."""
+    path = write_siim_like(tmp_path / "evil\x1b[2J.dcm", size=16,
+                           attrs={"BodyPartExamined": "CHEST\x1b]0;owned\x07", "Modality": "CR\nFAKE: line"})
+    assert main(["info", str(path)]) == 0
+    assert main(["info", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\nFAKE" not in out
+    assert "CHEST\\x1b]0;owned\\x07" in out and "CR\\x0aFAKE: line" in out

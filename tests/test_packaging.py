@@ -205,8 +205,8 @@ def test_packaged_app_honours_interpreter_style_child_processes() -> None:
     from pneumoviewer.__main__ import interpreter_request
 
     exe = "/usr/bin/pneumoviewer"
-    assert interpreter_request([exe, "-m", "pneumoviewer.gui.inference_child", "5", "7"]) == (
-        "-m", "pneumoviewer.gui.inference_child", ["5", "7"])
+    assert interpreter_request([exe, "-m", "pneumoviewer.inference.child", "5", "7"]) == (
+        "-m", "pneumoviewer.inference.child", ["5", "7"])
     code = "from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5, pipe_handle=7)"
     assert interpreter_request([exe, "-B", "-S", "-I", "-c", code, "--multiprocessing-fork"]) == (
         "-c", code, ["--multiprocessing-fork"])

@@ -39,7 +39,7 @@ NAME, VERSION = "siim", "1.0.0"
 COMMON = ["--size", "256", "--seed", "0", "--name", NAME, "--model-version", VERSION, "-q"]
 SEGMENTER = ["--arch", "unet-small", "--epochs", "20", "--steps-per-epoch", "60", "--batch", "8", "--lr", "1e-3",
              "--bce-weight", "2.7", "--dice-weight", "0.9"]
-CLASSIFIER = ["--arch", "unet-mil", "--epochs", "8", "--steps-per-epoch", "40", "--batch", "8", "--lr", "5e-4"]
+CLASSIFIER = ["--arch", "unet-mil", "--epochs", "3", "--steps-per-epoch", "30", "--batch", "8", "--lr", "2e-4"]
 
 
 def run(*cmd: str, out: Path | None = None) -> str:

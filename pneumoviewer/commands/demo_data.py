@@ -1,6 +1,6 @@
 """`pneumoviewer demo-data OUT --n N --seed S`: write a synthetic SIIM-layout dataset (phantom radiographs).
 
-The images are SYNTHETIC (see `pneumoviewer.io.phantom`): for demos, tests and smoke-training, never for clinical use.
+The images are SYNTHETIC (see `pneumoviewer.phantom`): for demos, tests and smoke-training, never for clinical use.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from pneumoviewer.io.phantom import generate_dataset
+    from pneumoviewer.phantom import generate_dataset
 
     out: Path = args.out.expanduser()
     if out.exists() and not out.is_dir():

@@ -1,6 +1,6 @@
 """`pneumoviewer evaluate --pred PRED.csv --truth TRUTH.csv`: the Kaggle SIIM score of a mask CSV, and AUC.
 
-Masks are decoded one image at a time (12,000 images at 1024² never sit in memory together). A SIIM CSV carries no
+The scoring itself is `pneumoviewer.metrics.score_csv`. A SIIM CSV carries no
 image size: it comes from ``--size HxW`` (default 1024x1024) or, per image, from the DICOM headers under ``--data``.
 """
 
@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from pneumoviewer.io.siim_csv import RleTable
 
 NAME = "evaluate"
@@ -61,126 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    return value
-
-
-def evaluate(
-    pred_csv: Path,
-    truth_csv: Path | RleTable,
-    *,
-    probs_csv: Path | None = None,
-    threshold: float = 0.5,
-    size: tuple[int, int] = (1024, 1024),
-    sizes: dict[str, tuple[int, int]] | None = None,
-    per_image_out: Path | None = None,
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Score `pred_csv` against `truth_csv` (a path, or the table already read from it); raises
-    CsvError/RleError/ValueError for bad input."""
-    import numpy as np
-
-    from pneumoviewer.io.siim_csv import CsvError, RleTable, read_probabilities_csv, read_rle_csv
-    from pneumoviewer.metrics import binary_report, dice, roc_auc
-
-    truth = truth_csv if isinstance(truth_csv, RleTable) else read_rle_csv(truth_csv)
-    pred = read_rle_csv(pred_csv)
-    if len(truth) == 0:
-        raise CsvError(truth.path or "<table>", None, "no images in the ground truth")
-    probs = read_probabilities_csv(probs_csv) if probs_csv is not None else None
-    if probs is not None:
-        missing = [i for i in truth.image_ids if i not in probs]
-        if missing:
-            raise CsvError(
-                probs_csv, None, f"no probability for {len(missing)} ground-truth image(s), e.g. {missing[0]}"
-            )
-    sizes = sizes or {}
-    rows: list[dict[str, Any]] = []
-    ids = truth.image_ids
-    iterator: Any = ids
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(ids, desc="scoring", unit="img", file=sys.stderr, disable=None, leave=False)
-    for image_id in iterator:
-        h, w = sizes.get(image_id, size)
-        t = truth.union_mask(image_id, h, w)
-        p = pred.union_mask(image_id, h, w) if image_id in pred else np.zeros((h, w), dtype=bool)
-        rows.append(
-            {
-                "image_id": image_id,
-                "truth_positive": bool(t.any()),
-                "pred_positive": bool(p.any()),
-                "truth_pixels": int(np.count_nonzero(t)),
-                "pred_pixels": int(np.count_nonzero(p)),
-                "dice": dice(p, t),
-                "probability": probs[image_id] if probs is not None else None,
-            }
-        )
-    d = np.array([r["dice"] for r in rows])
-    y = np.array([r["truth_positive"] for r in rows])
-    mask_pos = np.array([r["pred_positive"] for r in rows])
-    result: dict[str, Any] = {
-        "mean_dice": float(d.mean()),
-        "n_images": len(rows),
-        "n_positive_truth": int(y.sum()),
-        "n_negative_truth": int((~y).sum()),
-        "mean_dice_positive": float(d[y].mean()) if y.any() else math.nan,
-        "mean_dice_negative": float(d[~y].mean()) if (~y).any() else math.nan,
-        "n_missing_from_pred": sum(1 for i in ids if i not in pred),
-        "n_extra_in_pred": sum(1 for i in pred.image_ids if i not in truth),
-        "mask_detection": {
-            k: v
-            for k, v in binary_report(y, mask_pos.astype(float), 0.5).items()
-            if k in ("sensitivity", "specificity", "precision", "accuracy")
-        },
-    }
-    if probs is not None:
-        scores = np.array([r["probability"] for r in rows], dtype=float)
-        rep = binary_report(y, scores, threshold)
-        result.update(
-            {
-                "auc": roc_auc(y, scores),
-                "threshold": threshold,
-                "sensitivity": rep["sensitivity"],
-                "specificity": rep["specificity"],
-                "precision": rep["precision"],
-                "accuracy": rep["accuracy"],
-                "confusion": {k: rep[k] for k in ("tp", "fp", "tn", "fn")},
-            }
-        )
-    if per_image_out is not None:
-        _write_table(per_image_out, rows)
-    return _clean(result)
-
-
-def _write_table(path: Path, rows: list[dict[str, Any]]) -> None:
-    import csv
-
-    from pneumoviewer.io.atomic import atomic_write
-
-    cols = ["image_id", "truth_positive", "pred_positive", "truth_pixels", "pred_pixels", "dice", "probability"]
-    with atomic_write(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(cols)
-        for r in rows:
-            writer.writerow(
-                [
-                    r["image_id"],
-                    int(r["truth_positive"]),
-                    int(r["pred_positive"]),
-                    r["truth_pixels"],
-                    r["pred_pixels"],
-                    f"{r['dice']:.6f}",
-                    "" if r["probability"] is None else f"{r['probability']:.6f}",
-                ]
-            )
-
-
 def _sizes_from_folder(folder: Path) -> dict[str, tuple[int, int]]:
     from pneumoviewer.io.folder import scan_folder
 
@@ -195,15 +77,20 @@ def _run_store(args: argparse.Namespace) -> int:
     if not args.store.is_dir():
         print(f"pneumoviewer evaluate: {args.store}: not a folder", file=sys.stderr)
         return 2
+    from pneumoviewer.metrics import finite_or_none
+
     try:
         store = ReviewStore.open(args.store, read_only=True)  # a read-only use never creates or changes a store
     except ReviewStoreError as exc:  # no store, or one that cannot be read: said, and nothing is changed
         print(f"pneumoviewer evaluate: {exc}", file=sys.stderr)
         return 2
     with store:
+        if store.outcome.reason is not None:  # newer schema, damaged...: figures from it could mean other things
+            print(f"pneumoviewer evaluate: {store.path}: review store: {store.outcome.message}", file=sys.stderr)
+            return 1
         result = agreement(store)
     if args.json:
-        print(json.dumps(_clean(result)))
+        print(json.dumps(finite_or_none(result)))
         return 0
     print(f"images with AI and final masks: {result['n_images']} ({result['unchanged']} unchanged)")
     print(f"mean Dice AI vs reviewer:       {_fmt(result['mean_dice'])}")
@@ -238,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from pneumoviewer.io.rle import RleError
     from pneumoviewer.io.siim_csv import CsvError, read_rle_csv
+    from pneumoviewer.metrics import score_csv
 
     sizes: dict[str, tuple[int, int]] = {}
     truth: Path | RleTable = args.truth
@@ -255,16 +143,17 @@ def run(args: argparse.Namespace) -> int:
                     f"{args.data}; assuming {args.size[0]}x{args.size[1]} for them",
                     file=sys.stderr,
                 )
-        result = evaluate(
-            args.pred,
-            truth,
-            probs_csv=args.probs,
-            threshold=args.threshold,
-            size=args.size,
-            sizes=sizes,
-            per_image_out=args.per_image,
-            progress=True,
-        )
+        with _bar() as bar:
+            result = score_csv(
+                args.pred,
+                truth,
+                probs_csv=args.probs,
+                threshold=args.threshold,
+                size=args.size,
+                sizes=sizes,
+                per_image_out=args.per_image,
+                progress=_step(bar),
+            )
     except (CsvError, RleError, ValueError) as exc:
         _error(str(exc))
         return 2
@@ -279,6 +168,21 @@ def run(args: argparse.Namespace) -> int:
     if args.per_image is not None:
         print(f"per-image table: {args.per_image}")
     return 0
+
+
+def _bar() -> tqdm:
+    from tqdm import tqdm
+
+    return tqdm(desc="scoring", unit="img", file=sys.stderr, disable=None, leave=False)
+
+
+def _step(bar: tqdm) -> Callable[[int, int], None]:
+    def progress(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.reset(total)
+        bar.update(done - bar.n)
+
+    return progress
 
 
 def _error(message: str) -> None:

@@ -1,7 +1,9 @@
 """`pneumoviewer export FOLDER --csv OUT.csv [--style train|submission] [--only-reviewed] [--png DIR] [--seg DIR]`.
 
 Writes the reviewer's final masks of an opened folder (its review store) as a SIIM RLE CSV — the file
-`pneumoviewer train` reads — and/or PNG masks and DICOM SEG objects. Every file is written atomically.
+`pneumoviewer train` reads — and/or PNG masks and DICOM SEG objects, through the same `review.export.export` as
+the app's File ▸ Export (byte-identical files). Every part is written atomically; an image that cannot be exported
+is skipped and named on stderr (exit status 1), the rest is written.
 """
 
 from __future__ import annotations
@@ -42,96 +44,77 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seg-keep-patient",
         action="store_true",
-        help="copy the source's patient name and ID into each SEG so it files with its study in a PACS "
-        "(by default they are replaced by a pseudonym: exports carry no patient names or IDs)",
+        help="copy the source's patient name, ID and birth date and the study's date, accession number and ID into "
+        "each SEG so it files with its study in a PACS (by default the DICOM PS3.15 Basic confidentiality profile "
+        "empties them: exports carry no patient identifiers)",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
 
 
-def _bar(total: int, desc: str) -> Any:
+def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=total < 2 or not sys.stderr.isatty())
-
-
-def run(args: argparse.Namespace) -> int:
-    from pneumoviewer.review.export import ExportError, export_csv, export_png, export_seg
+    from pneumoviewer.core.text import printable
+    from pneumoviewer.io.dicom.deidentify import PROFILE, DeidOptions
+    from pneumoviewer.io.folder import scan_folder
+    from pneumoviewer.review.export import ExportError, ExportPlan, export
     from pneumoviewer.review.store import ReviewStore, existing_store_path
 
     folder = Path(args.folder).expanduser()
     if not folder.is_dir():
-        print(f"pneumoviewer export: {folder}: not a folder", file=sys.stderr)
+        print(f"pneumoviewer export: {printable(str(folder))}: not a folder", file=sys.stderr)
         return 2
     if not (args.csv or args.png or args.seg):
         print("pneumoviewer export: nothing to do; give --csv, --png and/or --seg", file=sys.stderr)
         return 2
     if existing_store_path(folder) is None:
         print(
-            f"pneumoviewer export: {folder}: no review store yet (open the folder in the app, or "
+            f"pneumoviewer export: {printable(str(folder))}: no review store yet (open the folder in the app, or "
             "`pneumoviewer import` a CSV first)",
             file=sys.stderr,
         )
         return 2
-    summary: dict[str, Any] = {}
+    plan = ExportPlan(
+        csv=Path(args.csv) if args.csv else None,
+        style=args.style,
+        png=Path(args.png) if args.png else None,
+        seg=Path(args.seg) if args.seg else None,
+        only_reviewed=args.only_reviewed,
+        layer=args.layer,
+        deid=DeidOptions(keep_patient=True) if args.seg_keep_patient else PROFILE,
+    )
     try:
-        with ReviewStore.open(folder, read_only=True) as store:  # exporting never changes the store
-            entries = 0  # progress-bar length, shared by the PNG and SEG bars
-            if args.png or args.seg:
-                entries = len(store.final_entries(only_reviewed=args.only_reviewed, layer=args.layer))
-            if args.csv:
-                res = export_csv(store, args.csv, style=args.style, only_reviewed=args.only_reviewed, layer=args.layer)
-                summary["csv"] = {"path": str(args.csv), **res.as_dict()}
-            if args.png:
-                with _bar(entries, "PNG") as bar:
-                    res = export_png(
-                        store, args.png, only_reviewed=args.only_reviewed, layer=args.layer, progress=_step(bar)
-                    )
-                summary["png"] = {"dir": str(args.png), **res.as_dict()}
-            if args.seg:
-                sources, keys = _sources(folder)
-                with _bar(entries, "SEG") as bar:
-                    res = export_seg(
-                        store,
-                        args.seg,
-                        sources,
-                        only_reviewed=args.only_reviewed,
-                        anonymize_patient=not args.seg_keep_patient,
-                        patient_keys=keys,
-                        layer=args.layer,
-                        progress=_step(bar),
-                    )
-                summary["seg"] = {"dir": str(args.seg), **res.as_dict()}
-                for image_id, reason in res.skipped.items():
-                    print(f"pneumoviewer export: SEG skipped for {image_id}: {reason}", file=sys.stderr)
+        index = scan_folder(folder)  # cached: cheap; every part checks each image's file against its mask
+        with ReviewStore.open(folder, read_only=True) as store, tqdm(  # exporting never changes the store
+            unit="img", file=sys.stderr, desc="export", disable=not sys.stderr.isatty(), leave=False
+        ) as bar:
+            results = export(store, plan, index, progress=_step(bar))
     except (ExportError, OSError, ValueError) as exc:
-        print(f"pneumoviewer export: {exc}", file=sys.stderr)
+        print(f"pneumoviewer export: {printable(str(exc))}", file=sys.stderr)
         return 1
+    summary = {kind: res.as_dict() for kind, res in results.items()}
+    skipped = 0
+    for kind, res in results.items():
+        for image_id, reason in res.skipped.items():
+            skipped += 1
+            print(f"pneumoviewer export: {kind.upper()} skipped {printable(image_id)}: {printable(reason)}",
+                  file=sys.stderr)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         for kind, info in summary.items():
-            where = info.get("path") or info.get("dir")
             line = f"{kind}: {info['images']} image(s) ({info['positives']} positive, {info['negatives']} negative)"
             if kind == "csv":
                 line += f", {info['rows']} row(s)"
-            print(f"{line} → {where}")
-    return 0
+            print(f"{line} → {info['path']}")
+    return 1 if skipped else 0
 
 
 def _step(bar: Any) -> Any:
     def progress(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.reset(total)
         bar.n = done
         bar.refresh()
 
     return progress
-
-
-def _sources(folder: Path) -> tuple[dict[str, Path], dict[str, str | None]]:
-    """ImageId → source DICOM path (and patient pseudonym) from the folder index (cached after the first scan)."""
-    from pneumoviewer.io.folder import scan_folder
-
-    index = scan_folder(folder)
-    return (
-        {img.image_id: img.path for img in index.images},
-        {img.image_id: img.meta.patient_key for img in index.images},
-    )

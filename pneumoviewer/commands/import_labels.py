@@ -54,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
     sizes = scan_folder(folder).sizes()
     try:
         with ReviewStore.open(folder) as store:
+            if store.read_only:  # newer schema, locked by another instance, damaged...: never a silent no-op
+                _error(f"{store.path}: review store: {store.outcome.message} (nothing imported)")
+                return 1
             res = import_csv(store, args.csv, sizes, layer=args.layer)
     except CsvError as exc:
         _error(f"{exc} (nothing imported)")
@@ -63,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except OSError as exc:
         _error(f"{exc} (nothing imported)")
+        return 1
+    if res.not_in_folder and not res.rows:  # the CSV names images, none of them in this folder
+        _error(f"{args.csv}: none of its {len(res.not_in_folder)} image(s) is in {folder} (ImageId = "
+               "SOPInstanceUID); nothing imported")
         return 1
     if args.json:
         print(json.dumps({"layer": args.layer, **res.as_dict()}, indent=2))

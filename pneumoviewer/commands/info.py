@@ -1,6 +1,8 @@
 """`pneumoviewer info FILE_OR_FOLDER [--json]`: a file's header facts, or a folder's index summary.
 
-Never prints patient names or IDs (ImageMeta does not hold them; `patient_key` is left out too).
+Never prints patient names or IDs (ImageMeta does not hold them; `patient_key` is left out too). Every value taken
+from a file (header values, paths, failure reasons) passes `core.text.printable`: an escape sequence or a newline in
+a header is shown as an escape, never sent to the terminal.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from pneumoviewer.core.text import printable
 
 NAME = "info"
 HELP = "Show a DICOM file's metadata, or a summary of a folder of DICOM files (no patient names or IDs)"
@@ -25,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     path = Path(args.path).expanduser()
     if not path.exists():
-        print(f"pneumoviewer info: {path}: no such file or folder", file=sys.stderr)
+        print(f"pneumoviewer info: {printable(str(path))}: no such file or folder", file=sys.stderr)
         return 2
     if path.is_dir():
         return _folder(path, args)
@@ -102,13 +106,13 @@ def _file(path: Path, args: argparse.Namespace) -> int:
         "transfer_syntax_name": "Transfer syntax",
         "file_size": "File size (bytes)",
     }
-    print(f"{path}")
+    print(printable(str(path)))
     print(f"  {'Size (columns x rows)':24s} {report['columns']} x {report['rows']}")
     spacing = report["pixel_spacing"]
     print(f"  {'Pixel spacing (mm)':24s} {f'{spacing[0]:g} x {spacing[1]:g}' if spacing else '-'}")
     for key, label in labels.items():
         value = report[key]
-        print(f"  {label:24s} {'-' if value is None else value}")
+        print(f"  {label:24s} {'-' if value is None else printable(str(value))}")
     display = report.get("display")
     if display:
         print(f"  {'Display window (C/W)':24s} {display['window_center']:g} / {display['window_width']:g} "
@@ -131,7 +135,7 @@ def _folder(path: Path, args: argparse.Namespace) -> int:
     else:
         _print_summary(summary)
     if not index.images and index.failures:
-        print(f"pneumoviewer info: {path}: no readable DICOM images", file=sys.stderr)
+        print(f"pneumoviewer info: {printable(str(path))}: no readable DICOM images", file=sys.stderr)
         return 1
     return 0
 
@@ -164,10 +168,10 @@ def _progress_bar(path: Path) -> _Bar | None:
 
 def _print_summary(s: dict[str, Any]) -> None:
     def dist(d: dict[str, int]) -> str:
-        return ", ".join(f"{k} {v}" for k, v in d.items()) or "-"
+        return ", ".join(f"{printable(k)} {v}" for k, v in d.items()) or "-"
 
     ages = s["age_range"]
-    print(f"{s['root']}")
+    print(printable(s["root"]))
     print(f"  {'Images':20s} {s['images']} ({s['frames']} frames) in {s['studies']} studies, {s['series']} series")
     print(f"  {'Views':20s} {dist(s['views'])}")
     print(f"  {'Sex':20s} {dist(s['sexes'])}")
@@ -183,6 +187,6 @@ def _print_summary(s: dict[str, Any]) -> None:
     print(f"  {'Scan':20s} {s['elapsed_s']:.2f} s{cached}")
     print(f"  {'Failures':20s} {s['failures']}")
     for failure in s["failure_reasons"][:50]:
-        print(f"    {failure['path']}: {failure['reason']}")
+        print(f"    {printable(failure['path'])}: {printable(failure['reason'])}")
     if s["failures"] > 50:
         print(f"    ... and {s['failures'] - 50} more (use --json for all)")

@@ -66,14 +66,15 @@ def compute(folder: Path, threshold: float | None, use_cache: bool = True) -> Da
     """Index `folder` and compute its statistics with its review store, if it has one (never creating one)."""
     from pneumoviewer.io.folder import scan_folder
     from pneumoviewer.review.dataset_stats import dataset_stats
-    from pneumoviewer.review.store import ReviewStore, existing_store_path
+    from pneumoviewer.review.store import ReviewStore, StoreNotFoundError
 
     index = scan_folder(folder, use_cache=use_cache)
     metas = [img.meta for img in index.images]
-    path = existing_store_path(folder)
-    if path is None:
+    try:  # read-only: never creates, migrates or moves aside a store (a damaged one raises)
+        store = ReviewStore.open(folder, read_only=True)
+    except StoreNotFoundError:
         return dataset_stats(metas, None, 0.5 if threshold is None else threshold)
-    with ReviewStore(path) as store:  # an existing store, opened without the folder: nothing is written
+    with store:
         stats = dataset_stats(metas, store, 0.5 if threshold is None else threshold)
     # AI labels are derived from the threshold on demand, so the model's own threshold costs no second pass
     return stats if threshold is not None else dataclasses.replace(stats, threshold=_model_threshold(stats.models))
@@ -93,10 +94,11 @@ def run(args: argparse.Namespace) -> int:
     import sqlite3
 
     from pneumoviewer.review.schema import SchemaError
+    from pneumoviewer.review.store import ReviewStoreError
 
     try:
         stats = compute(folder, args.threshold, use_cache=not args.no_cache)
-    except (SchemaError, sqlite3.Error) as exc:
+    except (SchemaError, sqlite3.Error, ReviewStoreError, OSError) as exc:
         print(f"pneumoviewer report: {folder}: cannot read the review store: {exc}", file=sys.stderr)
         return 1
     figures = [(spec, png_bytes(render_chart(spec, FIGURE_SIZE))) for spec in stats.figures()] \

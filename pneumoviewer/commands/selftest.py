@@ -103,7 +103,7 @@ class SelfTest:
 
     def check_phantom(self) -> str:
         from pneumoviewer.io.dicom import load_image
-        from pneumoviewer.io.phantom import generate_dataset
+        from pneumoviewer.phantom import generate_dataset
 
         data = generate_dataset(self.work / "phantom", n=1, seed=2024, size=PHANTOM_SIZE, positive_rate=1.0)
         image_id = data.image_ids[0]

@@ -35,6 +35,8 @@ class ImageMeta:
     synthetic_phantom: bool = False
     # Kept only so a split by patient is possible; never shown or logged unless the user opts in.
     patient_key: str | None = field(default=None, repr=False, compare=False)
+    # SHA-256 (32 hex digits) of the file's bytes before the pixel data: which file content these facts came from.
+    header_digest: str | None = field(default=None, repr=False, compare=False)
 
 
 class ReviewStatus(str, enum.Enum):
@@ -45,6 +47,9 @@ class ReviewStatus(str, enum.Enum):
     CORRECTED = "corrected"  # final mask edited by the reviewer
     NEGATIVE = "negative"  # final mask empty
     FLAGGED = "flagged"  # needs a second look; carries a comment
+
+
+SYNTHETIC_NOTE = "synthetic training data — not for clinical use"
 
 
 class MaskLayer(str, enum.Enum):
@@ -71,6 +76,18 @@ class ModelInfo:
     name: str
     version: str
     synthetic: bool = False  # trained on synthetic data: not for clinical use
+    # identity of the bundle's files (None: unknown, e.g. a test engine); provenance, not part of equality
+    sha256: str | None = field(default=None, compare=False)
+
+    @property
+    def title(self) -> str:
+        """'name vX': the short name of the model (status bar, panel headings)."""
+        return f"{self.name} v{self.version}"
+
+    @property
+    def label(self) -> str:
+        """`title` plus the synthetic-data warning when it applies: the one wording shown next to AI output."""
+        return f"{self.title} ({SYNTHETIC_NOTE})" if self.synthetic else self.title
 
 
 @dataclass
@@ -84,3 +101,32 @@ class Prediction:
     mask_probability: np.ndarray | None = None  # float32 map, optional
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     device: str = "CPU"
+
+
+@dataclass(frozen=True)
+class AiSummary:
+    """What the review app keeps of one AI result for the whole folder: no mask (masks live in the review store)."""
+
+    image_id: str
+    probability: float
+    model: ModelInfo
+    mask_area: int | None = None  # mask pixels; None for a result read back from the store (not counted)
+    device: str = "CPU"
+    seconds: float | None = None  # time the model took, when measured in this session
+    stored: bool = False  # read back from the review store (made in an earlier session)
+
+    @classmethod
+    def of(cls, prediction: Prediction) -> AiSummary:
+        seconds = sum(prediction.timings.values()) if prediction.timings else None
+        return cls(
+            prediction.image_id,
+            float(prediction.probability),
+            prediction.model,
+            int(np.count_nonzero(prediction.mask)) if prediction.mask is not None else 0,
+            prediction.device,
+            seconds,
+        )
+
+
+class Cancelled(Exception):
+    """The user (or a closing window) cancelled a long job; callers stop quietly, nothing is half-written."""

@@ -13,16 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pneumoviewer.core.components import STRUCTURES, label_components, remove_small_components
+
 BBox = tuple[int, int, int, int]
 Point = tuple[float, float]
 
 MORPHOLOGY_OPERATIONS = ("open", "close", "dilate", "erode")
-
-_CONN = {
-    1: np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool),  # 4-connectivity
-    2: np.ones((3, 3), dtype=bool),  # 8-connectivity
-}
-
 
 def _ndi():
     """scipy.ndimage, imported on first use: it costs ~0.4 s, which the window's cold start should not pay."""
@@ -128,7 +124,7 @@ def connected_region(mask: np.ndarray, point: Point, connectivity: int = 1) -> n
     if not (0 <= r < h and 0 <= c < w):
         return np.zeros_like(mask, dtype=bool)
     value = bool(mask[r, c])
-    labels, _ = _ndi().label(mask if value else ~mask.astype(bool), structure=_CONN[connectivity])
+    labels, _ = _ndi().label(mask if value else ~mask.astype(bool), structure=STRUCTURES[connectivity])
     return labels == labels[r, c]
 
 
@@ -157,35 +153,18 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return _ndi().binary_fill_holes(mask)
 
 
-def island_labels(mask: np.ndarray, connectivity: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, sizes): connected components (8-connectivity by default, as the SIIM instances) and their areas.
-
-    ``sizes[0]`` is the background and set to 0.
-    """
-    labels, n = _ndi().label(mask, structure=_CONN[connectivity])
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    sizes[0] = 0
-    return labels, sizes
-
-
 def keep_largest_island(mask: np.ndarray, connectivity: int = 2) -> np.ndarray:
     """Only the largest connected component (ties: the first in raster order); empty stays empty."""
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
         return mask.copy()
-    labels, sizes = island_labels(mask, connectivity)
+    labels, sizes = label_components(mask, connectivity)
     return labels == int(np.argmax(sizes))
 
 
 def remove_small_islands(mask: np.ndarray, min_size: int, connectivity: int = 2) -> np.ndarray:
-    """Drop every connected component with fewer than `min_size` pixels."""
-    mask = np.asarray(mask, dtype=bool)
-    if not mask.any() or min_size <= 1:
-        return mask.copy()
-    labels, sizes = island_labels(mask, connectivity)
-    keep = sizes >= int(min_size)
-    keep[0] = False
-    return keep[labels]
+    """Drop every connected component with fewer than `min_size` pixels (the shared component filter)."""
+    return remove_small_components(mask, min_size, connectivity)
 
 
 def remove_island_at(mask: np.ndarray, point: Point, connectivity: int = 2) -> np.ndarray:

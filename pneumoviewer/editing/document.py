@@ -280,6 +280,14 @@ class MaskDocument:
         self.end_stroke()
         return changed
 
+    def record_step(self, label: str) -> None:
+        """Record a history step that changes no pixel (a review decision such as 'flag' on an unchanged mask), so
+        undo and redo walk over it like any edit and the listeners see it committed."""
+        if self._in_stroke:
+            self.end_stroke()
+        self._history.push(Atom((0, 0, 0, 0), np.empty(0, dtype=np.uint16), packed=False, count=0, label=label))
+        self._committed(label)
+
     def replace(self, mask: np.ndarray) -> None:
         """Load a mask without recording history and clear the history (e.g. after reloading from the store)."""
         mask = np.asarray(mask)

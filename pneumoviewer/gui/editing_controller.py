@@ -5,7 +5,7 @@ hook); the controller hands them to the active `pneumoviewer.editing` tool, and 
 repaints **only the changed rectangle** of the reviewer-mask overlay (`MaskOverlay.update_rect`: the RGBA buffer is
 rewritten under the brush and Qt repaints just that rectangle, not the whole 1024² or 3000² layer).
 
-Keyboard (installed on the main window by `install_actions`): 1…7 pick the tools in registry order, 0 / Esc (when no
+Keyboard (actions from `gui.actions`, keys from `gui.shortcuts`): 1…7 pick the tools in registry order, 0 / Esc (when no
 stroke is open) returns to pan, `[` / `]` change the brush size, Ctrl+Z undo, Ctrl+Shift+Z and Ctrl+Y redo, Esc during
 a drag cancels the stroke. Holding Shift when the drag starts flips add ↔ remove for that stroke. Space + drag and the
 middle button keep panning (the viewer handles those before the tool sees anything).
@@ -17,12 +17,12 @@ pixel-centre coordinates (pixel (r, c) is the point (r, c)), so the controller s
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QKeySequence, QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem, QWidget
+from PySide6.QtGui import QColor, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem
 
 from pneumoviewer.editing import MaskDocument, radius_mm
 from pneumoviewer.editing.tools import TOOLS, Tool, create_tool
@@ -57,7 +57,6 @@ class EditingController(QObject):
         self._cancelled = False
         self._flipped_mode: str | None = None  # the tool's own mode while Shift flips it for one stroke
         self._press_modifiers = Qt.KeyboardModifier.NoModifier
-        self.actions: dict[str, QAction] = {}
 
         vb = viewer.view_box
         self.cursor_item = QGraphicsEllipseItem()
@@ -333,43 +332,3 @@ class EditingController(QObject):
             self.cursor_item.setVisible(False)
             self._last_hover = None
         return False
-
-    # ------------------------------------------------------------------------------------------------ shortcuts
-    def install_actions(self, window: QWidget) -> dict[str, QAction]:
-        """Create the editing actions (with shortcuts) on `window`; returns them by name for menus and buttons."""
-
-        def act(name: str, text: str, keys: Sequence[str], slot: Callable[[], Any], tip: str = "") -> QAction:
-            a = QAction(text, window)
-            a.setObjectName(f"action_edit_{name}")
-            a.setShortcuts([QKeySequence(k) for k in keys])
-            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            if tip or keys:
-                shown = QKeySequence(keys[0]).toString(QKeySequence.SequenceFormat.NativeText) if keys else ""
-                a.setToolTip(f"{tip or text.replace('&', '')} ({shown})" if shown else tip)
-            a.triggered.connect(lambda _c=False: slot())
-            window.addAction(a)
-            self.actions[name] = a
-            return a
-
-        act("undo", "&Undo", ["Ctrl+Z"], self.undo)
-        act("redo", "&Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], self.redo)
-        act("shrink", "Smaller Brush", ["["], self.shrink, "Smaller brush")
-        act("grow", "Bigger Brush", ["]"], self.grow, "Bigger brush")
-        act("pan", "&Pan (no tool)", ["0"], lambda: self.set_tool(None), "Pan: left-drag moves the image")
-        for i, (name, cls) in enumerate(TOOLS.items(), start=1):
-            act(f"tool_{name}", cls.label, [str(i)], lambda n=name: self.set_tool(n), f"{cls.label}: {cls.help}")
-        self.historyChanged.connect(self._sync_actions)
-        self._sync_actions()
-        return self.actions
-
-    def _sync_actions(self) -> None:
-        doc = self._doc
-        undo, redo = self.actions.get("undo"), self.actions.get("redo")
-        if undo is not None:
-            label = doc.undo_label if doc is not None else None
-            undo.setEnabled(doc is not None and doc.can_undo)
-            undo.setText(f"&Undo {label}" if label else "&Undo")
-        if redo is not None:
-            label = doc.redo_label if doc is not None else None
-            redo.setEnabled(doc is not None and doc.can_redo)
-            redo.setText(f"&Redo {label}" if label else "&Redo")

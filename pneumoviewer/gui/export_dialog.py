@@ -2,9 +2,11 @@
 
 Export writes the reviewer's final masks as a SIIM CSV (train style: one row per connected component, ``-1`` for
 negatives; or submission style: one merged row per image), optionally only reviewed images, plus PNG masks and DICOM
-SEG objects, in a worker thread with a progress bar. Every queued autosave is flushed first, so the export has the
-last stroke. Import reads a SIIM CSV as the starting final masks or as a reference layer; a malformed file is
-refused as a whole with a message naming the file and line, and nothing is imported.
+SEG objects, in a worker thread with a progress bar, through the same `review.export.export` as the CLI (the files
+are byte-identical). Targets default outside the study folder; images that cannot be exported are listed.
+Every queued autosave is flushed first, so the export has the last stroke. Import reads a SIIM CSV as the
+starting final masks or as a reference layer; a malformed file is refused as a whole with a message
+naming the file and line, and nothing is imported.
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pneumoviewer.core.text import printable
 from pneumoviewer.gui.workers import TaskThread
+from pneumoviewer.io.folder import FolderIndex
+from pneumoviewer.review.export import ExportPlan, default_export_dir, export
 
 
 def _path_row(edit: QLineEdit, pick: Callable[[], None]) -> QHBoxLayout:
@@ -46,62 +51,22 @@ def _path_row(edit: QLineEdit, pick: Callable[[], None]) -> QHBoxLayout:
     return row
 
 
-def run_export(
-    store: Any,
-    *,
-    csv: str | None,
-    style: str,
-    only_reviewed: bool,
-    png_dir: str | None,
-    seg_dir: str | None,
-    sources: dict[str, Path],
-    progress: Callable[[int, int], None],
-    cancel: Callable[[], bool],
-) -> dict[str, Any]:
-    """The export job (worker thread): CSV, then PNGs, then SEGs; returns a summary per part."""
-    from pneumoviewer.review.export import export_csv, export_png, export_seg
-
-    summary: dict[str, Any] = {}
-    n = max(1, len(store.final_entries(only_reviewed=only_reviewed)))
-    parts = [p for p in (csv, png_dir, seg_dir) if p]
-    total = n * max(1, len(parts))
-    offset = 0
-
-    def step(done: int, _total: int) -> None:
-        progress(min(total, offset + done), total)
-
-    if csv:
-        summary["csv"] = export_csv(store, csv, style=style, only_reviewed=only_reviewed).as_dict()
-        offset += n
-        progress(offset, total)
-    if png_dir and not cancel():
-        summary["png"] = export_png(store, png_dir, only_reviewed=only_reviewed, progress=step).as_dict()
-        offset += n
-    if seg_dir and not cancel():
-        res = export_seg(store, seg_dir, sources, only_reviewed=only_reviewed, progress=step)
-        summary["seg"] = res.as_dict()
-        if res.skipped:
-            summary["seg_skipped"] = dict(res.skipped)
-        offset += n
-    progress(total, total)
-    return summary
-
-
 class ExportDialog(QDialog):
     """Choose what to export; runs the export in a worker thread with a progress bar."""
 
     finished_export = Signal(object)  # the summary dict
     failed_export = Signal(str)
 
-    def __init__(self, bridge: Any, sources: dict[str, Path], parent: QWidget | None = None) -> None:
+    def __init__(self, bridge: Any, index: FolderIndex | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export reviewed masks")
         self.setObjectName("export_dialog")
         self.bridge = bridge
-        self.sources = sources
+        self.index = index
         self.thread: TaskThread | None = None
         self.summary: dict[str, Any] | None = None
-        folder = bridge.store.folder if bridge.store is not None and bridge.store.folder else Path.home()
+        study = bridge.store.folder if bridge.store is not None and bridge.store.folder else Path.home()
+        folder = default_export_dir(study)  # outside the study folder: the index never meets what we wrote
         self.csv_check = QCheckBox("SIIM CSV")
         self.csv_check.setChecked(True)
         self.csv_path = QLineEdit(str(Path(folder) / "reviewed-rle.csv"))
@@ -162,12 +127,14 @@ class ExportDialog(QDialog):
             self._fail("Choose at least one output (CSV, PNG or SEG).")
             return
         self.bridge.flush()
-        style, only = str(self.style.currentData()), self.only_reviewed.isChecked()
-        sources = dict(self.sources)
+        plan = ExportPlan(csv=Path(csv) if csv else None, style=str(self.style.currentData()),
+                          png=Path(png) if png else None, seg=Path(seg) if seg else None,
+                          only_reviewed=self.only_reviewed.isChecked())
+        index = self.index
 
         def job(progress: Callable[[int, int], None], cancel: Callable[[], bool]) -> dict[str, Any]:
-            return run_export(store, csv=csv, style=style, only_reviewed=only, png_dir=png, seg_dir=seg,
-                              sources=sources, progress=progress, cancel=cancel)
+            results = export(store, plan, index, progress=progress, cancel=cancel)
+            return {part: res.as_dict() for part, res in results.items()}
 
         self.export_button.setEnabled(False)
         self.progress.setVisible(True)
@@ -195,8 +162,11 @@ class ExportDialog(QDialog):
                 lines.append(f"{part.upper()}: {s['images']} images ({s['positives']} positive, {s['negatives']} "
                              f"negative), {s.get('rows', 0) if part == 'csv' else s['files']} "
                              f"{'rows' if part == 'csv' else 'files'}")
-        if summary.get("seg_skipped"):
-            lines.append(f"SEG skipped {len(summary['seg_skipped'])} images without their source DICOM")
+        for part, s in summary.items():
+            for image_id, reason in list(s["skipped"].items())[:5]:
+                lines.append(f"{part.upper()} skipped {printable(image_id)}: {printable(reason)}")
+            if len(s["skipped"]) > 5:
+                lines.append(f"{part.upper()} skipped {len(s['skipped']) - 5} more")
         self.result_label.setText("Done. " + "; ".join(lines))
         self.finished_export.emit(summary)
 
@@ -237,10 +207,6 @@ class ExportController(QObject):
         window.addAction(self.export_action)
         window.addAction(self.import_action)
 
-    def _sources(self) -> dict[str, Path]:
-        index = getattr(self.window, "index", None)
-        return {im.meta.image_id: Path(im.path) for im in getattr(index, "images", [])}
-
     def _sizes(self) -> dict[str, tuple[int, int]]:
         index = getattr(self.window, "index", None)
         return {im.meta.image_id: (int(im.meta.rows), int(im.meta.columns)) for im in getattr(index, "images", [])}
@@ -249,7 +215,7 @@ class ExportController(QObject):
         if self.bridge.store is None:
             self._message("Export", "Open a folder first: the export writes that folder's reviewed masks.")
             return None
-        self.dialog = ExportDialog(self.bridge, self._sources(), self.window)
+        self.dialog = ExportDialog(self.bridge, getattr(self.window, "index", None), self.window)
         self.dialog.open()
         return self.dialog
 

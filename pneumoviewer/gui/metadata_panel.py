@@ -22,10 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pneumoviewer.core.types import ImageMeta, ModelInfo, Prediction
+from pneumoviewer.core.types import SYNTHETIC_NOTE, AiSummary, ImageMeta, ModelInfo
 from pneumoviewer.gui.theme import AI_MASK_COLOR, REVIEW_MASK_COLOR
-
-SYNTHETIC_NOTE = "synthetic training data — not for clinical use"
 
 _TRANSFER_SYNTAX_NAMES = {
     "1.2.840.10008.1.2": "Implicit VR Little Endian",
@@ -41,12 +39,6 @@ _TRANSFER_SYNTAX_NAMES = {
     "1.2.840.10008.1.2.4.91": "JPEG 2000",
     "1.2.840.10008.1.2.5": "RLE Lossless",
 }
-
-
-def model_label(model: ModelInfo) -> str:
-    """'name vX' plus the synthetic-data warning when it applies: shown next to every AI result."""
-    text = f"{model.name} v{model.version}"
-    return f"{text} ({SYNTHETIC_NOTE})" if model.synthetic else text
 
 
 def _dash(value: Any) -> str:
@@ -202,7 +194,7 @@ class MetadataPanel(QWidget):
             self.model_name.setText(state or "no model")
             self.disclaimer.setText("")
             return
-        text = f"Model: {model.name} v{model.version}"
+        text = f"Model: {model.title}"
         if device:
             text += f" · {device}"
         if state:
@@ -210,7 +202,7 @@ class MetadataPanel(QWidget):
         self.model_name.setText(text)
         self.disclaimer.setText(f"⚠ {SYNTHETIC_NOTE}" if model.synthetic else "Supports review; does not diagnose.")
 
-    def set_prediction(self, prediction: Prediction | None, pending: str = "waiting for AI…") -> None:
+    def set_prediction(self, prediction: AiSummary | None, pending: str = "waiting for AI…") -> None:
         if prediction is None:
             self.probability.setText("—")
             self.probability.setStyleSheet("")
@@ -220,13 +212,15 @@ class MetadataPanel(QWidget):
         colour = "#ff7a6b" if p >= 0.7 else "#f0a04a" if p >= 0.5 else "#8fa3b8"
         self.probability.setText(f"P = {p:.2f}")
         self.probability.setStyleSheet(f"color: {colour}")
-        area = int(prediction.mask.sum()) if prediction.mask is not None else 0
-        total_ms = 1000.0 * sum(prediction.timings.values()) if prediction.timings else None
-        detail = f"mask: {area:,} px" if area else "mask: none"
-        if total_ms is not None:
-            detail += f" · {total_ms:.0f} ms on {prediction.device}"
+        area = prediction.mask_area
+        if area is None:
+            detail = "stored result (earlier session)"
+        else:
+            detail = f"mask: {area:,} px" if area else "mask: none"
+        if prediction.seconds is not None:
+            detail += f" · {1000.0 * prediction.seconds:.0f} ms on {prediction.device}"
         self.ai_detail.setText(detail)
-        self.ai_detail.setToolTip(f"Made by {model_label(prediction.model)}")
+        self.ai_detail.setToolTip(f"Made by {prediction.model.label}")
 
     def set_ai_error(self, message: str) -> None:
         self.probability.setText("AI error")

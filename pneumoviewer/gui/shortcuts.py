@@ -1,4 +1,5 @@
-"""Every keyboard shortcut in one table: actions, tooltips and the Help ▸ Shortcuts sheet all read it."""
+"""Every keyboard shortcut in one table: the action registry (`gui.actions`), tooltips and the Help ▸ Shortcuts sheet
+all read it; no other module names a key."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from pneumoviewer.editing.tools import TOOLS
 
 
 @dataclass(frozen=True)
@@ -19,12 +22,14 @@ class Shortcut:
 
 SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("open", ("Ctrl+O",), "Open a folder of DICOM studies", "File"),
+    Shortcut("export", ("Ctrl+E",), "Export masks: SIIM CSV, PNG, DICOM SEG", "File"),
     Shortcut("quit", ("Ctrl+Q",), "Quit", "File"),
     Shortcut("next", ("J", "Down"), "Next image", "Worklist"),
     Shortcut("previous", ("K", "Up"), "Previous image", "Worklist"),
     Shortcut("accept", ("A",), "Accept the AI result", "Worklist"),
     Shortcut("negative", ("N",), "Mark negative (no pneumothorax)", "Worklist"),
     Shortcut("flag", ("F",), "Flag for a second look", "Worklist"),
+    Shortcut("flag_comment", ("Shift+F",), "Flag with a comment (says why)", "Worklist"),
     Shortcut("triage", ("T",), "Sort by AI probability, highest first", "Worklist"),
     Shortcut("search", ("Ctrl+F",), "Search ImageId", "Worklist"),
     Shortcut("fit", ("Home",), "Fit image to window", "View"),
@@ -42,17 +47,17 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("contour", ("C",), "Overlay: fill ↔ contour", "View"),
     Shortcut("run_ai", ("Ctrl+R",), "Run AI on the images without a result", "AI"),
     Shortcut("cancel_ai", ("Ctrl+.",), "Stop AI for the rest of the folder", "AI"),
-    Shortcut("shortcuts", ("F1", "?"), "This sheet", "Help"),
-    # mask editing (actions made by gui.editing_controller / gui.review_bridge / gui.export_dialog)
-    Shortcut("flag_comment", ("Shift+F",), "Flag with a comment (says why)", "Worklist"),
-    Shortcut("export", ("Ctrl+E",), "Export masks: SIIM CSV, PNG, DICOM SEG", "File"),
-    Shortcut("edit_tools", ("1", "2", "3", "4", "5", "6", "7"),
-             "Tools: brush, eraser, fill, lasso, islands, smooth, clear", "Edit mask"),
-    Shortcut("edit_pan", ("0",), "No tool: left-drag pans", "Edit mask"),
-    Shortcut("edit_size", ("[", "]"), "Smaller / bigger brush (size in px and mm)", "Edit mask"),
-    Shortcut("edit_undo", ("Ctrl+Z",), "Undo the last mask edit", "Edit mask"),
-    Shortcut("edit_redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", "Edit mask"),
+    *(
+        Shortcut(f"tool_{name}", (str(i),), f"Tool: {cls.label}", "Edit mask")
+        for i, (name, cls) in enumerate(TOOLS.items(), start=1)
+    ),
+    Shortcut("pan", ("0",), "No tool: left-drag pans", "Edit mask"),
+    Shortcut("shrink", ("[",), "Smaller brush (size in px and mm)", "Edit mask"),
+    Shortcut("grow", ("]",), "Bigger brush", "Edit mask"),
+    Shortcut("undo", ("Ctrl+Z",), "Undo the last mask edit or decision (its status too)", "Edit mask"),
+    Shortcut("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", "Edit mask"),
     Shortcut("edit_cancel", ("Esc",), "Cancel the stroke being drawn", "Edit mask"),
+    Shortcut("shortcuts", ("F1", "?"), "This sheet", "Help"),
 )
 
 #: Mouse gestures on the image (not actions, listed in the sheet).

@@ -98,7 +98,7 @@ class _CanvasViewBox(pg.ViewBox):
         button = ev.button()
         if button == Qt.MouseButton.RightButton:
             ev.accept()
-            v._wl_drag(ev)
+            v.wl_drag(ev)
             return
         if button == Qt.MouseButton.LeftButton and v.tool_handler is not None and not v.space_held:
             ev.accept()
@@ -321,7 +321,7 @@ class ImageViewer(QWidget):
         w = self._from_display(center, width)
         self.set_window(w.center, w.width)
 
-    def _wl_drag(self, ev: Any) -> None:
+    def wl_drag(self, ev: Any) -> None:
         if ev.isStart():
             self._wl_start = self.window()
         start = getattr(self, "_wl_start", None) or self.window()

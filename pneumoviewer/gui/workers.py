@@ -3,16 +3,18 @@
 Every worker is a QThread the window creates, keeps, stops and waits for on close. Results and errors reach the GUI
 thread only through signals (queued across threads); no worker touches a widget.
 
-Inference runs, by default, in a child process (`inference_child`): the GUI interpreter never imports TensorFlow and
-never shares its GIL with TensorFlow's graph tracing. `mode="thread"` runs the engine in this QThread instead (warm-up
-first, before any image is waited for); the GUI-stall benchmark measures both.
+Inference runs, by default, in a child process (`pneumoviewer.inference.child`, driven by the Qt-free
+`inference.client.InferenceClient`): the GUI interpreter never imports TensorFlow and never shares its GIL with
+TensorFlow's graph tracing. `mode="thread"` runs the same client's engine in the QThread instead; the GUI-stall
+benchmark measures both.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,15 +23,25 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-# ChildProcess imported here, not in the worker thread (GIL)
-from pneumoviewer.gui.inference_child import ChildProcess, describe_error
+from pneumoviewer.core.types import Cancelled
+from pneumoviewer.inference.client import InferenceClient  # imported here, not in the worker thread (GIL)
+from pneumoviewer.inference.protocol import (
+    ClientEvent,
+    Failed,
+    Fatal,
+    Idle,
+    ModelLoading,
+    Progress,
+    QueueCancelled,
+    Ready,
+    Result,
+)
+from pneumoviewer.io.dicom.display import window_to_levels
+
+log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
-
-
-class Cancelled(Exception):
-    """Raised inside a task when the user (or closing the window) cancelled it."""
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -66,10 +78,14 @@ class TaskThread(QThread):
     def run(self) -> None:
         try:
             result = self._fn(self._progress, self._cancel.is_set)
+        except Cancelled:
+            self.cancelled.emit()
+            return
         except Exception as exc:
             if self._cancel.is_set():
                 self.cancelled.emit()
             else:
+                log.exception("%s task failed", self.objectName())  # the traceback goes to the log file
                 self.failed.emit(str(exc) or type(exc).__name__)
             return
         if self._cancel.is_set():
@@ -118,10 +134,12 @@ def prepare_for_display(image: Any) -> tuple[np.ndarray, tuple[float, float], bo
 
 
 def levels_window(window: tuple[float, float], function: str = "LINEAR") -> tuple[float, float]:
-    """The (center, width) whose plain linear ramp equals DICOM's window: LINEAR maps c - 0.5 ± (w - 1) / 2."""
+    """The plain (center, width) ramp of the viewer that equals DICOM's window (`io.dicom.display.window_to_levels`
+    owns the LINEAR convention: black at c - 0.5 - (w - 1) / 2, white at c - 0.5 + (w - 1) / 2)."""
     center, width = float(window[0]), float(window[1])
     if function == "LINEAR" and width > 1:
-        return center - 0.5, width - 1.0
+        low, high = window_to_levels(center, width)
+        return (low + high) / 2.0, high - low
     return center, width
 
 
@@ -174,6 +192,7 @@ class ImageLoader(QThread):
             try:
                 item = self._load(path)
             except Exception as exc:
+                log.warning("could not decode one image for display", exc_info=True)
                 self.failed.emit(image_id, str(exc) or type(exc).__name__)
                 continue
             self.loaded.emit(image_id, item)
@@ -191,12 +210,11 @@ class ImageLoader(QThread):
 
 
 class InferenceWorker(QThread):
-    """Loads the model bundle once, then predicts the queued images: prioritised ones first, then the rest.
+    """A thin QThread around `pneumoviewer.inference.client.InferenceClient`: its events become signals.
 
-    `mode="process"` (default): a child process does the TensorFlow work (see `inference_child`); this thread only
-    feeds it paths and relays results (it waits in `poll`, holding no GIL). `mode="thread"`: the engine runs here.
-    `engine_factory(bundle_dir)` replaces `InferenceEngine` (a tiny engine in tests; must be picklable and importable
-    by the child for process mode).
+    `mode="process"` (default): a child process does the TensorFlow work; `mode="thread"`: the engine runs in this
+    QThread. `engine_factory(bundle_dir)` replaces `InferenceEngine` (a tiny engine in tests; must be picklable and
+    importable by the child for process mode).
     """
 
     modelInfo = Signal(object)  # ModelInfo, as soon as the manifest is read (before TensorFlow loads)
@@ -208,8 +226,6 @@ class InferenceWorker(QThread):
     idle = Signal()  # queue empty, nothing in flight
     cancelled = Signal()
 
-    IN_FLIGHT = 2  # requests handed to the child at once: it decodes the next image while predicting this one
-
     def __init__(
         self,
         bundle_dir: str | Path | None = None,
@@ -218,211 +234,64 @@ class InferenceWorker(QThread):
         parent: Any = None,
     ) -> None:
         super().__init__(parent)
-        if mode not in ("process", "thread"):
-            raise ValueError(f"inference mode must be 'process' or 'thread', got {mode!r}")
         self.setObjectName("inference")
+        self.client = InferenceClient(self._relay, bundle_dir, mode, engine_factory)
         self.mode = mode
-        self.bundle_dir = None if bundle_dir is None else str(bundle_dir)
-        self._factory = engine_factory
-        self._cv = threading.Condition()
-        self._queue: OrderedDict[str, Path] = OrderedDict()
-        self._in_flight: deque[str] = deque()
-        self._done: set[str] = set()
-        self._total = 0
-        self._stop = False
-        self._cancel_pending = False
-        self._was_busy = False
-        self.model_ready = False
-        self.device: str | None = None
-        self._proc: Any = None
 
-    # -- queue (GUI thread) --------------------------------------------------------------------------------------------
+    def _relay(self, event: ClientEvent) -> None:
+        match event:
+            case ModelLoading(model):
+                self.modelInfo.emit(model)
+            case Ready(device):
+                self.ready.emit(device)
+            case Fatal(message):
+                self.fatal.emit(message)
+            case Result(prediction):
+                self.result.emit(prediction)
+            case Failed(image_id, message):
+                self.error.emit(image_id, message)
+            case Progress(done, total):
+                self.progress.emit(done, total)
+            case Idle():
+                self.idle.emit()
+            case QueueCancelled():
+                self.cancelled.emit()
+
+    @property
+    def model_ready(self) -> bool:
+        return self.client.model_ready
+
+    @property
+    def device(self) -> str | None:
+        return self.client.device
+
     def enqueue(self, items: Iterable[tuple[str, str | Path]]) -> None:
-        """Add images (in order) that have no result yet; already predicted ones are skipped."""
-        with self._cv:
-            for image_id, path in items:
-                if image_id not in self._done and image_id not in self._queue and image_id not in self._in_flight:
-                    self._queue[image_id] = Path(path)
-            self._total = len(self._done) + len(self._queue) + len(self._in_flight)
-            self._cv.notify_all()
+        self.client.enqueue(items)
 
     def prioritize(self, image_ids: Sequence[str]) -> None:
-        """Move these ids (in this order) to the front of the queue: the image on screen and the next ones."""
-        with self._cv:
-            for image_id in reversed(list(image_ids)):
-                if image_id in self._queue:
-                    self._queue.move_to_end(image_id, last=False)
-            self._cv.notify_all()
+        self.client.prioritize(image_ids)
 
     def cancel(self) -> None:
-        """Drop every queued image (the one being predicted finishes); the model stays loaded for later requests."""
-        with self._cv:
-            self._queue.clear()
-            self._cancel_pending = True
-            self._total = len(self._done) + len(self._in_flight)
-            self._cv.notify_all()
+        self.client.cancel()
 
     def forget(self) -> None:
-        """A new folder: clear the queue and the record of finished images."""
-        with self._cv:
-            self._queue.clear()
-            self._done.clear()
-            self._cancel_pending = True
-            self._total = len(self._in_flight)
-            self._cv.notify_all()
+        self.client.forget()
 
     def pending(self) -> int:
-        with self._cv:
-            return len(self._queue) + len(self._in_flight)
+        return self.client.pending()
+
+    def run(self) -> None:
+        self.client.run()
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop and join: the child process is told to quit (killed if it does not); returns True once ended."""
-        with self._cv:
-            self._stop = True
-            self._queue.clear()
-            self._cv.notify_all()
+        self.client.request_stop()
         if not self.isRunning():
             return True
         ok = self.wait(int(timeout_s * 1000))
-        if not ok and self._proc is not None and self._proc.is_alive():
-            self._proc.kill()
+        if not ok:
+            self.client.kill()
             ok = self.wait(5000)
         if ok:
-            with self._cv:
-                self._in_flight.clear()  # abandoned with the child
+            self.client.abandon()
         return bool(ok)
-
-    # -- thread body -------------------------------------------------------------------------------------------------
-    def run(self) -> None:
-        if self.mode == "process":
-            self._run_process()
-        else:
-            self._run_thread()
-
-    def _next(self) -> tuple[str, Path] | None:
-        """Pop the next queued image (caller holds the lock)."""
-        if not self._queue:
-            return None
-        image_id, path = self._queue.popitem(last=False)
-        self._in_flight.append(image_id)
-        return image_id, path
-
-    def _finished_one(self, image_id: str) -> None:
-        with self._cv:
-            if image_id in self._in_flight:
-                self._in_flight.remove(image_id)
-            self._done.add(image_id)
-            done, total = len(self._done), max(self._total, len(self._done))
-            empty = not self._queue and not self._in_flight
-        self.progress.emit(done, total)
-        if empty:
-            self.idle.emit()
-
-    def _run_thread(self) -> None:
-        try:
-            engine = self._make_engine()
-            self.modelInfo.emit(engine.model_info)
-            engine.load()
-            self.device = str(engine.device)
-        except Exception as exc:
-            self.fatal.emit(describe_error(exc))
-            return
-        if self._stop:
-            return
-        self.model_ready = True
-        self.ready.emit(self.device)
-        from pneumoviewer.io.dicom import load_image
-
-        while True:
-            with self._cv:
-                while not self._queue and not self._stop:
-                    if self._cancel_pending:
-                        self._cancel_pending = False
-                        self.cancelled.emit()
-                    self._cv.wait()
-                if self._stop:
-                    return
-                item = self._next()
-            assert item is not None
-            image_id, path = item
-            try:
-                prediction = engine.predict(load_image(path))
-            except Exception as exc:
-                self.error.emit(image_id, describe_error(exc))
-            else:
-                self.result.emit(prediction)
-            self._finished_one(image_id)
-
-    def _make_engine(self) -> Any:
-        if self._factory is not None:
-            return self._factory(self.bundle_dir)
-        from pneumoviewer.inference.engine import InferenceEngine
-
-        return InferenceEngine(self.bundle_dir)
-
-    def _run_process(self) -> None:
-        try:
-            proc = ChildProcess.start(self.bundle_dir, self._factory)
-        except Exception as exc:
-            self.fatal.emit(f"could not start the inference process: {describe_error(exc)}")
-            return
-        self._proc = proc
-        try:
-            self._serve(proc.conn, proc)
-        finally:
-            proc.shutdown()
-
-    def _serve(self, conn: Any, proc: Any) -> None:
-        while True:
-            with self._cv:
-                if self._stop:
-                    return
-                sends: list[tuple[Any, ...]] = []
-                if self._cancel_pending and self.model_ready:
-                    self._cancel_pending = False
-                    sends.append(("cancel",))
-                    if not self._in_flight:
-                        self.cancelled.emit()
-                while self.model_ready and len(self._in_flight) < self.IN_FLIGHT:
-                    item = self._next()
-                    if item is None:
-                        break
-                    sends.append(("predict", item[0], str(item[1])))
-            for msg in sends:
-                conn.send(msg)
-            if not conn.poll(0.02):
-                if not proc.is_alive():
-                    if not self._stop:
-                        self.fatal.emit(f"the inference process ended unexpectedly (exit code {proc.exitcode})")
-                    return
-                continue
-            try:
-                msg = conn.recv()
-            except (EOFError, OSError):
-                if not self._stop:
-                    self.fatal.emit("the inference process closed its connection")
-                return
-            kind = msg[0]
-            if kind == "info":
-                self.modelInfo.emit(msg[1])
-            elif kind == "ready":
-                self.device = msg[1]
-                self.model_ready = True
-                self.ready.emit(msg[1])
-            elif kind == "fatal":
-                self.fatal.emit(msg[1])
-                return
-            elif kind == "result":
-                prediction = msg[1]
-                self.result.emit(prediction)
-                self._finished_one(prediction.image_id)
-            elif kind == "error":
-                self.error.emit(msg[1], msg[2])
-                self._finished_one(msg[1])
-            elif kind == "cancelled":
-                with self._cv:
-                    if msg[1] in self._in_flight:
-                        self._in_flight.remove(msg[1])
-                    empty = not self._in_flight
-                if empty:
-                    self.cancelled.emit()

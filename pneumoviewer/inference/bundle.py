@@ -98,8 +98,17 @@ class Manifest:
         return self.config.synthetic
 
     @property
+    def sha256(self) -> str:
+        """The bundle's identity: sha256 over its files' own sha256s, sorted by name (same files, same results)."""
+        h = hashlib.sha256()
+        for name, digest in sorted(self.files.items()):
+            h.update(f"{name}\0{digest}\n".encode())
+        return h.hexdigest()
+
+    @property
     def model_info(self) -> ModelInfo:
-        return ModelInfo(name=self.config.name, version=self.config.version, synthetic=self.config.synthetic)
+        c = self.config
+        return ModelInfo(name=c.name, version=c.version, synthetic=c.synthetic, sha256=self.sha256)
 
     def to_dict(self) -> dict[str, Any]:
         cfg = self.config

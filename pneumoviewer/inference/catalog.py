@@ -7,7 +7,6 @@ train --out``). A folder of our synthetic phantoms opens with the demo bundle; a
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +33,7 @@ def bundle_sha256(manifest: Manifest) -> str:
     Results in the review store carry it, so results of different models (or of a retrained bundle under the same
     name) are never mixed up, and a stored result is reused only when it came from exactly these weights.
     """
-    h = hashlib.sha256()
-    for name, digest in sorted(manifest.files.items()):
-        h.update(f"{name}\0{digest}\n".encode())
-    return h.hexdigest()
+    return manifest.sha256
 
 
 @dataclass(frozen=True)

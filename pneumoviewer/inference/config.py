@@ -1,7 +1,7 @@
 """One typed model configuration, shared by training (which writes it) and inference (which reads it).
 
 The configuration lives in a bundle's ``manifest.json``; keeping it as one frozen dataclass means input sizes,
-thresholds and labels are never re-typed as loose dict keys in two places (see ARCHITECTURE.md, MONAI Label).
+thresholds and labels are never re-typed as loose dict keys in two places (pneumoviewer/ARCHITECTURE.md; MONAI Label).
 """
 
 from __future__ import annotations

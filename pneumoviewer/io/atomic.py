@@ -11,8 +11,8 @@ from typing import IO
 
 # mkstemp creates 0600 files; an export should get the permissions any new file of the user gets (umask), so read the
 # umask once, at import (os.umask can only be read by setting it).
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+UMASK = os.umask(0o022)
+os.umask(UMASK)
 
 
 @contextlib.contextmanager
@@ -23,7 +23,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: o
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o666 & ~_UMASK)
+            os.fchmod(fd, 0o666 & ~UMASK)
         with os.fdopen(fd, mode, **open_kwargs) as fh:  # type: ignore[call-overload]
             yield fh
             fh.flush()

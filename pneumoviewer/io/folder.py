@@ -5,7 +5,7 @@ over 1,000 files/s; results are cached per folder under `user_cache_dir()/folder
 atomically), keyed on each file's (relative path, size, mtime), and each folder's listing on the folder's mtime, so
 re-opening an unchanged folder only stats it (≥10× faster). On a first scan from disk, header reads are prefetched
 (posix_fadvise) once reads are seen to block. The scan reports progress through a callback and stops at a cancel
-request (raising `ScanCancelled`), keeping what it has read in the cache so that the next attempt resumes quickly.
+request (raising `Cancelled`), keeping what it has read in the cache so that the next attempt resumes quickly.
 """
 
 from __future__ import annotations
@@ -23,24 +23,28 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pneumoviewer.core.paths import user_cache_dir
-from pneumoviewer.core.types import ImageMeta
+from pneumoviewer.core.privacy import salt_fingerprint
+from pneumoviewer.core.types import Cancelled, ImageMeta, SourceIdentity
 from pneumoviewer.io.atomic import atomic_write
 from pneumoviewer.io.dicom import DicomError, read_header
 
 __all__ = [
     "CACHE_VERSION",
+    "EXPORT_MARKER",
     "IGNORED_SUFFIXES",
     "FailedFile",
     "FolderIndex",
     "IndexedImage",
-    "ScanCancelled",
     "cache_path",
     "iter_candidate_files",
     "scan_folder",
 ]
 
 #: Bump when ImageMeta or the header reader changes meaning: older caches are then ignored.
-CACHE_VERSION = 3
+CACHE_VERSION = 5
+
+#: A folder holding this file was written by the app (an export): the index never lists its content.
+EXPORT_MARKER = ".pneumoviewer-export"
 
 #: Files that are obviously not DICOM: skipped silently (counted in `FolderIndex.ignored`), not failures.
 IGNORED_SUFFIXES = frozenset(
@@ -54,10 +58,6 @@ IGNORED_SUFFIXES = frozenset(
     }
 )  # fmt: skip
 _IGNORED_NAMES = frozenset({"DICOMDIR", "Thumbs.db", "desktop.ini"})
-
-
-class ScanCancelled(Exception):
-    """The scan was cancelled through its `cancel` argument."""
 
 
 class _HasIsSet(Protocol):
@@ -78,6 +78,11 @@ class IndexedImage:
     @property
     def image_id(self) -> str:
         return self.meta.image_id
+
+    def source_identity(self) -> SourceIdentity:
+        """What the review store records with a mask drawn on this file, and what every export checks the file
+        against (SOPInstanceUID + header digest)."""
+        return SourceIdentity(self.meta.image_id, self.meta.header_digest or "")
 
 
 @dataclass(frozen=True)
@@ -188,48 +193,31 @@ _DirCache = dict[str, list[Any]]
 
 
 def _walk(
-    root: str, old_dirs: _DirCache | None = None, new_dirs: _DirCache | None = None, rel: str = ""
+    root: str, old_dirs: _DirCache | None = None, new_dirs: _DirCache | None = None
 ) -> Iterator[tuple[str, os.stat_result | None, bool]]:
-    """String-path walk (Path objects cost more than the stat on a warm scan).
+    """String-path walk (Path objects cost more than the stat on a warm scan), depth first, with an explicit stack
+    (a folder nested thousands deep is walked, not a RecursionError).
 
-    With `old_dirs`, a folder whose mtime matches its cached listing is not listed again: its files are stat'ed
-    by name (one syscall each instead of open/getdents/close per folder). `new_dirs` collects the listings.
+    Only regular files are yielded (a FIFO or device would block the header read). A folder holding
+    `EXPORT_MARKER` (an export the app wrote) is skipped. With `old_dirs`, a folder whose mtime matches its cached
+    listing is not listed again: its files are stat'ed by name (one syscall each instead of open/getdents/close per
+    folder). `new_dirs` collects the listings.
     """
-    listing: list[list[Any]] | None = None
-    if old_dirs is not None:
-        try:
-            dir_mtime = os.stat(root).st_mtime_ns
-        except OSError:
-            return
-        cached = old_dirs.get(rel)
-        if (
-            isinstance(cached, list) and len(cached) == 3 and cached[0] == dir_mtime
-            and dir_mtime < cached[1] - _RACY_NS and isinstance(cached[2], list)
-        ):
-            listing = cached[2]
-            if new_dirs is not None:
-                new_dirs[rel] = cached
-    if listing is None:
-        try:
-            with os.scandir(root) as it:
-                entries = [e for e in it if not e.name.startswith(".")]
-            listed_at = time.time_ns()
-        except OSError:
-            return
-        entries.sort(key=_entry_name)
-        listing = []
-        for entry in entries:
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-            except OSError:
-                is_dir = False
-            listing.append([entry.name, is_dir])
-        if new_dirs is not None and old_dirs is not None:
-            new_dirs[rel] = [dir_mtime, listed_at, listing]
-    for name, is_dir in listing:
-        path = root + os.sep + name
+    first = _listing(root, "", old_dirs, new_dirs)
+    stack: list[tuple[str, str, Iterator[list[Any]]]] = [(root, "", iter(first))] if first is not None else []
+    while stack:
+        folder, rel, entries = stack[-1]
+        item = next(entries, None)
+        if item is None:
+            stack.pop()
+            continue
+        name, is_dir = item
+        path = folder + os.sep + name
         if is_dir:
-            yield from _walk(path, old_dirs, new_dirs, f"{rel}/{name}" if rel else name)
+            sub_rel = f"{rel}/{name}" if rel else name
+            listing = _listing(path, sub_rel, old_dirs, new_dirs)
+            if listing is not None:
+                stack.append((path, sub_rel, iter(listing)))
             continue
         try:
             st: os.stat_result | None = os.stat(path)
@@ -242,6 +230,46 @@ def _walk(
         dot = name.rfind(".")
         ignored = name in _IGNORED_NAMES or (dot > 0 and name[dot:].lower() in IGNORED_SUFFIXES)
         yield path, st, ignored
+
+
+def _listing(
+    folder: str, rel: str, old_dirs: _DirCache | None, new_dirs: _DirCache | None
+) -> list[list[Any]] | None:
+    """[[name, is_dir], ...] of `folder` sorted by name (hidden names left out; [] for an export folder), from the
+    cache when the folder has not changed since it was listed; None when it cannot be listed."""
+    if old_dirs is not None:
+        try:
+            dir_mtime = os.stat(folder).st_mtime_ns
+        except OSError:
+            return None
+        cached = old_dirs.get(rel)
+        if (
+            isinstance(cached, list) and len(cached) == 3 and cached[0] == dir_mtime
+            and dir_mtime < cached[1] - _RACY_NS and isinstance(cached[2], list)
+        ):
+            if new_dirs is not None:
+                new_dirs[rel] = cached
+            return cached[2]
+    try:
+        with os.scandir(folder) as it:
+            all_entries = list(it)
+        listed_at = time.time_ns()
+    except OSError:
+        return None
+    if any(e.name == EXPORT_MARKER for e in all_entries):
+        entries: list[os.DirEntry[str]] = []
+    else:
+        entries = sorted((e for e in all_entries if not e.name.startswith(".")), key=_entry_name)
+    listing: list[list[Any]] = []
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_dir = False
+        listing.append([entry.name, is_dir])
+    if new_dirs is not None and old_dirs is not None:
+        new_dirs[rel] = [dir_mtime, listed_at, listing]
+    return listing
 
 
 def _entry_name(entry: os.DirEntry[str]) -> str:
@@ -262,12 +290,6 @@ def cache_path(root: str | os.PathLike[str]) -> Path:
     return user_cache_dir() / "folder-index" / f"{key}.json"
 
 
-def _salt_fingerprint() -> str:
-    from pneumoviewer.io.dicom import _patient_salt
-
-    return hashlib.sha256(_patient_salt()).hexdigest()[:12]
-
-
 _META_FIELDS = tuple(f.name for f in fields(ImageMeta))
 _SPACING = _META_FIELDS.index("pixel_spacing")
 
@@ -286,7 +308,8 @@ def _meta_from_json(data: list[Any]) -> ImageMeta:
     return ImageMeta(*data)
 
 
-# entry: [size, mtime_ns, meta dict | None, failure reason | None]
+# entry: [size, mtime_ns, meta list | None, failure reason | None, ctime_ns, inode]. ctime and inode change whenever
+# a file is rewritten or replaced, even by `cp -p` / `rsync -a`, which keep size and mtime.
 _Entry = list[Any]
 
 
@@ -298,7 +321,7 @@ def _load_cache(root: Path) -> tuple[dict[str, _Entry], _DirCache]:
         if (
             data.get("version") != CACHE_VERSION
             or data.get("root") != str(root)
-            or data.get("salt") != _salt_fingerprint()
+            or data.get("salt") != salt_fingerprint()
         ):
             return {}, {}
         entries = data.get("entries", {})
@@ -309,7 +332,7 @@ def _load_cache(root: Path) -> tuple[dict[str, _Entry], _DirCache]:
 
 
 def _save_cache(root: Path, entries: dict[str, _Entry], dirs: _DirCache) -> None:
-    payload = {"version": CACHE_VERSION, "root": str(root), "salt": _salt_fingerprint(), "entries": entries,
+    payload = {"version": CACHE_VERSION, "root": str(root), "salt": salt_fingerprint(), "entries": entries,
                "dirs": dirs}
     # a read-only cache folder must not break scanning
     with contextlib.suppress(OSError), atomic_write(cache_path(root), "w", encoding="utf-8") as fh:
@@ -340,7 +363,7 @@ def scan_folder(
 
     `progress(done, total)` is called as files are read (throttled to ~200 calls per scan, and once at the end);
     `cancel` is a callable returning True, or an object with `is_set()` (threading.Event), checked before every
-    file: when set, the scan raises `ScanCancelled`. `on_item` receives each image or failure as soon as it is
+    file: when set, the scan raises `Cancelled`. `on_item` receives each image or failure as soon as it is
     known (a worklist can fill while the scan runs). A file given instead of a folder indexes that one file.
     Raises FileNotFoundError when `folder` does not exist; unreadable files are failures, never exceptions.
     """
@@ -348,8 +371,8 @@ def scan_folder(
     root = Path(folder).expanduser()
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such file or folder")
-    if root.is_file():
-        return _scan_single_file(root, started)
+    if not root.is_dir():
+        return _scan_single_file(root, started)  # a file (a FIFO or device is refused by the header reader)
     root = root.resolve()
 
     old, old_dirs = _load_cache(root) if use_cache else ({}, {})
@@ -370,7 +393,7 @@ def scan_folder(
     try:
         for done, (path, st) in enumerate(files, start=1):
             if _is_cancelled(cancel):
-                raise ScanCancelled(f"scan of {root} cancelled after {done - 1} of {total} files")
+                raise Cancelled(f"scan of {root} cancelled after {done - 1} of {total} files")
             prefetch.ahead_of(done - 1)
             rel = path[prefix:].replace(os.sep, "/")
             entry: _Entry | None = None
@@ -378,7 +401,9 @@ def scan_folder(
             if st is not None:
                 cached = old.get(rel)
                 try:
-                    if cached is not None and cached[0] == st.st_size and cached[1] == st.st_mtime_ns:
+                    if cached is not None and cached[:2] == [st.st_size, st.st_mtime_ns] and cached[4:] == [
+                        st.st_ctime_ns, st.st_ino
+                    ]:
                         meta = _meta_from_json(cached[2]) if cached[2] is not None else None
                         entry = cached
                         index.from_cache += 1
@@ -394,7 +419,7 @@ def scan_folder(
                 on_item(item)
             if progress is not None and (done % step == 0 or done == total):
                 progress(done, total)
-    except ScanCancelled:
+    except Cancelled:
         if use_cache:
             _save_cache(root, {**old, **new}, new_dirs)
         raise
@@ -473,12 +498,12 @@ def _read_entry(path: str, st: os.stat_result | None) -> tuple[_Entry, ImageMeta
     size = st.st_size if st is not None else -1
     mtime = st.st_mtime_ns if st is not None else -1
     if st is None:
-        return [size, mtime, None, "cannot read: stat failed"], None
+        return [size, mtime, None, "cannot read: stat failed", -1, -1], None
     try:
         meta = read_header(path)
     except DicomError as exc:
-        return [size, mtime, None, exc.reason], None
-    return [size, mtime, _meta_to_json(meta), None], meta
+        return [size, mtime, None, exc.reason, st.st_ctime_ns, st.st_ino], None
+    return [size, mtime, _meta_to_json(meta), None, st.st_ctime_ns, st.st_ino], meta
 
 
 def _add(

@@ -1,6 +1,6 @@
 """The SIIM-ACR run-length codec, exactly as the challenge files have it.
 
-Format (see ARCHITECTURE.md): the mask is flattened column-major (transpose, then ravel); the string is
+Format (pneumoviewer/ARCHITECTURE.md): the mask is flattened column-major (transpose, then ravel); the string is
 ``start length start length ...`` where the first start is an absolute 0-based pixel index and every later start
 counts the background pixels since the previous run ended. An empty mask is ``-1``. Unlike the organisers'
 per-pixel helper, a run that touches the very last pixel is encoded too.

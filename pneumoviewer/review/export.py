@@ -1,88 +1,217 @@
-"""Exports of the reviewer's final masks: SIIM RLE CSV, PNG masks, DICOM SEG.
+"""The one export of the reviewer's masks: SIIM RLE CSV, PNG masks, DICOM SEG. The CLI (`pneumoviewer export`) and
+the GUI (File ▸ Export) both call :func:`export`, so the same store gives byte-identical files either way.
 
 Which images: every image with a final mask (accepted, corrected, negative, flagged after an edit, or imported as a
-starting label); ``only_reviewed`` keeps just accepted / corrected / negative (flagged and unreviewed images are
-not settled labels). Images without a final mask are never written — an unreviewed image is not a negative.
+starting label); ``only_reviewed`` keeps just accepted / corrected / negative. Images without a final mask are never
+written — an unreviewed image is not a negative.
 
-Every file is written atomically. CSV and PNG carry only the ImageId (SOPInstanceUID), never patient data.
-highdicom copies the source's Patient module (name, ID, birth date, sex) into a DICOM SEG; by default
-(``anonymize_patient=True``) the name and birth date are blanked and the ID replaced with the salted patient key,
-because exports must carry no patient names or IDs. ``anonymize_patient=False`` (CLI ``--seg-keep-patient``)
-keeps them so a SEG files with its study in a PACS — an explicit choice of the user.
+Guarantees:
+
+- **Atomic.** The CSV is written to a temporary file and renamed; PNGs and SEGs are written into a temporary folder
+  beside the target, which replaces the target folder only when every file is written (a full disk or a cancel
+  leaves the previous export as it was, and the error names the file that failed). A target folder that holds
+  anything but a previous export of the same kind is refused (it is never emptied).
+- **One bad image never blocks the rest.** An ImageId that is not CSV- and file-name-safe, a source DICOM that is
+  missing, unreadable, changed since the folder was indexed, or re-saved at another size is skipped with its reason
+  (`ExportResult.skipped`); everything else is written.
+- **Right patient.** Before a SEG is made, its source file is read again and its SOPInstanceUID and header digest
+  must match what the folder index recorded when the reviewer opened it and what the store recorded with the mask
+  (`FinalEntry.source`): a file replaced in place (``cp -p``, ``rsync -a``: same size and mtime) is refused, never
+  exported with another image's mask. With an index, CSV and PNG rows of an image whose file changed since its
+  mask was saved are refused too.
+- **No identifiers.** CSV and PNG carry only the ImageId (SOPInstanceUID). A SEG copies from its source only what
+  the PS3.15 Basic profile leaves (`pneumoviewer.io.dicom.deidentify`; ``DeidOptions(keep_patient=True)`` is the
+  user's explicit choice to keep the patient's identity for PACS filing).
+- Export folders carry a marker file (`EXPORT_MARKER`) so the folder index never lists what the app wrote.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import os
 import re
-import warnings
-from collections.abc import Callable, Iterable, Mapping
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from pneumoviewer import __version__
-from pneumoviewer.core.types import ReviewStatus
+from pneumoviewer.core.components import run_components
+from pneumoviewer.core.text import printable
+from pneumoviewer.core.types import Cancelled, ReviewStatus
 from pneumoviewer.io import rle
-from pneumoviewer.io.atomic import atomic_write, atomic_write_bytes
-from pneumoviewer.io.siim_csv import mask_to_rows, write_rle_csv
+from pneumoviewer.io.atomic import UMASK
+from pneumoviewer.io.dicom import DicomError, read_dataset, read_header
+from pneumoviewer.io.dicom.deidentify import PROFILE, DeidOptions
+from pneumoviewer.io.dicom.write import dataset_bytes
+from pneumoviewer.io.folder import EXPORT_MARKER, FolderIndex
+from pneumoviewer.io.png import mask_png_bytes
+from pneumoviewer.io.seg import SegAlgorithm, SegError, build_seg
+from pneumoviewer.io.siim_csv import write_rle_csv
 from pneumoviewer.review.store import FinalEntry, ReviewStore
 
 Progress = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
 
-PNEUMOTHORAX_CODE = ("36118008", "SCT", "Pneumothorax")
-SEG_SERIES_NUMBER = 9901
-_SAFE_NAME = re.compile(r"^[0-9A-Za-z._-]+$")
+#: An ImageId is written only when it is made of these characters (every real SOPInstanceUID is: digits and dots)
+#: and at most `MAX_ID_LENGTH` long, so it is one CSV field without quoting and a file name on every system.
+_SAFE_ID = re.compile(r"^[0-9A-Za-z._-]+$")
+MAX_ID_LENGTH = 128
 
 
 class ExportError(RuntimeError):
-    """An export that cannot be done (no source DICOM for a SEG, unsafe file name, …)."""
+    """An export that cannot be done at all (nothing to export to, a target folder that is not an export, …)."""
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """What to export and where; a part whose target is None is not written."""
+
+    csv: Path | None = None
+    style: str = "train"  # train: one row per 8-connected component, -1 for negatives; submission: one per image
+    png: Path | None = None
+    seg: Path | None = None
+    only_reviewed: bool = False
+    layer: str = "final"  # "original": the AI masks instead of the reviewer's
+    deid: DeidOptions = PROFILE
+
+    def parts(self) -> list[str]:
+        return [name for name in ("csv", "png", "seg") if getattr(self, name) is not None]
 
 
 @dataclass
 class ExportResult:
-    """What an export wrote (for the CLI summary and the GUI's message)."""
+    """What one part of an export wrote (for the CLI summary and the GUI's message)."""
 
+    path: Path
     images: int = 0
     rows: int = 0
     positives: int = 0
     negatives: int = 0
     kept_import_rows: int = 0  # unedited imported images written with their original rows
-    written: list[Path] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)  # image_id -> reason
+    files: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)  # image_id (printable) -> reason
 
-    def count(self, positive: bool, target: Path | None = None) -> None:
-        """Tally one exported image (and the file written for it)."""
+    def count(self, positive: bool) -> None:
         self.images += 1
         if positive:
             self.positives += 1
         else:
             self.negatives += 1
-        if target is not None:
-            self.written.append(target)
 
     def as_dict(self) -> dict[str, object]:
         return {
+            "path": str(self.path),
             "images": self.images,
             "rows": self.rows,
             "positives": self.positives,
             "negatives": self.negatives,
             "kept_import_rows": self.kept_import_rows,
-            "files": len(self.written),
-            "skipped": len(self.skipped),
+            "files": self.files,
+            "skipped": dict(self.skipped),
         }
+
+
+def default_export_dir(folder: str | os.PathLike[str]) -> Path:
+    """Where exports of `folder` go unless the user says otherwise: outside the study folder (a study folder is
+    the source data, often read-only or shared), under the home folder."""
+    name = Path(folder).name or "folder"
+    return Path.home() / "PneumoViewer exports" / name
+
+
+def unsafe_id_reason(image_id: str) -> str | None:
+    """Why `image_id` cannot be written as a CSV field and a file name, or None when it can."""
+    if len(image_id) > MAX_ID_LENGTH:
+        return f"ImageId is {len(image_id)} characters long (at most {MAX_ID_LENGTH} are written)"
+    if not _SAFE_ID.match(image_id) or image_id in (".", ".."):
+        return "ImageId holds characters that are not CSV- or file-name-safe (only letters, digits, '.', '_', '-')"
+    return None
+
+
+def export(
+    store: ReviewStore,
+    plan: ExportPlan,
+    index: FolderIndex | None = None,
+    progress: Progress | None = None,
+    cancel: CancelFn | None = None,
+) -> dict[str, ExportResult]:
+    """Write every part of `plan` from `store` (CSV, then PNGs, then SEGs); returns the result per part.
+
+    `index` is the folder index the reviewer worked from (the SEG part needs it for the source files). With an
+    index, an image whose mask was recorded against other file content (`FinalEntry.source`, kept by the store)
+    is skipped in every part. `progress(done, total)` counts images over all parts; `cancel()` is polled before
+    every image and raises :class:`~pneumoviewer.core.types.Cancelled` (nothing of the part under way is left
+    behind).
+    """
+    parts = plan.parts()
+    if not parts:
+        raise ExportError("nothing to export: choose a CSV, PNG and/or SEG target")
+    if plan.seg is not None and index is None:
+        raise ExportError("a DICOM SEG export needs the folder's index (its source images)")
+    entries = store.final_entries(only_reviewed=plan.only_reviewed, layer=plan.layer)
+    total = max(1, len(entries) * len(parts))
+    ticker = _Ticker(progress, cancel, total)
+    out: dict[str, ExportResult] = {}
+    if plan.csv is not None:
+        out["csv"] = write_csv(entries, plan.csv, plan.style, ticker, index)
+    if plan.png is not None:
+        out["png"] = _write_folder(entries, plan.png, ".png", ticker, _png_bytes, index)
+    if plan.seg is not None:
+        assert index is not None
+        seg_of = _SegMaker(index, plan.deid)
+        out["seg"] = _write_folder(entries, plan.seg, ".dcm", ticker, seg_of, index)
+    ticker.finish()
+    return out
+
+
+class _Ticker:
+    """Progress over all parts, and the cancel point before every image."""
+
+    def __init__(self, progress: Progress | None, cancel: CancelFn | None, total: int) -> None:
+        self.progress, self.cancel, self.total, self.done = progress, cancel, total, 0
+
+    def step(self) -> None:
+        if self.cancel is not None and self.cancel():
+            raise Cancelled("export cancelled")
+        self.done += 1
+        if self.progress is not None:
+            self.progress(min(self.done, self.total), self.total)
+
+    def finish(self) -> None:
+        if self.progress is not None:
+            self.progress(self.total, self.total)
 
 
 def _decode(entry: FinalEntry) -> np.ndarray:
     return rle.decode(entry.final_rle, entry.height, entry.width)
 
 
-def _safe_filename(image_id: str) -> str:
-    if not _SAFE_NAME.match(image_id) or image_id in (".", ".."):
-        raise ExportError(f"ImageId {image_id!r} is not a safe file name")
-    return image_id
+def _exportable(
+    entries: Iterable[FinalEntry], result: ExportResult, ticker: _Ticker, index: FolderIndex | None
+) -> Iterator[FinalEntry]:
+    """The entries that may be written: a CSV- and file-name-safe ImageId, and (with an index) a source that is
+    still the file the mask was recorded against. The others are skipped with their reason."""
+    for e in entries:
+        ticker.step()
+        reason = unsafe_id_reason(e.image_id) or _source_changed(e, index)
+        if reason is not None:
+            result.skipped[printable(e.image_id)[:80]] = reason
+            continue
+        yield e
+
+
+def _source_changed(entry: FinalEntry, index: FolderIndex | None) -> str | None:
+    """Why the folder's file for this image is not the one its mask was recorded against, or None (also when the
+    store or the index cannot tell: nothing recorded, or the image is not in the folder)."""
+    indexed = index.by_id(entry.image_id) if index is not None else None
+    if entry.source is None or indexed is None:
+        return None
+    if indexed.meta.header_digest != entry.source.content_hash:
+        return (f"{indexed.path}: the file changed since this mask was saved (same SOPInstanceUID, other content); "
+                "refusing to export the mask for it — open the image and review it again")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------- CSV
@@ -96,7 +225,7 @@ def csv_rows(
     style), so import → export without edits reproduces the file's rows exactly."""
     if style not in ("train", "submission"):
         raise ValueError(f"style must be 'train' or 'submission', got {style!r}")
-    res = result if result is not None else ExportResult()
+    res = result if result is not None else ExportResult(Path())
     out: list[tuple[str, str]] = []
     for e in entries:
         if style == "train" and e.import_rows is not None:
@@ -104,205 +233,155 @@ def csv_rows(
             res.kept_import_rows += 1
         elif style == "submission":
             rows = [(e.image_id, e.final_rle)]  # the stored union RLE is exactly the merged row
-        else:
-            rows = mask_to_rows(e.image_id, _decode(e), style="train")
+        else:  # components from the stored runs: no decode, no image-sized labelling
+            parts = run_components(*rle.parse(e.final_rle), e.height)
+            rows = [(e.image_id, rle.runs_to_string(*p)) for p in parts] or [(e.image_id, rle.EMPTY)]
         out.extend(rows)
         res.count(positive=not all(r == rle.EMPTY for _, r in rows))
     res.rows = len(out)
     return out
 
 
-def export_csv(
-    store: ReviewStore,
-    path: str | os.PathLike[str],
-    *,
-    style: str = "train",
-    only_reviewed: bool = False,
-    layer: str = "final",
+def write_csv(
+    entries: list[FinalEntry], path: Path, style: str, ticker: _Ticker, index: FolderIndex | None = None
 ) -> ExportResult:
-    """Write the final masks (or, ``layer="original"``, the AI masks) as a SIIM CSV (atomic): what
-    `pneumoviewer train` reads and `pneumoviewer evaluate` scores."""
-    res = ExportResult()
-    rows = csv_rows(store.final_entries(only_reviewed=only_reviewed, layer=layer), style, res)
+    """The SIIM CSV part (atomic): what `pneumoviewer train` reads and `pneumoviewer evaluate` scores."""
+    res = ExportResult(Path(path))
+    rows = csv_rows(_exportable(entries, res, ticker, index), style, res)
     write_rle_csv(path, rows)
-    res.written.append(Path(path))
+    res.files = 1
     return res
 
 
-# ---------------------------------------------------------------------------------------------------- PNG
+# ---------------------------------------------------------------------------------------------------- PNG / SEG
 
 
-def mask_png_bytes(mask: np.ndarray) -> bytes:
-    """An 8-bit greyscale PNG, 0 = background, 255 = pneumothorax, at the image's own size."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(np.where(np.asarray(mask, dtype=bool), 255, 0).astype(np.uint8), mode="L").save(buf, "PNG")
-    return buf.getvalue()
+def _png_bytes(entry: FinalEntry) -> tuple[bytes, bool]:
+    mask = _decode(entry)
+    return mask_png_bytes(mask), bool(mask.any())
 
 
-def export_png(
-    store: ReviewStore,
-    out_dir: str | os.PathLike[str],
-    *,
-    only_reviewed: bool = False,
-    layer: str = "final",
-    progress: Progress | None = None,
+def _write_folder(
+    entries: list[FinalEntry],
+    target: Path,
+    suffix: str,
+    ticker: _Ticker,
+    make: Callable[[FinalEntry], tuple[bytes, bool]],
+    index: FolderIndex | None,
 ) -> ExportResult:
-    """One ``<ImageId>.png`` per image with a final (or AI) mask (0/255), each written atomically."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    res = ExportResult()
-    entries = store.final_entries(only_reviewed=only_reviewed, layer=layer)
-    for i, e in enumerate(entries, start=1):
-        mask = _decode(e)
-        target = out / f"{_safe_filename(e.image_id)}.png"
-        atomic_write_bytes(target, mask_png_bytes(mask))
-        res.count(bool(mask.any()), target)
-        if progress is not None:
-            progress(i, len(entries))
+    """One ``<ImageId><suffix>`` per entry, written into a temporary folder that then replaces `target`."""
+    target = Path(target)
+    res = ExportResult(target)
+    _check_target(target, suffix)
+    with _staging(target) as staging:
+        for e in _exportable(entries, res, ticker, index):
+            try:
+                data, positive = make(e)
+            except _Skip as skip:
+                res.skipped[e.image_id] = str(skip)
+                continue
+            path = staging / f"{e.image_id}{suffix}"
+            try:
+                path.write_bytes(data)
+            except OSError as exc:
+                raise ExportError(f"{target / path.name}: cannot write: {exc.strerror or exc}; the previous "
+                                  "export was left as it was") from None
+            res.count(positive)
+            res.files += 1
     return res
 
 
-# ---------------------------------------------------------------------------------------------------- DICOM SEG
+def _check_target(target: Path, suffix: str) -> None:
+    """Refuse a target folder that holds anything but a previous export of this kind (it is replaced whole)."""
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise ExportError(f"{target}: exists and is not a folder")
+    if (target / EXPORT_MARKER).is_file():
+        return
+    strangers = [p.name for p in target.iterdir() if p.suffix.lower() != suffix]
+    if strangers:
+        raise ExportError(f"{target}: holds other files ({printable(strangers[0])}, …); choose an empty folder or "
+                          "a previous export folder")
 
 
-def build_seg(
-    source: object,
-    mask: np.ndarray,
-    *,
-    entry: FinalEntry | None = None,
-    anonymize_patient: bool = True,
-    patient_key: str | None = None,
-) -> object:
-    """A binary DICOM SEG (highdicom) of `mask` referencing the `source` dataset.
-
-    The segment is coded SNOMED CT 36118008 "Pneumothorax". The algorithm is recorded: AUTOMATIC with the model's
-    name/version when the reviewer accepted the AI mask unchanged, SEMIAUTOMATIC when an AI mask was corrected,
-    MANUAL otherwise; the reviewer is the content creator. Pixel measures always carry a slice thickness (CR/DX
-    sources have none, and highdicom's reader fails without it).
-    """
-    import highdicom as hd
-    from pydicom.sr.codedict import codes
-    from pydicom.valuerep import PersonName
-
-    ds = source
-    rows, cols = int(ds.Rows), int(ds.Columns)  # type: ignore[attr-defined]
-    mask = np.asarray(mask, dtype=bool)
-    if mask.shape != (rows, cols):
-        raise ExportError(f"mask is {mask.shape[0]}x{mask.shape[1]} but the source image is {rows}x{cols}")
-    model = entry.ai_model if entry is not None else None
-    from_ai = entry is not None and model is not None
-    if from_ai and (entry.layer == "original" or (entry.final_is_ai and entry.status is ReviewStatus.ACCEPTED)):
-        algo_type = hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC
-    elif from_ai and entry.import_rows is None:
-        algo_type = hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC
-    else:
-        algo_type = hd.seg.SegmentAlgorithmTypeValues.MANUAL
-    algo_id = None
-    if algo_type is not hd.seg.SegmentAlgorithmTypeValues.MANUAL and model is not None:
-        algo_id = hd.AlgorithmIdentificationSequence(
-            name=model.name or "unknown model",
-            version=model.version or "unknown",
-            family=codes.cid7162.ArtificialIntelligence,
-            source="PneumoViewer",
-        )
-    description = hd.seg.SegmentDescription(
-        segment_number=1,
-        segment_label="Pneumothorax",
-        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
-        segmented_property_type=hd.sr.CodedConcept(*PNEUMOTHORAX_CODE),
-        algorithm_type=algo_type,
-        algorithm_identification=algo_id,
-    )
-    spacing = _pixel_spacing(ds)
-    measures = hd.PixelMeasuresSequence(pixel_spacing=spacing, slice_thickness=1.0)
-    reviewer = entry.reviewer if entry is not None and entry.reviewer else None
-    creator = PersonName.from_named_components(family_name=reviewer) if reviewer else None
-    status = entry.status.value if entry is not None else "exported"
-    if entry is not None and entry.layer == "original":
-        status = "AI result, unreviewed" if entry.status is ReviewStatus.UNREVIEWED else "AI result"
-        creator = None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # highdicom nags about single-component names in the source
-        seg = hd.seg.Segmentation(
-            source_images=[ds],
-            pixel_array=mask.astype(np.uint8),
-            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=[description],
-            series_instance_uid=hd.UID(),
-            series_number=SEG_SERIES_NUMBER,
-            sop_instance_uid=hd.UID(),
-            instance_number=1,
-            manufacturer="PneumoViewer",
-            manufacturer_model_name="PneumoViewer",
-            software_versions=__version__,
-            device_serial_number="0",
-            content_description=f"Pneumothorax mask ({status}); not for diagnosis",
-            content_label="PNEUMOTHORAX",
-            content_creator_name=creator,
-            pixel_measures=measures,
-            omit_empty_frames=False,  # a negative exports as an empty segment, i.e. "reviewed: none"
-        )
-    if anonymize_patient:
-        seg.PatientName = "Anonymous"
-        seg.PatientID = patient_key or "ANONYMOUS"
-        seg.PatientBirthDate = ""
-    return seg
+@contextlib.contextmanager
+def _staging(target: Path) -> Iterator[Path]:
+    """A temporary folder beside `target`; on success it becomes `target` (the old one is removed only then)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        os.chmod(staging, 0o777 & ~UMASK)  # mkdtemp makes it owner-only; an export gets the user's usual mode
+        yield staging
+        (staging / EXPORT_MARKER).write_text("Written by PneumoViewer; the folder index skips this folder.\n",
+                                             encoding="utf-8")
+        if hasattr(os, "sync"):
+            os.sync()  # every file on disk before the swap (one call, not one fsync per file)
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, old / "previous")
+        os.replace(staging, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
-def _pixel_spacing(ds: object) -> list[float]:
-    for kw in ("PixelSpacing", "ImagerPixelSpacing"):
-        value = getattr(ds, kw, None)
-        if value is not None and len(value) == 2 and all(float(v) > 0 for v in value):
-            return [float(value[0]), float(value[1])]
-    return [1.0, 1.0]  # no spacing in the source: declare 1 mm so readers get a valid geometry
+class _Skip(Exception):
+    """This image cannot be exported (the message says why); the export goes on with the others."""
 
 
-def export_seg(
-    store: ReviewStore,
-    out_dir: str | os.PathLike[str],
-    sources: Mapping[str, Path],
-    *,
-    only_reviewed: bool = False,
-    anonymize_patient: bool = True,
-    patient_keys: Mapping[str, str | None] | None = None,
-    layer: str = "final",
-    progress: Progress | None = None,
-) -> ExportResult:
-    """One ``<ImageId>.dcm`` SEG per image with a final mask whose source DICOM is in `sources` (id → path).
+class _SegMaker:
+    """Builds one SEG per entry after checking that its source is still the image the reviewer saw."""
 
-    Images whose source is not found are skipped and listed in the result (a SEG must reference its source).
-    """
-    from pneumoviewer.io.dicom import read_dataset  # the app's reader: a bad source is a DicomError naming it
+    def __init__(self, index: FolderIndex, options: DeidOptions) -> None:
+        self.index, self.options = index, options
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    res = ExportResult()
-    entries = store.final_entries(only_reviewed=only_reviewed, layer=layer)
-    for i, e in enumerate(entries, start=1):
-        src_path = sources.get(e.image_id)
-        if src_path is None:
-            res.skipped[e.image_id] = "source DICOM not found in the folder"
-        else:
-            ds = read_dataset(src_path)
-            mask = _decode(e)
-            key = (patient_keys or {}).get(e.image_id)
-            seg = build_seg(ds, mask, entry=e, anonymize_patient=anonymize_patient, patient_key=key)
-            target = out / f"{_safe_filename(e.image_id)}.dcm"
-            with atomic_write(target, "wb") as fh:
-                seg.save_as(fh, enforce_file_format=True)  # type: ignore[attr-defined]
-            res.count(bool(mask.any()), target)
-        if progress is not None:
-            progress(i, len(entries))
-    return res
+    def __call__(self, entry: FinalEntry) -> tuple[bytes, bool]:
+        indexed = self.index.by_id(entry.image_id)
+        if indexed is None:
+            raise _Skip("source DICOM not found in the folder")
+        try:
+            now = read_header(indexed.path)
+            # the file now = what the index saw = what the store recorded with the mask (when it did)
+            seen = [indexed.meta.header_digest] + ([entry.source.content_hash] if entry.source is not None else [])
+            if now.image_id != entry.image_id or any(digest != now.header_digest for digest in seen):
+                raise _Skip(
+                    f"{indexed.path}: the file changed since the folder was indexed (it now holds "
+                    f"{'another image' if now.image_id != entry.image_id else 'other header data'}); refusing to "
+                    "export a mask onto it — re-open the folder and check the image"
+                )
+            source = read_dataset(indexed.path)
+            mask = _decode(entry)
+            algorithm, creator, status = _algorithm(entry), _creator(entry), _status_text(entry)
+            key = repr((entry.final_rle, algorithm, creator, status, self.options))
+            seg = build_seg(source, mask, algorithm=algorithm, creator=creator, status=status, options=self.options,
+                            content_key=key)
+        except (DicomError, SegError) as exc:
+            raise _Skip(str(exc)) from None
+        return dataset_bytes(seg), bool(mask.any())
 
 
-def read_seg_mask(path: str | os.PathLike[str]) -> tuple[str, np.ndarray]:
-    """(referenced source SOPInstanceUID, mask) of a one-segment SEG written by :func:`export_seg`."""
-    import highdicom as hd
+def _algorithm(entry: FinalEntry) -> SegAlgorithm:
+    """AUTOMATIC when the AI mask is exported unchanged, SEMIAUTOMATIC when an AI mask was corrected, MANUAL
+    otherwise (drawn or imported)."""
+    model = entry.ai_model
+    if model is None:
+        return SegAlgorithm("MANUAL")
+    if entry.layer == "original" or (entry.final_is_ai and entry.status is ReviewStatus.ACCEPTED):
+        return SegAlgorithm("AUTOMATIC", model.name, model.version)
+    if entry.import_rows is None:
+        return SegAlgorithm("SEMIAUTOMATIC", model.name, model.version)
+    return SegAlgorithm("MANUAL")
 
-    seg = hd.seg.segread(path)
-    src = seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].ReferencedSOPInstanceUID
-    arr = seg.get_pixels_by_source_instance(source_sop_instance_uids=[src], segment_numbers=[1])
-    return str(src), np.asarray(arr[0, :, :, 0]).astype(bool)
+
+def _creator(entry: FinalEntry) -> str | None:
+    return None if entry.layer == "original" else entry.reviewer or None
+
+
+def _status_text(entry: FinalEntry) -> str:
+    if entry.layer == "original":
+        return "AI result, unreviewed" if entry.status is ReviewStatus.UNREVIEWED else "AI result"
+    return entry.status.value

@@ -294,6 +294,13 @@ def _connect_ro(path: Path) -> sqlite3.Connection:
     """A read-only connection: ``mode=ro``, or ``immutable=1`` when the -shm cannot be made (a read-only folder,
     where no writer can be at work either)."""
     uri = path.resolve().as_uri()
+    wal, shm = _sidecar(path, "-wal"), _sidecar(path, "-shm")
+    if not shm.exists() and (not wal.exists() or wal.stat().st_size == 0):
+        # No connection has the store open (a WAL writer always keeps its -shm) and nothing waits in a WAL: read
+        # it as immutable, which creates no -wal/-shm beside it, so a read-only use leaves the folder unchanged.
+        return _probed(
+            sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+        )
     try:
         return _probed(sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False))
     except sqlite3.OperationalError:

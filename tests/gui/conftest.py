@@ -79,15 +79,30 @@ def _app_identity(qapp: QApplication) -> None:
 
 
 @pytest.fixture
-def make_window(qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
-    """Build MainWindow(**kwargs), shown; every window is closed (workers joined) at the end of the test."""
-    from pneumoviewer.gui.main_window import MainWindow
+def make_window(
+    qtbot: Any, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Any]]:
+    """Build the app's window (`app.build_window(**kwargs)`), shown; every window is closed (workers joined) at the
+    end of the test. Review stores go to a folder of this test session, not into shared fixture folders (which would
+    otherwise carry statuses and the worklist position from one test into the next)."""
+    import hashlib
+
+    from pneumoviewer.app import build_window
+    from pneumoviewer.review import ReviewStore
 
     monkeypatch.setenv("PNEUMOVIEWER_MODELS", str(tmp_path / "no-models"))  # no bundle unless a test passes one
+    base = tmp_path_factory.mktemp("review-stores")
+
+    def open_store(folder: Any) -> ReviewStore:
+        root = Path(folder).resolve()
+        key = hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:16]
+        return ReviewStore(base / key / "review.sqlite", folder=root)
+
     windows: list[Any] = []
 
     def make(**kwargs: Any) -> Any:
-        w = MainWindow(**kwargs)
+        kwargs.setdefault("open_store", open_store)
+        w = build_window(**kwargs)
         w.resize(1280, 800)
         w.show()
         qtbot.waitExposed(w)
@@ -97,17 +112,18 @@ def make_window(qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     yield make
     for w in windows:
         w.close()
-        assert w.inference_worker is None or not w.inference_worker.isRunning()
-        assert not w.loader.isRunning()
+        worker = w.parts.ai.worker
+        assert worker is None or not worker.isRunning()
+        assert not w.parts.nav.loader.isRunning()
 
 
 def open_and_wait(qtbot: Any, window: Any, folder: Path, timeout: int = 20000) -> tuple[int, int]:
     """Open `folder` and wait until the scan finished and the first image is painted."""
-    with qtbot.waitSignal(window.scanFinished, timeout=timeout) as scan:
-        window.open_folder(folder)
+    with qtbot.waitSignal(window.parts.folders.scanFinished, timeout=timeout) as scan:
+        window.parts.folders.open_folder(folder)
     n, failed = scan.args
     if n:
-        qtbot.waitUntil(lambda: window.viewer.image is not None, timeout=timeout)
+        qtbot.waitUntil(lambda: window.parts.viewer.image is not None, timeout=timeout)
     return n, failed
 
 
@@ -126,24 +142,3 @@ def send_drag(widget: QWidget, button: Qt.MouseButton, start: QPoint, end: QPoin
         pos = QPoint(round(start.x() + (end.x() - start.x()) * t), round(start.y() + (end.y() - start.y()) * t))
         event(QMouseEvent.Type.MouseMove, pos, none, button)
     event(QMouseEvent.Type.MouseButtonRelease, end, button, none)
-
-
-@pytest.fixture(autouse=True)
-def _review_stores_outside_shared_folders(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every window opens the folder's review store; keep it out of the shared session-scoped phantom folder (which
-    would otherwise carry statuses and the worklist position from one test into the next)."""
-    import hashlib
-
-    from pneumoviewer.gui import review_bridge
-    from pneumoviewer.review import ReviewStore
-
-    base = tmp_path_factory.mktemp("review-stores")
-
-    def open_store(folder: Any) -> ReviewStore:
-        root = Path(folder).resolve()
-        key = hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:16]
-        return ReviewStore(base / key / "review.sqlite", folder=root)
-
-    monkeypatch.setattr(review_bridge, "open_store", open_store)

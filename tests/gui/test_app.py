@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pneumoviewer.gui import main_window as mw
+from pneumoviewer.gui import folders as mw
 
 CHILD = textwrap.dedent(
     """
@@ -21,13 +21,13 @@ CHILD = textwrap.dedent(
 
     app, w = create_app(sys.argv[1:])
     seen = {}
-    w.imagePainted.connect(lambda i: seen.setdefault("painted", i))
-    w.modelReady.connect(lambda d: seen.setdefault("device", d))
-    w.modelFailed.connect(lambda m: seen.setdefault("model_failed", m))
-    w.predictionArrived.connect(lambda i, p: seen.setdefault("prediction", i))
+    w.parts.nav.imagePainted.connect(lambda i: seen.setdefault("painted", i))
+    w.parts.ai.modelReady.connect(lambda d: seen.setdefault("device", d))
+    w.parts.ai.modelFailed.connect(lambda m: seen.setdefault("model_failed", m))
+    w.parts.ai.predictionArrived.connect(lambda i, p: seen.setdefault("prediction", i))
 
     def check():
-        if "painted" in seen and (not w.has_model() or "prediction" in seen or "model_failed" in seen):
+        if "painted" in seen and (not w.parts.ai.has_model() or "prediction" in seen or "model_failed" in seen):
             app.quit()
 
     timer = QTimer(); timer.timeout.connect(check); timer.start(50)
@@ -35,7 +35,7 @@ CHILD = textwrap.dedent(
     app.exec()
     seen["tensorflow_imported"] = "tensorflow" in sys.modules
     seen["keras_imported"] = "keras" in sys.modules
-    seen["has_model"] = w.has_model()
+    seen["has_model"] = w.parts.ai.has_model()
     w.close()
     print("RESULT" + json.dumps(seen))
     """
@@ -74,18 +74,18 @@ def test_the_demo_studies_are_generated_once_in_the_background(make_window, qtbo
     w = make_window(run_ai=False)
     folder = mw.demo_folder()
     assert not mw.demo_ready(folder)
-    with qtbot.waitSignal(w.demoReady, timeout=60000) as ready:
-        w.open_demo()
+    with qtbot.waitSignal(w.parts.folders.demoReady, timeout=60000) as ready:
+        w.parts.folders.open_demo()
         assert w.task_progress.isVisible()  # progress shown while generating
     assert Path(ready.args[0]) == folder
-    with qtbot.waitSignal(w.scanFinished, timeout=30000) as scan:
+    with qtbot.waitSignal(w.parts.folders.scanFinished, timeout=30000) as scan:
         pass
     assert scan.args == [3, 0]
-    qtbot.waitUntil(lambda: w.viewer.image is not None)
+    qtbot.waitUntil(lambda: w.parts.viewer.image is not None)
     stamp = (folder / ".complete").stat().st_mtime_ns
     w2 = make_window(run_ai=False)
-    with qtbot.waitSignal(w2.scanFinished, timeout=30000):
-        w2.open_demo()  # already there: opened directly, not regenerated
+    with qtbot.waitSignal(w2.parts.folders.scanFinished, timeout=30000):
+        w2.parts.folders.open_demo()  # already there: opened directly, not regenerated
     assert (folder / ".complete").stat().st_mtime_ns == stamp
 
 
@@ -93,9 +93,9 @@ def test_closing_during_demo_generation_stops_it(make_window, qtbot, monkeypatch
     monkeypatch.setattr(mw, "DEMO_IMAGES", 50)
     monkeypatch.setattr(mw, "DEMO_SIZE", 256)
     w = make_window(run_ai=False)
-    w.open_demo()
+    w.parts.folders.open_demo()
     qtbot.waitUntil(lambda: w.task_progress.value() >= 1, timeout=60000)
-    thread = w._demo_thread
+    thread = w.parts.folders.demo_thread
     w.close()
     assert not thread.isRunning()
     assert not mw.demo_ready(mw.demo_folder())  # incomplete: regenerated next time

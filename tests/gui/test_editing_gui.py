@@ -25,50 +25,47 @@ def folder(phantom_dataset: Any, tmp_path: Path) -> Path:
 
 
 def editing_window(make_window: Any, qtbot: Any, folder: Path) -> Any:
-    from pneumoviewer.gui.review_bridge import install
-
     w = make_window(run_ai=False)
-    review = install(w)
     open_and_wait(qtbot, w, folder)
-    qtbot.waitUntil(lambda: review.bridge.document() is not None)
-    w.viewer.graphics.setFocus()
+    qtbot.waitUntil(lambda: w.parts.editor.document is not None)
+    w.parts.viewer.graphics.setFocus()
     return w
 
 
 def screen(w: Any, row: float, col: float) -> QPoint:
     """Viewport pixel of image (row, col) (pixel centre)."""
-    scene = w.viewer.image_to_scene(row + 0.5, col + 0.5)
-    p = w.viewer.graphics.mapFromScene(scene)
+    scene = w.parts.viewer.image_to_scene(row + 0.5, col + 0.5)
+    p = w.parts.viewer.graphics.mapFromScene(scene)
     return QPoint(p.x(), p.y())
 
 
 def drag(w: Any, a: tuple[float, float], b: tuple[float, float], steps: int = 12) -> None:
-    send_drag(w.viewer.graphics.viewport(), Qt.MouseButton.LeftButton, screen(w, *a), screen(w, *b), steps)
+    send_drag(w.parts.viewer.graphics.viewport(), Qt.MouseButton.LeftButton, screen(w, *a), screen(w, *b), steps)
 
 
 def click(w: Any, qtbot: Any, at: tuple[float, float]) -> None:
-    qtbot.mouseClick(w.viewer.graphics.viewport(), Qt.MouseButton.LeftButton, pos=screen(w, *at))
+    qtbot.mouseClick(w.parts.viewer.graphics.viewport(), Qt.MouseButton.LeftButton, pos=screen(w, *at))
 
 
 def key(w: Any, qtbot: Any, k: Any, mod: Any = Qt.KeyboardModifier.NoModifier) -> None:
-    qtbot.keyClick(w.viewer.graphics, k, mod)
+    qtbot.keyClick(w.parts.viewer.graphics, k, mod)
 
 
 def doc_of(w: Any) -> Any:
-    return w.review.bridge.document()
+    return w.parts.editor.document
 
 
 def test_number_keys_pick_tools_and_panel_follows(make_window, qtbot, folder):
     w = editing_window(make_window, qtbot, folder)
-    ctl, panel = w.review.controller, w.review.panel
-    assert ctl.tool is None and w.viewer.tool_handler is None  # starts in pan mode
+    ctl, panel = w.parts.editor, w.parts.tool_panel
+    assert ctl.tool is None and w.parts.viewer.tool_handler is None  # starts in pan mode
     for i, name in enumerate(TOOLS, start=1):
         key(w, qtbot, getattr(Qt.Key, f"Key_{i}"))
         assert ctl.tool_name == name
         assert panel.buttons[name].isChecked()
-        assert w.viewer.tool_handler is ctl
+        assert w.parts.viewer.tool_handler is ctl
     key(w, qtbot, Qt.Key.Key_0)
-    assert ctl.tool is None and w.viewer.tool_handler is None
+    assert ctl.tool is None and w.parts.viewer.tool_handler is None
     qtbot.mouseClick(panel.buttons["fill"], Qt.MouseButton.LeftButton)
     assert ctl.tool_name == "fill"
 
@@ -79,19 +76,19 @@ def test_brush_stroke_paints_one_undo_step_and_undo_redo_keys(make_window, qtbot
     doc.replace(np.zeros(doc.shape, bool))
     before = doc.mask.copy()
     key(w, qtbot, Qt.Key.Key_1)
-    w.review.controller.set_option("radius", 5)
+    w.parts.editor.set_option("radius", 5)
     drag(w, (100, 60), (100, 180), steps=5)  # big jumps between events: the stroke must still be gap-free
     after = doc.mask.copy()
     assert after[100, 60:181].all()  # the whole segment, no gaps
     assert after[95, 120] and not after[90, 120]  # radius 5
     assert doc.undo_label == "brush"
     # the overlay shows the document's pixels (the partial repaint wrote the RGBA slice)
-    rgba = w.review_overlay._rgba if hasattr(w, "review_overlay") else w.review.controller.overlay._rgba
+    rgba = w.parts.review_overlay._rgba
     assert (rgba[..., 3] > 0).sum() == after.sum()
-    assert w.review.panel.undo_button.text() == "Undo brush"
+    assert w.parts.tool_panel.undo_button.text() == "Undo brush"
     key(w, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(doc.mask, before)
-    assert (w.review.controller.overlay._rgba[..., 3] > 0).sum() == 0
+    assert (w.parts.editor.overlay._rgba[..., 3] > 0).sum() == 0
     key(w, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert np.array_equal(doc.mask, after)
     key(w, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
@@ -101,12 +98,12 @@ def test_brush_stroke_paints_one_undo_step_and_undo_redo_keys(make_window, qtbot
 
 def test_bracket_keys_resize_and_cursor_outline_follows(make_window, qtbot, folder):
     w = editing_window(make_window, qtbot, folder)
-    ctl = w.review.controller
+    ctl = w.parts.editor
     key(w, qtbot, Qt.Key.Key_1)
     r0 = ctl.radius
     key(w, qtbot, Qt.Key.Key_BracketRight)
     assert ctl.radius > r0
-    spin = w.review.panel.option_widgets[("brush", "radius")]
+    spin = w.parts.tool_panel.option_widgets[("brush", "radius")]
     assert spin.value() == ctl.radius  # the panel follows the key
     key(w, qtbot, Qt.Key.Key_BracketLeft)
     key(w, qtbot, Qt.Key.Key_BracketLeft)
@@ -116,10 +113,10 @@ def test_bracket_keys_resize_and_cursor_outline_follows(make_window, qtbot, fold
     assert ctl.cursor_item.isVisible()
     assert rect.width() == pytest.approx(2 * ctl.radius + 1)
     assert rect.center().x() == pytest.approx(70.5) and rect.center().y() == pytest.approx(50.5)
-    spacing = w.current_image().meta.pixel_spacing
+    spacing = w.parts.nav.current_image().meta.pixel_spacing
     if spacing:
         assert "mm" in ctl.radius_text()
-        assert "mm" in w.review.panel.size_labels["brush"].text()
+        assert "mm" in w.parts.tool_panel.size_labels["brush"].text()
 
 
 def test_eraser_and_shift_flip(make_window, qtbot, folder):
@@ -129,13 +126,13 @@ def test_eraser_and_shift_flip(make_window, qtbot, folder):
     start[80:160, 80:160] = True
     doc.replace(start)
     key(w, qtbot, Qt.Key.Key_2)  # eraser
-    w.review.controller.set_option("radius", 4)
+    w.parts.editor.set_option("radius", 4)
     drag(w, (120, 70), (120, 170))
     assert not doc.mask[116:125, 85:155].any() and doc.mask[100, 120]
     # brush with Shift held at the press removes
     key(w, qtbot, Qt.Key.Key_1)
-    w.review.controller.set_option("radius", 4)
-    vp = w.viewer.graphics.viewport()
+    w.parts.editor.set_option("radius", 4)
+    vp = w.parts.viewer.graphics.viewport()
     from PySide6.QtCore import QPointF
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
@@ -152,7 +149,7 @@ def test_eraser_and_shift_flip(make_window, qtbot, folder):
         ev(QMouseEvent.Type.MouseMove, p, none, left, shift)
     ev(QMouseEvent.Type.MouseButtonRelease, b, left, none, shift)
     assert not doc.mask[95, 95:145].any()
-    assert w.review.controller.tool.mode == "add"  # the flip lasts one stroke
+    assert w.parts.editor.tool.mode == "add"  # the flip lasts one stroke
 
 
 def test_escape_cancels_the_stroke(make_window, qtbot, folder):
@@ -160,7 +157,7 @@ def test_escape_cancels_the_stroke(make_window, qtbot, folder):
     doc = doc_of(w)
     doc.replace(np.zeros(doc.shape, bool))
     key(w, qtbot, Qt.Key.Key_1)
-    vp = w.viewer.graphics.viewport()
+    vp = w.parts.viewer.graphics.viewport()
     from PySide6.QtCore import QPointF
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
@@ -188,12 +185,12 @@ def test_space_drag_still_pans_with_a_tool(make_window, qtbot, folder):
     doc = doc_of(w)
     doc.replace(np.zeros(doc.shape, bool))
     key(w, qtbot, Qt.Key.Key_1)
-    before = w.viewer.view_box.viewRange()
-    qtbot.keyPress(w.viewer.graphics, Qt.Key.Key_Space)
+    before = w.parts.viewer.view_box.viewRange()
+    qtbot.keyPress(w.parts.viewer.graphics, Qt.Key.Key_Space)
     drag(w, (100, 60), (100, 160))
-    qtbot.keyRelease(w.viewer.graphics, Qt.Key.Key_Space)
+    qtbot.keyRelease(w.parts.viewer.graphics, Qt.Key.Key_Space)
     assert not doc.mask.any()
-    assert w.viewer.view_box.viewRange() != before
+    assert w.parts.viewer.view_box.viewRange() != before
 
 
 def test_fill_click_fills_a_hole(make_window, qtbot, folder):
@@ -209,7 +206,7 @@ def test_fill_click_fills_a_hole(make_window, qtbot, folder):
     assert doc.undo_label == "fill"
     click(w, qtbot, (10, 10))  # outside: reaches the border, nothing filled, a message says why
     assert doc.mask.sum() == 80 * 80
-    assert "border" in w.review.panel.message.text()
+    assert "border" in w.parts.tool_panel.message.text()
 
 
 def test_polygon_drag_fills_the_outline(make_window, qtbot, folder):
@@ -217,7 +214,7 @@ def test_polygon_drag_fills_the_outline(make_window, qtbot, folder):
     doc = doc_of(w)
     doc.replace(np.zeros(doc.shape, bool))
     key(w, qtbot, Qt.Key.Key_4)
-    vp = w.viewer.graphics.viewport()
+    vp = w.parts.viewer.graphics.viewport()
     pts = [(60, 60), (60, 180), (180, 180), (180, 60), (62, 60)]
     from PySide6.QtCore import QPointF
     from PySide6.QtGui import QMouseEvent
@@ -235,10 +232,10 @@ def test_polygon_drag_fills_the_outline(make_window, qtbot, folder):
             t = i / 8
             ev(QMouseEvent.Type.MouseMove, screen(w, r0 + (r1 - r0) * t, c0 + (c1 - c0) * t), none, left)
     assert not doc.mask.any()  # nothing until release; the preview line shows the outline
-    assert not w.review.controller.preview_item.path().isEmpty()
+    assert not w.parts.editor.preview_item.path().isEmpty()
     ev(QMouseEvent.Type.MouseButtonRelease, screen(w, *pts[-1]), left, none)
     assert doc.mask[70:170, 70:170].all() and not doc.mask[:50].any()
-    assert w.review.controller.preview_item.path().isEmpty()
+    assert w.parts.editor.preview_item.path().isEmpty()
 
 
 def test_islands_click_and_apply(make_window, qtbot, folder):
@@ -252,7 +249,7 @@ def test_islands_click_and_apply(make_window, qtbot, folder):
     key(w, qtbot, Qt.Key.Key_5)  # islands, default: remove clicked
     click(w, qtbot, (155, 155))
     assert not doc.mask[150:160, 150:160].any() and doc.mask[200:205, 30:35].all()
-    panel = w.review.panel
+    panel = w.parts.tool_panel
     combo = panel.option_widgets[("islands", "action")]
     combo.setCurrentIndex(combo.findData("keep_largest"))
     assert panel.apply_button.isVisible()
@@ -267,7 +264,7 @@ def test_morphology_apply_and_clear(make_window, qtbot, folder):
     m[50:150, 50:150] = True
     doc.replace(m)
     key(w, qtbot, Qt.Key.Key_6)  # morphology
-    panel = w.review.panel
+    panel = w.parts.tool_panel
     combo = panel.option_widgets[("morphology", "operation")]
     combo.setCurrentIndex(combo.findData("erode"))
     panel.option_widgets[("morphology", "radius")].setValue(5)
@@ -290,12 +287,12 @@ def test_partial_repaint_reaches_the_screen_and_matches_a_full_redraw(make_windo
     w = editing_window(make_window, qtbot, folder)
     doc = doc_of(w)
     doc.replace(np.zeros(doc.shape, bool))
-    overlay = w.review.controller.overlay
-    qtbot.wait(50)
+    overlay = w.parts.editor.overlay
+    qtbot.waitUntil(lambda: overlay.qimage is not None)  # the first paint built the layer's QImage
     assert _shares_buffer(overlay.qimage, overlay._rgba)  # the fast path is the one in use
     key(w, qtbot, Qt.Key.Key_1)
-    w.review.controller.set_option("radius", 8)
-    vp = w.viewer.graphics.viewport()
+    w.parts.editor.set_option("radius", 8)
+    vp = w.parts.viewer.graphics.viewport()
 
     def shot() -> Any:
         qtbot.wait(30)  # let the queued paint of the dirty region happen
@@ -306,12 +303,12 @@ def test_partial_repaint_reaches_the_screen_and_matches_a_full_redraw(make_windo
     after = shot()
     p = vp.mapTo(w.window(), screen(w, 60, 120)) if vp.winId() == w.winId() else screen(w, 60, 120)
     assert before.pixelColor(p) != after.pixelColor(p)  # the stroke reached the screen
-    w.review.controller.set_option("radius", 3)
+    w.parts.editor.set_option("radius", 3)
     for c in (10, 20, 30):
         drag(w, (150, c), (230, c + 40))
     incremental = shot()
     overlay.set_mask(doc.mask)  # full rebuild + full repaint
-    w.viewer.graphics.viewport().update()
+    w.parts.viewer.graphics.viewport().update()
     full = shot()
     assert incremental == full
     # contour mode: the partial slice (grown by the contour width) equals a full rebuild of the RGBA layer

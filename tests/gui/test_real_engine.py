@@ -45,17 +45,19 @@ def tiny_bundle(tmp_path_factory):
 @pytest.mark.slow
 def test_real_engine_predicts_the_folder_in_the_child_process(make_window, qtbot, phantom_dataset, tiny_bundle):
     w = make_window(bundle_dir=tiny_bundle, inference_mode="process")
-    with qtbot.waitSignal(w.inferenceIdle, timeout=240000):
+    with qtbot.waitSignal(w.parts.ai.inferenceIdle, timeout=240000):
         open_and_wait(qtbot, w, phantom_dataset.root)
-    assert w.inference_worker.device and w.inference_worker.device.startswith(("CPU", "GPU"))
-    assert set(w._predictions) == set(phantom_dataset.image_ids)
+    assert w.parts.ai.worker.device and w.parts.ai.worker.device.startswith(("CPU", "GPU"))
+    assert set(w.parts.session.predictions()) == set(phantom_dataset.image_ids)
     for image_id in phantom_dataset.image_ids:
-        pred = w.prediction(image_id)
+        pred = w.parts.session.prediction(image_id)
         assert pred.model.name == "tiny-gui-test" and pred.model.synthetic
         assert 0.0 <= pred.probability <= 1.0
-        meta = next(r.meta for r in w.worklist_model.rows() if r.meta.image_id == image_id)
-        assert pred.mask.shape == (meta.rows, meta.columns) and pred.mask.dtype == bool
-    assert "tiny-gui-test v0.0.1" in w.device_label.text()
-    assert "not for clinical use" in w.metadata.disclaimer.text()
-    shown = w.current_image_id()
-    assert w.ai_overlay.mask is w.prediction(shown).mask
+        meta = next(r.meta for r in w.parts.worklist_model.rows() if r.meta.image_id == image_id)
+        mask = w.parts.session.ai_mask(image_id)  # from the small LRU, else read back from the review store
+        assert mask.shape == (meta.rows, meta.columns) and mask.dtype == bool
+        assert pred.mask_area == int(mask.sum())
+    assert "tiny-gui-test v0.0.1" in w.parts.ai_status.device_label.text()
+    assert "not for clinical use" in w.parts.metadata.disclaimer.text()
+    shown = w.parts.session.current
+    assert w.parts.ai_overlay.mask is w.parts.session.ai_mask(shown)

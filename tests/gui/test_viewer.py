@@ -43,7 +43,9 @@ def _rendered(viewer) -> np.ndarray:
 @pytest.fixture
 def cr_mono1(tmp_path):
     """A 12-bit MONOCHROME1 CR, not square, with rescale and window tags (a typical real CR export)."""
-    from pneumoviewer.io.dicom_synth import ComputedRadiographyImageStorage, write_dicom
+    from pydicom.uid import ComputedRadiographyImageStorage
+
+    from pneumoviewer.io.dicom.write import write_dicom
 
     rng = np.random.default_rng(3)
     y, x = np.mgrid[0:300, 0:240]
@@ -69,7 +71,7 @@ def cr_mono1(tmp_path):
 
 @pytest.mark.parametrize("kind", ["siim", "mono1"])
 def test_default_display_matches_the_pipeline(viewer, tmp_path, cr_mono1, kind):
-    from pneumoviewer.io.dicom_synth import write_siim_like
+    from pneumoviewer.phantom import write_siim_like
 
     path = write_siim_like(tmp_path / "siim.dcm", size=256) if kind == "siim" else cr_mono1
     item = _show(viewer, path)
@@ -86,7 +88,7 @@ def test_default_display_matches_the_pipeline(viewer, tmp_path, cr_mono1, kind):
 
 
 def test_right_drag_changes_window_level_never_the_data(viewer, qtbot, tmp_path):
-    from pneumoviewer.io.dicom_synth import write_siim_like
+    from pneumoviewer.phantom import write_siim_like
 
     item = _show(viewer, write_siim_like(tmp_path / "a.dcm", size=256))
     raw = item.data.copy()
@@ -110,7 +112,7 @@ def test_right_drag_changes_window_level_never_the_data(viewer, qtbot, tmp_path)
 
 
 def test_histogram_levels_drive_the_window(viewer, qtbot, tmp_path):
-    from pneumoviewer.io.dicom_synth import write_siim_like
+    from pneumoviewer.phantom import write_siim_like
 
     _show(viewer, write_siim_like(tmp_path / "a.dcm", size=128))
     with qtbot.waitSignal(viewer.windowChanged) as sig:
@@ -120,7 +122,7 @@ def test_histogram_levels_drive_the_window(viewer, qtbot, tmp_path):
 
 
 def test_presets_are_in_display_units_for_both_photometrics(viewer, tmp_path, cr_mono1):
-    from pneumoviewer.io.dicom_synth import write_siim_like
+    from pneumoviewer.phantom import write_siim_like
 
     for path in (write_siim_like(tmp_path / "a.dcm", size=128), cr_mono1):
         item = _show(viewer, path)
@@ -140,7 +142,7 @@ def test_presets_are_in_display_units_for_both_photometrics(viewer, tmp_path, cr
 
 
 def test_invert_flips_the_lut_only(viewer, tmp_path):
-    from pneumoviewer.io.dicom_synth import write_siim_like
+    from pneumoviewer.phantom import write_siim_like
 
     item = _show(viewer, write_siim_like(tmp_path / "a.dcm", size=128))
     normal = _rendered(viewer)
@@ -153,7 +155,7 @@ def test_invert_flips_the_lut_only(viewer, tmp_path):
 
 
 def test_zoom_fit_and_one_to_one(viewer, qtbot, tmp_path):
-    from pneumoviewer.io.dicom_synth import write_siim_like
+    from pneumoviewer.phantom import write_siim_like
 
     _show(viewer, write_siim_like(tmp_path / "a.dcm", size=1024))
     fit = viewer.zoom()
@@ -163,7 +165,6 @@ def test_zoom_fit_and_one_to_one(viewer, qtbot, tmp_path):
     viewer.fit()
     assert viewer.zoom() == pytest.approx(fit, rel=0.02)
     vp = viewer.graphics.viewport()
-    qtbot.wait(10)
     from PySide6.QtCore import QPointF
     from PySide6.QtGui import QWheelEvent
     from PySide6.QtWidgets import QApplication
@@ -184,7 +185,7 @@ def test_zoom_fit_and_one_to_one(viewer, qtbot, tmp_path):
 
 
 def test_left_drag_pans_without_tool_and_goes_to_the_tool_when_set(viewer, qtbot, tmp_path):
-    from pneumoviewer.io.dicom_synth import write_siim_like
+    from pneumoviewer.phantom import write_siim_like
 
     _show(viewer, write_siim_like(tmp_path / "a.dcm", size=512))
     viewer.zoom_by(2.0)
@@ -235,7 +236,7 @@ def test_left_drag_pans_without_tool_and_goes_to_the_tool_when_set(viewer, qtbot
 
 
 def test_overlay_update_rect_repaints_only_the_rectangle(viewer, tmp_path):
-    from pneumoviewer.io.dicom_synth import write_siim_like
+    from pneumoviewer.phantom import write_siim_like
 
     _show(viewer, write_siim_like(tmp_path / "a.dcm", size=256))
     ov = viewer.add_overlay("review", "#2fd0c8", opacity=0.5)

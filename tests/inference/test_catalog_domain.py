@@ -113,3 +113,20 @@ def test_outside_domain_names_the_reason(change, phrase):
 def test_inside_domain_is_quiet(change):
     assert domain.outside_domain(REAL, replace(CHEST, **change)) is None
     assert domain.outside_domain(SYNTH, replace(CHEST, modality="CT")) is None  # synthetic: the other warning
+
+
+def test_phantoms_carry_the_mark_and_other_files_do_not(phantom_dataset_readonly, tmp_path):
+    import numpy as np
+
+    from pneumoviewer.io.dicom import read_header
+    from pneumoviewer.io.dicom.write import build_dataset, dataset_bytes
+    from pneumoviewer.io.folder import scan_folder
+
+    index = scan_folder(phantom_dataset_readonly.root, use_cache=False)
+    assert index.images and all(item.meta.synthetic_phantom for item in index.images)
+    assert all(domain.synthetic_on_real(SYNTH, item.meta) is False for item in index.images)
+    other = tmp_path / "real-looking.dcm"
+    other.write_bytes(dataset_bytes(build_dataset(np.zeros((300, 300), np.uint16), bits_stored=12,
+                                                  attrs={"Modality": "CR", "Manufacturer": "PneumoViewer"})))
+    meta = read_header(other)
+    assert not meta.synthetic_phantom and domain.synthetic_on_real(SYNTH, meta)

@@ -85,9 +85,32 @@ def test_predict_takes_dicom_images(engine, phantom_dataset):
         assert p.mask.shape == im.display.shape
 
 
-def test_warm_up_and_device(engine):
+def test_warm_up_runs_each_model_once_on_a_dummy_image(engine):
+    """Warm-up traces both graphs (a dummy batch each) and reports the seconds it took."""
+    import time
+
     assert engine.loaded and engine.device == "CPU"
-    assert engine.warm_up() >= 0.0
+    calls = []
+    real = dict(engine._predictors)
+
+    def spy(task):
+        def run(batch):
+            calls.append((task, tuple(batch.shape)))
+            return real[task](batch)
+
+        return run
+
+    engine._predictors.update({task: spy(task) for task in real})
+    try:
+        t0 = time.perf_counter()
+        seconds = engine.warm_up()
+        elapsed = time.perf_counter() - t0
+    finally:
+        engine._predictors.update(real)
+    sizes = {t: engine.config.input_size(t) for t in ("classifier", "segmenter")}
+    expected = [(t, (1, s, s, 1)) for t, s in sizes.items()]
+    assert calls == expected
+    assert 0.0 < seconds <= elapsed
 
 
 def test_gpu_oom_retries_on_cpu(rule_bundle):

@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pytest
 
+from pneumoviewer.core.components import remove_small_components
 from pneumoviewer.inference.config import ModelConfig
-from pneumoviewer.inference.postprocess import binarize, remove_small_components
+from pneumoviewer.inference.postprocess import binarize
 from pneumoviewer.inference.preprocess import preprocess_image, preprocess_mask, resize_probability
 
 

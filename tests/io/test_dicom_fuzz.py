@@ -14,7 +14,8 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import RLELossless
 
 from pneumoviewer.io.dicom import DicomError, load_image, read_header
-from pneumoviewer.io.dicom_synth import write_dicom, write_siim_like
+from pneumoviewer.io.dicom.write import write_dicom
+from pneumoviewer.phantom import write_siim_like
 
 
 @functools.lru_cache(maxsize=1)

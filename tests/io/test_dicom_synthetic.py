@@ -18,16 +18,17 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from pneumoviewer.core.privacy import patient_key
 from pneumoviewer.io.dicom import (
     DicomError,
     load_image,
     parse_age,
     parse_view,
-    patient_key,
     read_header,
 )
-from pneumoviewer.io.dicom_display import apply_window, display_from_array, percentile_window
-from pneumoviewer.io.dicom_synth import build_dataset, chest_like, write_dicom, write_siim_like
+from pneumoviewer.io.dicom.display import apply_window, display_from_array, percentile_window
+from pneumoviewer.io.dicom.write import build_dataset, write_dicom
+from pneumoviewer.phantom import chest_like, write_siim_like
 
 
 def cr_like(rows: int = 96, cols: int = 64, bits: int = 12, seed: int = 0) -> np.ndarray:
@@ -368,7 +369,7 @@ def test_window_levels_round_trip() -> None:
 def test_fastest_decoder_first_and_fallback_when_it_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import pydicom.pixels
 
-    from pneumoviewer.io.dicom import _available_plugins
+    from pneumoviewer.io.dicom.decode import _available_plugins
 
     assert _available_plugins(JPEGBaseline8Bit)[0][0] == "pillow"  # 3-4x faster than pydicom's default
     assert _available_plugins(JPEGLSLossless)[0][0] == "pyjpegls"

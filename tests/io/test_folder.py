@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from pydicom.data import get_testdata_file
 
+from pneumoviewer.core.types import Cancelled
 from pneumoviewer.io import folder as folder_mod
-from pneumoviewer.io.dicom_synth import write_dicom, write_siim_like
-from pneumoviewer.io.folder import ScanCancelled, cache_path, scan_folder
+from pneumoviewer.io.dicom.write import write_dicom
+from pneumoviewer.io.folder import cache_path, scan_folder
+from pneumoviewer.phantom import write_siim_like
 
 
 @pytest.fixture
@@ -103,12 +105,12 @@ def test_cancel_with_event_and_callable(tree: dict[str, object]) -> None:
         if done >= 2:
             event.set()
 
-    with pytest.raises(ScanCancelled):
+    with pytest.raises(Cancelled):
         scan_folder(root, progress=progress, cancel=event)
     # what was read before the cancel is cached, so the next scan resumes
     index = scan_folder(root)
     assert 1 <= index.from_cache < 8 and len(index.images) == 4
-    with pytest.raises(ScanCancelled):
+    with pytest.raises(Cancelled):
         scan_folder(root, cancel=lambda: True, use_cache=False)
 
 

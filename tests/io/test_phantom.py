@@ -10,8 +10,8 @@ import pydicom
 import pytest
 
 from pneumoviewer.io import rle
-from pneumoviewer.io.phantom import generate_dataset, render_case, sample_instances
 from pneumoviewer.io.siim_csv import read_rle_csv
+from pneumoviewer.phantom import generate_dataset, render_case, sample_instances
 
 
 def test_layout_and_csv(phantom_dataset) -> None:

@@ -176,7 +176,7 @@ def test_empty_forms() -> None:
 
 
 def test_realistic_1024_mask_matches_reference() -> None:
-    from pneumoviewer.io.phantom import sample_instances
+    from pneumoviewer.phantom import sample_instances
 
     for seed in range(3):
         for m in sample_instances(seed, 1024):

@@ -1,16 +1,6 @@
-"""Deterministic synthetic chest radiographs with pneumothorax masks, in the exact SIIM-ACR layout.
+"""Drawing one synthetic chest radiograph and its pneumothorax instances (`render_case`): the anatomy.
 
-SYNTHETIC DATA: these images are drawn from simple geometry and noise; they look like chest X-rays only enough for
-tests, demos and smoke-training. Nothing here is a real patient or a real Kaggle image.
-
-Layout written by `generate_dataset` (as the SIIM-ACR challenge files):
-
-    OUT/dicom-images-train/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm
-    OUT/train-rle.csv        header ``ImageId, EncodedPixels``; one row per instance; `` -1`` for negatives
-
-The DICOMs are JPEG Baseline (1.2.840.10008.1.2.4.50), 8-bit MONOCHROME2, Secondary Capture with Modality CR, no
-window tags, SIIM-like tags (PatientAge '38', SeriesDescription 'view: PA', anonymous UUID-like PatientID with some
-patients owning several images). Everything derives from the seed: same seed, same bytes.
+SYNTHETIC DATA: drawn from simple geometry and noise; nothing here is a real patient or a real Kaggle image.
 
 Anatomy (drawn at up to 512² and upsampled): torso soft tissue, two lung fields described in polar coordinates
 about their centres, mediastinum and heart, spine and trachea, posterior and anterior ribs, clavicles, vessel
@@ -22,28 +12,11 @@ stage-2 training labels; `benchmarks/phantom_stats.py` checks them.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import math
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-
-from pneumoviewer.io.atomic import atomic_write_bytes
-from pneumoviewer.io.rle import encode
-from pneumoviewer.io.siim_csv import write_rle_csv
-
-__all__ = [
-    "SIIM_TARGETS",
-    "PhantomCase",
-    "PhantomDataset",
-    "generate_dataset",
-    "render_case",
-    "sample_instances",
-]
 
 # SIIM-ACR stage-2 training labels (12,047 images), the figures the generator aims at. Areas at 1024².
 SIIM_TARGETS: dict[str, float] = {
@@ -94,17 +67,6 @@ class PhantomCase:
             out |= m
         return out
 
-
-@dataclass(frozen=True)
-class PhantomDataset:
-    """Where `generate_dataset` wrote things."""
-
-    root: Path
-    dicom_dir: Path
-    csv_path: Path
-    image_ids: tuple[str, ...]
-    positive_ids: frozenset[str] = frozenset()
-    paths: dict[str, Path] = field(default_factory=dict)  # image_id -> .dcm
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -640,149 +602,3 @@ def sample_instances(seed: Seed, size: int = 1024) -> list[np.ndarray]:
         if out:
             break
     return out
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Files
-
-
-def _uid(seed: int, index: int, what: str) -> str:
-    """A deterministic UUID-derived UID (2.25 root, as DICOM PS3.5 B.2 allows) from the seed and position."""
-    digest = hashlib.sha256(f"pneumoviewer-phantom|{seed}|{index}|{what}".encode()).digest()
-    return f"2.25.{uuid.UUID(bytes=digest[:16], version=4).int}"
-
-
-def _jpeg_bytes(image: np.ndarray, quality: int = 90) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image, mode="L").save(buf, format="JPEG", quality=quality, optimize=False, progressive=False)
-    return buf.getvalue()
-
-
-def dicom_bytes(
-    case: PhantomCase, *, sop_uid: str, study_uid: str, series_uid: str, patient_id: str, quality: int = 90
-) -> bytes:
-    """A SIIM-style JPEG Baseline DICOM file for one case, as bytes."""
-    from pydicom import config
-    from pydicom.dataelem import DataElement
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.encaps import encapsulate
-    from pydicom.uid import JPEGBaseline8Bit, SecondaryCaptureImageStorage
-
-    size = case.image.shape[0]
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = JPEGBaseline8Bit
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.SOPInstanceUID = sop_uid
-    ds.StudyDate = "19010101"
-    ds.StudyTime = "000000.00"
-    ds.AccessionNumber = ""
-    ds.Modality = "CR"
-    ds.ConversionType = "WSD"
-    ds.ReferringPhysicianName = ""
-    ds.SeriesDescription = f"view: {case.view}"
-    ds.PatientName = patient_id
-    ds.PatientID = patient_id
-    ds.PatientBirthDate = ""
-    ds.PatientSex = case.sex
-    # SIIM writes '38', not the standard '038Y': keep it (readers must cope) without pydicom's warning.
-    ds.add(DataElement(0x00101010, "AS", str(case.age), validation_mode=config.IGNORE))
-    ds.BodyPartExamined = "CHEST"
-    ds.ViewPosition = case.view
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = series_uid
-    ds.StudyID = ""
-    ds.SeriesNumber = 1
-    ds.InstanceNumber = 1
-    ds.PatientOrientation = ""
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = size
-    ds.Columns = size
-    spacing = round(0.168 * 1024 / size, 6)
-    ds.PixelSpacing = [spacing, spacing]
-    ds.BitsAllocated = 8
-    ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.PixelRepresentation = 0
-    ds.LossyImageCompression = "01"
-    ds.LossyImageCompressionMethod = "ISO_10918_1"
-    ds.PixelData = encapsulate([_jpeg_bytes(case.image, quality)])
-    ds["PixelData"].VR = "OB"
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
-
-
-def generate_dataset(
-    out_dir: str | Path,
-    n: int,
-    seed: int = 0,
-    size: int = 1024,
-    positive_rate: float = 0.22,
-    progress: Callable[[int, int], None] | None = None,
-) -> PhantomDataset:
-    """Write `n` phantom DICOMs in the SIIM layout plus ``train-rle.csv``; deterministic for (n, seed, size, rate).
-
-    Exactly ``round(n * positive_rate)`` images are positive. About one patient in five owns two or more images.
-    """
-    if n < 0:
-        raise ValueError("n must be >= 0")
-    if not 0.0 <= positive_rate <= 1.0:
-        raise ValueError(f"positive_rate must be in [0, 1], got {positive_rate}")
-    root = Path(out_dir)
-    dicom_dir = root / "dicom-images-train"
-    dicom_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng([seed, 0x51])
-    n_pos = round(n * positive_rate)
-    positive = np.zeros(n, dtype=bool)
-    positive[rng.permutation(n)[:n_pos]] = True
-    n_patients = max(1, math.ceil(n * 0.8))
-    owner = np.concatenate([np.arange(min(n, n_patients)), rng.integers(0, n_patients, max(0, n - n_patients))])
-    owner = owner[rng.permutation(n)] if n else owner
-    patients = [
-        {
-            "id": str(uuid.UUID(bytes=rng.bytes(16), version=4)),
-            "sex": "M" if rng.random() < 0.55 else "F",
-            "age": int(np.clip(rng.normal(47, 16), 10, 88)),
-        }
-        for _ in range(n_patients)
-    ]
-    children = np.random.SeedSequence([seed, 0x9E]).spawn(n)
-    rows: list[tuple[str, str]] = []
-    ids: list[str] = []
-    paths: dict[str, Path] = {}
-    for i in range(n):
-        pat = patients[int(owner[i])]
-        case = render_case(
-            np.random.default_rng(children[i]), size, bool(positive[i]), sex=pat["sex"], age=pat["age"] + (i % 3)
-        )
-        sop, study, series = _uid(seed, i, "sop"), _uid(seed, i, "study"), _uid(seed, i, "series")
-        path = dicom_dir / study / series / f"{sop}.dcm"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = dicom_bytes(case, sop_uid=sop, study_uid=study, series_uid=series, patient_id=pat["id"])
-        atomic_write_bytes(path, data)
-        if case.instances:
-            rows.extend((sop, encode(m)) for m in case.instances)
-        else:
-            rows.append((sop, "-1"))
-        ids.append(sop)
-        paths[sop] = path
-        if progress is not None:
-            progress(i + 1, n)
-    csv_path = root / "train-rle.csv"
-    write_rle_csv(csv_path, rows, siim_spacing=True)
-    return PhantomDataset(
-        root=root,
-        dicom_dir=dicom_dir,
-        csv_path=csv_path,
-        image_ids=tuple(ids),
-        positive_ids=frozenset(i for i, p in zip(ids, positive) if p),
-        paths=paths,
-    )

@@ -4,17 +4,14 @@ Runs in its own interpreter, so TensorFlow's import (seconds, and dlopen of larg
 first call's graph tracing (~0.2 s holding the GIL) cannot stall the GUI thread. No Qt here. It is started with
 `subprocess` (posix_spawn/vfork: the GUI thread is not blocked while a large process forks, as it is with
 multiprocessing's spawn and its resource tracker) and talks over two pipes with `multiprocessing.connection`
-framing (pickled tuples):
-
-  parent → child: ("init", bundle_dir, engine_factory | None) first · ("predict", image_id, path)
-                  · ("cancel",) drop queued requests · ("quit",)
-  child → parent: ("info", ModelInfo) · ("ready", device) · ("fatal", message) · ("result", Prediction)
-                  · ("error", image_id, message) · ("cancelled", image_id)
+framing; the messages are the dataclasses of `inference.protocol` (app → child: Init first, then Predict / Cancel /
+Quit; child → app: ModelLoading, Ready, Fatal, Result, Failed, Dropped).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import subprocess
@@ -24,13 +21,23 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
+from pneumoviewer.inference.protocol import (
+    Cancel,
+    Dropped,
+    Failed,
+    Fatal,
+    Init,
+    ModelLoading,
+    Predict,
+    Quit,
+    Ready,
+    Result,
+    describe_error,
+)
+
+log = logging.getLogger(__name__)
+
 NICENESS = 10  # scheduling priority of the inference process (POSIX nice): below the GUI's
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for the status bar / worklist: a ValueError's own message (bad input), else `Type: message`."""
-    text = str(exc).strip() or type(exc).__name__
-    return text if isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}"
 
 
 class Duplex:
@@ -70,7 +77,7 @@ class ChildProcess:
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
-            cmd = [sys.executable, "-m", "pneumoviewer.gui.inference_child", str(to_child_r), str(from_child_w)]
+            cmd = [sys.executable, "-m", "pneumoviewer.inference.child", str(to_child_r), str(from_child_w)]
             nice = shutil.which("nice") if os.name == "posix" else None
             if nice:  # low priority from the first instruction: the reader's window keeps the CPU during start-up
                 cmd = [nice, "-n", str(NICENESS), *cmd]
@@ -85,7 +92,7 @@ class ChildProcess:
             os.close(to_child_r)
             os.close(from_child_w)
         conn = Duplex(Connection(from_child_r, writable=False), Connection(to_child_w, readable=False))
-        conn.send(("init", bundle_dir, engine_factory))
+        conn.send(Init(bundle_dir, engine_factory))
         return cls(popen, conn)
 
     def is_alive(self) -> bool:
@@ -102,7 +109,7 @@ class ChildProcess:
     def shutdown(self, grace_s: float = 2.0) -> None:
         """Ask it to quit; terminate, then kill, if it does not; always reaps it and closes the pipes."""
         with contextlib.suppress(OSError, ValueError):
-            self.conn.send(("quit",))
+            self.conn.send(Quit())
         for step in (self.popen.terminate, self.popen.kill, None):
             try:
                 self.popen.wait(grace_s)
@@ -130,11 +137,11 @@ def child_main(conn: Duplex, bundle_dir: str | None, engine_factory: Any = None)
             engine = InferenceEngine(bundle_dir)
         else:
             engine = engine_factory(bundle_dir)
-        conn.send(("info", engine.model_info))
+        conn.send(ModelLoading(engine.model_info))
         engine.load()  # imports TensorFlow, loads the models, warms up (traces) before the first real image
-        conn.send(("ready", str(engine.device)))
+        conn.send(Ready(str(engine.device)))
     except Exception as exc:  # no model: the app stays usable and says why
-        conn.send(("fatal", describe_error(exc)))
+        conn.send(Fatal(describe_error(exc)))
         return
 
     pending: deque[tuple[str, Future[Any]]] = deque()
@@ -144,26 +151,25 @@ def child_main(conn: Duplex, bundle_dir: str | None, engine_factory: Any = None)
             # take every message waiting; block only when there is nothing to do
             while (pending and conn.poll(0)) or not pending:
                 msg = conn.recv()
-                kind = msg[0]
-                if kind == "quit":
+                if isinstance(msg, Quit):
                     return
-                if kind == "cancel":
+                if isinstance(msg, Cancel):
                     while pending:
                         image_id, fut = pending.popleft()
                         fut.cancel()
-                        conn.send(("cancelled", image_id))
-                elif kind == "predict":
-                    _, image_id, path = msg
-                    pending.append((image_id, decoder.submit(load_image, path)))
+                        conn.send(Dropped(image_id))
+                elif isinstance(msg, Predict):
+                    pending.append((msg.image_id, decoder.submit(load_image, msg.path)))
             image_id, fut = pending.popleft()
             try:
                 image = fut.result()
                 prediction = engine.predict(image)
-            except Exception as exc:  # one bad image must not stop the folder
-                conn.send(("error", image_id, describe_error(exc)))
+            except Exception as exc:  # one bad image must not stop the folder; the traceback goes to stderr
+                log.warning("could not predict one image", exc_info=True)
+                conn.send(Failed(image_id, describe_error(exc)))
                 continue
             prediction.mask_probability = None  # not shown: 4 MB per 1024² image the pipe need not carry
-            conn.send(("result", prediction))
+            conn.send(Result(prediction))
     except (BrokenPipeError, EOFError, OSError):
         return  # the GUI went away
     finally:
@@ -175,10 +181,10 @@ def _main(argv: list[str]) -> int:
     writer = Connection(int(argv[1]), readable=False)
     conn = Duplex(reader, writer)
     try:
-        kind, bundle_dir, factory = conn.recv()
-        if kind != "init":
+        init = conn.recv()
+        if not isinstance(init, Init):
             return 2
-        child_main(conn, bundle_dir, factory)
+        child_main(conn, init.bundle_dir, init.engine_factory)
     except (EOFError, OSError):
         return 1
     finally:

@@ -1,7 +1,7 @@
-"""Write small DICOM files from numpy arrays: SIIM-like JPEG Baseline chest films and CR-like test images.
+"""The one DICOM writer: image datasets from numpy arrays, in any transfer syntax the reader supports.
 
-Used by tests and benchmarks (and available to the phantom generator) so that every transfer syntax the reader
-supports can be produced on any machine without real patient data. Pixel encoders: Pillow for JPEG Baseline
+The phantom generator, tests and benchmarks write every DICOM image through it, so that each transfer syntax can be
+produced on any machine without real patient data. Pixel encoders: Pillow for JPEG Baseline
 (pydicom has no JPEG Baseline encoder), pydicom's own encoders (`Dataset.compress`) for RLE, JPEG-LS, JPEG 2000.
 """
 
@@ -18,28 +18,11 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
-    ComputedRadiographyImageStorage,
     ExplicitVRLittleEndian,
     JPEGBaseline8Bit,
     SecondaryCaptureImageStorage,
     generate_uid,
 )
-
-# Tags a SIIM-ACR training file carries (values are made up; the layout is what matters to the reader).
-SIIM_DEFAULTS: dict[str, Any] = {
-    "Modality": "CR",
-    "BodyPartExamined": "CHEST",
-    "ViewPosition": "PA",
-    "SeriesDescription": "view: PA",
-    "PatientAge": "38",
-    "PatientSex": "M",
-    "ConversionType": "WSD",
-    "PixelSpacing": [0.168, 0.168],
-    "StudyDate": "19010101",
-    "StudyTime": "000000.00",
-    "LossyImageCompression": "01",
-    "LossyImageCompressionMethod": "ISO_10918_1",
-}
 
 
 def build_dataset(
@@ -48,9 +31,13 @@ def build_dataset(
     photometric: str = "MONOCHROME2",
     bits_stored: int | None = None,
     sop_class_uid: str = SecondaryCaptureImageStorage,
+    sop_instance_uid: str | None = None,
     attrs: Mapping[str, Any] | None = None,
 ) -> Dataset:
-    """An uncompressed (Explicit VR Little Endian) image dataset holding `pixels` (2-D, or 3-D frames/RGB)."""
+    """An uncompressed (Explicit VR Little Endian) image dataset holding `pixels` (2-D, or 3-D frames/RGB).
+
+    `attrs` (keyword → value) are set last and win over the defaults; a value the standard would refuse (SIIM's
+    PatientAge '38') is written as given, as real files carry such values."""
     arr = np.ascontiguousarray(pixels)
     if arr.dtype.kind not in "ui":
         raise ValueError(f"pixels must be an integer array, not {arr.dtype}")
@@ -63,7 +50,7 @@ def build_dataset(
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta.MediaStorageSOPClassUID = sop_class_uid
-    uid = generate_uid()
+    uid = sop_instance_uid or generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = uid
     ds.SOPClassUID = sop_class_uid
     ds.SOPInstanceUID = uid
@@ -86,6 +73,8 @@ def build_dataset(
         warnings.simplefilter("ignore")  # SIIM writes ages as '38', which pydicom flags as a non-standard AS
         for key, value in (attrs or {}).items():
             setattr(ds, key, value)
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.PixelData = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
     ds["PixelData"].VR = "OB" if bits_allocated == 8 else "OW"
     return ds
@@ -137,34 +126,18 @@ def write_dicom(
     return out
 
 
-def chest_like(size: int | tuple[int, int] = 1024, seed: int = 0, noise: float = 2.5) -> np.ndarray:
-    """A cheap 8-bit chest-film look-alike (dark lungs, bright mediastinum and edges, noise) for speed tests."""
-    rows, cols = (size, size) if isinstance(size, int) else size
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:rows, 0:cols].astype(np.float32)
-    y /= rows
-    x /= cols
-    lungs = np.exp(-(((x - 0.3) / 0.15) ** 2 + ((y - 0.5) / 0.3) ** 2)) + np.exp(
-        -(((x - 0.7) / 0.15) ** 2 + ((y - 0.5) / 0.3) ** 2)
-    )
-    img = 200 - 130 * lungs + 15 * np.sin(y * 40) * lungs + rng.normal(0, noise, (rows, cols))
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
-def write_siim_like(
-    path: str | os.PathLike[str], *, size: int = 1024, seed: int = 0, attrs: Mapping[str, Any] | None = None
-) -> Path:
-    """A SIIM-ACR-style file: JPEG Baseline, 8-bit MONOCHROME2, square, no window tags, `view: PA` description."""
-    merged = {**SIIM_DEFAULTS, **(attrs or {})}
-    return write_dicom(path, chest_like(size, seed), transfer_syntax=JPEGBaseline8Bit, attrs=merged)
+def dataset_bytes(ds: Dataset) -> bytes:
+    """`ds` as the bytes of a DICOM file (preamble, file meta, dataset), e.g. for an atomic write."""
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
 
 
 __all__ = [
-    "SIIM_DEFAULTS",
-    "ComputedRadiographyImageStorage",
     "build_dataset",
-    "chest_like",
+    "dataset_bytes",
     "encode_jpeg_baseline",
     "write_dicom",
-    "write_siim_like",
 ]

@@ -1,79 +1,38 @@
-"""Reading DICOM images: fast headers (`read_header`), one decoded frame with its display image (`load_image`).
+"""DICOM headers: the facts of one image file (`read_header`) without its pixels, and the full dataset
+(`read_dataset`, pixel data still encoded).
 
 Every failure with a bad file raises `DicomError` (a `ValueError`) naming the file and the reason; no other
-exception type escapes for bad input. The display pipeline lives in `dicom_display` (pure functions the viewer
-reuses to re-window); decoder choice per transfer syntax lives here (`DECODER_PREFERENCE`).
+exception type escapes for bad input.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import math
 import os
 import re
-import secrets
+import stat
 import threading
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
-import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
-    JPEG2000,
     UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
-    JPEG2000Lossless,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-    RLELossless,
 )
 
-from pneumoviewer.core.paths import user_data_dir
+from pneumoviewer.core.privacy import patient_key
+from pneumoviewer.core.text import printable
 from pneumoviewer.core.types import ImageMeta
-from pneumoviewer.io.dicom_display import (
-    DisplayResult,
-    apply_window,
-    default_window,
-    display_from_array,
-    levels_to_window,
-    modality_values,
-    percentile_window,
-    window_to_levels,
-)
-
-__all__ = [
-    "DECODER_PREFERENCE",
-    "HEADER_TAGS",
-    "DicomError",
-    "DicomImage",
-    "apply_window",
-    "decode_frame",
-    "default_window",
-    "display_from_array",
-    "levels_to_window",
-    "load_image",
-    "meta_from_dataset",
-    "modality_values",
-    "parse_age",
-    "parse_view",
-    "percentile_window",
-    "read_dataset",
-    "read_header",
-    "window_to_levels",
-]
 
 
 class DicomError(ValueError):
@@ -81,23 +40,9 @@ class DicomError(ValueError):
 
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
         self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        self.reason = printable(reason)  # a value quoted from the file never breaks the line or drives a terminal
+        super().__init__(f"{printable(str(self.path))}: {self.reason}")
 
-
-# Fastest first, measured on this machine (see benchmarks/dicom_decode.py). pydicom's default for JPEG Baseline is
-# pylibjpeg (18–32 ms per 1024² film); Pillow does it in 5–8 ms. A plugin that fails falls through to the next.
-DECODER_PREFERENCE: dict[str, tuple[str, ...]] = {
-    JPEGBaseline8Bit: ("pillow", "pylibjpeg", "gdcm"),
-    JPEGExtended12Bit: ("pylibjpeg", "pillow", "gdcm"),  # Pillow has no 12-bit JPEG
-    JPEGLossless: ("pylibjpeg", "gdcm"),
-    JPEGLosslessSV1: ("pylibjpeg", "gdcm"),
-    JPEGLSLossless: ("pyjpegls", "pylibjpeg", "gdcm"),
-    JPEGLSNearLossless: ("pyjpegls", "pylibjpeg", "gdcm"),
-    JPEG2000Lossless: ("pylibjpeg", "pillow", "gdcm"),
-    JPEG2000: ("pylibjpeg", "pillow", "gdcm"),
-    RLELossless: ("pylibjpeg", "pydicom"),
-}
 
 # The tags `read_header` needs; reading only these keeps a folder scan above 1,000 files/s.
 HEADER_TAGS: list[str] = [
@@ -119,7 +64,12 @@ HEADER_TAGS: list[str] = [
     "PixelSpacing",
     "ImagerPixelSpacing",
     "NumberOfFrames",
+    "ManufacturerModelName",
 ]
+
+#: ManufacturerModelName of every file our phantom generator writes: a phantom-trained model's output means
+#: something only on these (pneumoviewer.inference.domain).
+PHANTOM_MODEL_NAME = "PneumoViewer synthetic phantom"
 
 # SOP classes that carry no viewable image (PS3.4 B.5): reports, plans, structures, waveforms, states, documents.
 _NON_IMAGE_PREFIXES: tuple[str, ...] = (
@@ -181,36 +131,6 @@ def parse_view(view_position: object, series_description: object = None) -> str 
     match = _VIEW_RE.search(str(series_description or ""))
     return match.group(1).upper() if match else None
 
-
-@lru_cache(maxsize=1)
-def _patient_salt() -> bytes:
-    """A per-installation random salt, so patient keys cannot be matched against other installations' keys.
-
-    Where the user data folder is not writable, a salt derived from this machine and user is used instead (stable
-    across runs, so patient keys and the folder-index cache stay consistent)."""
-    path = user_data_dir() / "patient-key-salt"
-    with contextlib.suppress(OSError):
-        data = path.read_bytes()
-        if len(data) >= 16:
-            return data
-    salt = secrets.token_bytes(32)
-    try:
-        from pneumoviewer.io.atomic import atomic_write_bytes
-
-        atomic_write_bytes(path, salt)
-        return salt
-    except OSError:
-        import platform
-
-        return hashlib.sha256(f"pneumoviewer|{platform.node()}|{path}".encode()).digest()
-
-
-def patient_key(patient_id: object) -> str | None:
-    """A salted, truncated hash of PatientID for patient-level data splits; the raw ID is never kept."""
-    text = str(patient_id or "").strip()
-    if not text:
-        return None
-    return hashlib.sha256(_patient_salt() + text.encode("utf-8", "replace")).hexdigest()[:20]
 
 
 def _str(value: object) -> str | None:
@@ -312,6 +232,7 @@ def meta_from_dataset(ds: Dataset, path: str | os.PathLike[str] = "") -> ImageMe
         pixel_spacing=_spacing(ds),
         transfer_syntax=transfer,
         n_frames=max(1, _int(_get(ds, "NumberOfFrames"), 1)),
+        synthetic_phantom=_str(_get(ds, "ManufacturerModelName")) == PHANTOM_MODEL_NAME,
         patient_key=patient_key(_get(ds, "PatientID")),
     )
 
@@ -344,9 +265,25 @@ def _looks_like_raw_dataset(head: bytes) -> bool:
     return head[:2] in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08") and len(head) >= 8
 
 
-def _dcmread(fh: BinaryIO, path: Path, *, header_only: bool) -> Dataset:
+#: A Deflated file's header is inflated into at most this many bytes (a header is a few KB; a deflate bomb of 1 MB
+#: would otherwise inflate to gigabytes during a headers-only folder scan).
+DEFLATED_HEADER_LIMIT = 16 * 1024 * 1024
+_DEFLATED_UID = DeflatedExplicitVRLittleEndian.encode()
+
+
+def _dcmread(fh: BinaryIO, path: Path, *, header_only: bool) -> tuple[Dataset, str]:
+    """(dataset, header digest): the digest is a SHA-256 of the bytes before the pixel data (the preamble, file
+    meta and every header element), so a file replaced by another image is noticed even when its size and mtime
+    were kept."""
     kwargs: dict[str, object] = {"stop_before_pixels": True, "specific_tags": HEADER_TAGS} if header_only else {}
+    head = fh.read(4096)
+    fh.seek(0)
     with _quiet():
+        if _DEFLATED_UID in head:
+            result = _read_deflated(fh, path, header_only)
+            if result is not None:
+                return result
+            fh.seek(0)
         try:
             ds = pydicom.dcmread(fh, **kwargs)  # type: ignore[arg-type]
         except InvalidDicomError:
@@ -359,7 +296,96 @@ def _dcmread(fh: BinaryIO, path: Path, *, header_only: bool) -> Dataset:
             except Exception as exc:
                 raise DicomError(path, f"not a DICOM file ({_short(exc)})") from None
             _guess_transfer_syntax(ds)
-    return ds
+    return ds, _digest_before(fh, header_only)
+
+
+def _digest_before(fh: BinaryIO, header_only: bool) -> str:
+    """SHA-256 (first 32 hex digits) of the file up to where a headers-only read stopped (the pixel data)."""
+    if not header_only:
+        return ""
+    end = fh.tell()
+    fh.seek(0)
+    digest = hashlib.sha256(fh.read(end)).hexdigest()[:32]
+    fh.seek(end)
+    return digest
+
+
+def _read_deflated(fh: BinaryIO, path: Path, header_only: bool) -> tuple[Dataset, str] | None:
+    """A Deflated Explicit VR Little Endian file read with a bounded inflater: at most `DEFLATED_HEADER_LIMIT`
+    inflated bytes for the header; for the whole file, only as many more as its Rows × Columns × Frames × Samples ×
+    bytes say the pixels need (within `decode.MAX_PIXEL_BYTES`): a deflate bomb is refused, never inflated. None
+    when the file turns out not to be deflated (the ordinary reader takes over)."""
+    import zlib
+
+    from pydicom.dataset import FileDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filereader import _at_pixel_data, _read_file_meta_info, read_dataset, read_preamble
+    from pydicom.tag import Tag
+
+    from pneumoviewer.io.dicom.decode import MAX_PIXEL_BYTES, check_size
+
+    try:
+        preamble = read_preamble(fh, False)
+        file_meta = _read_file_meta_info(fh)
+    except InvalidDicomError:
+        return None
+    if file_meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+        return None
+    meta_end = fh.tell()
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    chunks: list[bytes] = []
+    size = 0
+
+    def inflate_to(limit: int) -> None:
+        """Inflate until `limit` + 1 bytes are out (one more than allowed shows the stream is longer) or the end."""
+        nonlocal size
+        data = inflater.unconsumed_tail
+        while size <= limit:
+            if not data:
+                data = fh.read(1 << 20)
+                if not data:
+                    return
+            out = inflater.decompress(data, limit + 1 - size)
+            chunks.append(out)
+            size += len(out)
+            data = inflater.unconsumed_tail
+
+    def parse(limit: int, stop: object, tags: list[Tag] | None) -> tuple[Dataset, int]:
+        data = b"".join(chunks)[:limit]
+        buffer = DicomBytesIO(data)
+        buffer.name = str(path)
+        ds = read_dataset(buffer, False, True, stop_when=stop, specific_tags=tags)
+        end = buffer.tell()
+        if stop is not None and data[end : end + 4] not in _PIXEL_TAGS_LE:
+            raise DicomError(path, f"no pixel data within the first {limit // 2**20} MiB of deflated data: refused")
+        return ds, end
+
+    inflate_to(DEFLATED_HEADER_LIMIT)
+    header_tags = [Tag(k) for k in ("SpecificCharacterSet", *HEADER_TAGS)] if header_only else None
+    head, head_end = parse(DEFLATED_HEADER_LIMIT, _at_pixel_data, header_tags)
+    if header_only:
+        ds = head
+        fh.seek(0)
+        digest = hashlib.sha256(fh.read(meta_end) + b"".join(chunks)[:head_end]).hexdigest()[:32]
+    else:
+        head.file_meta = file_meta
+        check_size(head, 0, path)  # Rows × Columns × ... within the cap, before the pixels are inflated
+        need = head_end + 12 + _pixel_bytes(head) + 65536  # pixel element header, pixels, trailing elements
+        inflate_to(min(need, MAX_PIXEL_BYTES + DEFLATED_HEADER_LIMIT))
+        if size > need:
+            raise DicomError(path, f"deflated data inflates to more than the {need} bytes its header accounts "
+                                   "for: refused")
+        ds, _ = parse(need, None, None)
+        digest = ""
+    out_ds = FileDataset(str(path), ds, preamble, file_meta, False, True)
+    out_ds.set_original_encoding(False, True, ds._character_set)
+    return out_ds, digest
+
+
+def _pixel_bytes(ds: Dataset) -> int:
+    """Bytes of native pixel data the header describes (Rows × Columns × Frames × Samples × bytes per sample)."""
+    return (_int(ds.get("Rows")) * _int(ds.get("Columns")) * max(1, _int(ds.get("NumberOfFrames"), 1))
+            * max(1, _int(ds.get("SamplesPerPixel"), 1)) * max(1, (_int(ds.get("BitsAllocated"), 8) + 7) // 8))
 
 
 def _guess_transfer_syntax(ds: Dataset) -> None:
@@ -415,208 +441,37 @@ def _read_errors(p: Path, damaged: str) -> Iterator[None]:
         raise DicomError(p, f"{damaged} ({_short(exc)})") from None
 
 
+def _open_regular(p: Path) -> BinaryIO:
+    """`p` opened for reading, refused unless it is a regular file: opening a FIFO or a device would block or read
+    forever (O_NONBLOCK makes the open itself return at once; the check is on the opened file, so no race)."""
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise DicomError(p, "cannot read: a folder, not a file" if stat.S_ISDIR(mode) else "not a regular file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_header(path: str | os.PathLike[str]) -> ImageMeta:
-    """The header facts of one image file, without reading or decoding pixel data (fast: folder scans use it)."""
+    """The header facts of one image file, without reading or decoding pixel data (fast: folder scans use it).
+
+    `ImageMeta.header_digest` fingerprints the header bytes, so a changed file is noticed even when its size and
+    mtime were kept."""
     p = Path(path)
-    with _read_errors(p, "damaged or unreadable header"), _quiet(), open(p, "rb") as fh:
-        ds = _dcmread(fh, p, header_only=True)
+    with _read_errors(p, "damaged or unreadable header"), _quiet(), _open_regular(p) as fh:
+        ds, digest = _dcmread(fh, p, header_only=True)
         meta = meta_from_dataset(ds, p)
         _check_pixel_element(fh, p, meta.transfer_syntax)
-        return meta
+        return dataclasses.replace(meta, header_digest=digest)
 
 
 def read_dataset(path: str | os.PathLike[str]) -> Dataset:
     """The full dataset (pixel data still encoded); DicomError when the file is not DICOM or is unreadable."""
     p = Path(path)
-    with _read_errors(p, "damaged or truncated file"), open(p, "rb") as fh:
-        return _dcmread(fh, p, header_only=False)
-
-
-@lru_cache(maxsize=64)
-def _available_plugins(transfer_syntax: str) -> tuple[tuple[str, ...], str]:
-    """(plugins to try in order, why none) for a transfer syntax."""
-    from pydicom.pixels import get_decoder
-
-    try:
-        decoder = get_decoder(UID(transfer_syntax))
-    except NotImplementedError:
-        return (), f"unsupported transfer syntax {UID(transfer_syntax).name}"
-    if decoder.is_native:
-        return ("",), ""
-    available = tuple(decoder.available_plugins)
-    if not available:
-        missing = "; ".join(decoder.missing_dependencies) or "no plugin"
-        return (), f"no decoder installed for {UID(transfer_syntax).name} ({missing})"
-    preferred = DECODER_PREFERENCE.get(transfer_syntax, ())
-    ordered = tuple(p for p in preferred if p in available) + tuple(p for p in available if p not in preferred)
-    return ordered, ""
-
-
-def decode_frame(ds: Dataset, frame: int = 0, path: str | os.PathLike[str] = "") -> np.ndarray:
-    """One decoded frame with the fastest working decoder for the transfer syntax (fallbacks on failure)."""
-    from pydicom.pixels import pixel_array
-
-    transfer = str(ds.file_meta.TransferSyntaxUID)
-    plugins, why_not = _available_plugins(transfer)
-    if not plugins:
-        raise DicomError(path, why_not)
-    errors: list[str] = []
-    for plugin in plugins:
-        try:
-            with _quiet():
-                arr = pixel_array(ds, index=frame, decoding_plugin=plugin)
-            return arr
-        except _FATAL:
-            raise
-        except BaseException as exc:  # Rust decoders (pylibjpeg-rle) panic with a BaseException on damaged data
-            errors.append(f"{plugin or 'native'}: {_short(exc)}")
-    raise DicomError(path, "cannot decode pixel data (" + " | ".join(errors)[:500] + ")")
-
-
-@dataclass(eq=False)
-class DicomImage:
-    """One decoded frame: the stored array (read-only), the display image and how it was windowed.
-
-    `.display` is float32 in [0, 1], 2-D (colour images show as luminance), air dark for every photometric
-    interpretation. `.window` is the default (center, width) in modality units, `.invert` whether white is low;
-    `rewindow()` makes a new display for another window without touching `.pixels`.
-    """
-
-    path: Path
-    meta: ImageMeta
-    pixels: np.ndarray
-    display: np.ndarray
-    window: tuple[float, float]
-    invert: bool
-    voi_function: str = "LINEAR"
-    window_source: str = "percentile"  # 'voi_lut', 'tags', 'percentile' or 'color'
-    frame: int = 0
-    _pipeline: Dataset = field(default_factory=Dataset, repr=False)
-
-    @property
-    def image_id(self) -> str:
-        return self.meta.image_id
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (int(self.display.shape[0]), int(self.display.shape[1]))
-
-    def modality_pixels(self) -> np.ndarray:
-        """Stored values through the modality LUT (float32, a new array); colour → luminance."""
-        return modality_values(self.pixels, self._pipeline)
-
-    def value_range(self) -> tuple[float, float]:
-        """(min, max) modality value: the range a window/level control should offer."""
-        values = self.modality_pixels()
-        return (float(np.min(values)), float(np.max(values)))
-
-    def rewindow(self, center: float, width: float, invert: bool | None = None) -> np.ndarray:
-        """A new display image for another window (modality units); VOI LUTs are bypassed, as viewers do."""
-        inv = self.invert if invert is None else invert
-        return display_from_array(self.pixels, self._pipeline, window=(center, width), invert=inv,
-                                  function=self.voi_function).display
-
-
-_PIPELINE_TAGS = (
-    "PhotometricInterpretation",
-    "PresentationLUTShape",
-    "RescaleSlope",
-    "RescaleIntercept",
-    "RescaleType",
-    "ModalityLUTSequence",
-    "VOILUTSequence",
-    "WindowCenter",
-    "WindowWidth",
-    "VOILUTFunction",
-    "PixelRepresentation",
-    "BitsStored",
-    "BitsAllocated",
-    "SamplesPerPixel",
-    "RedPaletteColorLookupTableDescriptor",
-    "GreenPaletteColorLookupTableDescriptor",
-    "BluePaletteColorLookupTableDescriptor",
-    "RedPaletteColorLookupTableData",
-    "GreenPaletteColorLookupTableData",
-    "BluePaletteColorLookupTableData",
-    "SegmentedRedPaletteColorLookupTableData",
-    "SegmentedGreenPaletteColorLookupTableData",
-    "SegmentedBluePaletteColorLookupTableData",
-)
-
-
-def _pipeline_subset(ds: Dataset) -> Dataset:
-    """The tags the display pipeline reads, without the pixel data (what a DicomImage keeps for re-windowing)."""
-    sub = Dataset()
-    for tag in _pipeline_tag_ints():
-        elem = ds.get_item(tag)  # raw (unconverted) elements are copied as they are: cheap
-        if elem is not None:
-            sub[tag] = elem
-    if getattr(ds, "file_meta", None) is not None:
-        sub.file_meta = ds.file_meta
-    sub.set_original_encoding(*ds.original_encoding)
-    return sub
-
-
-@lru_cache(maxsize=1)
-def _pipeline_tag_ints() -> tuple[int, ...]:
-    from pydicom.datadict import tag_for_keyword
-
-    return tuple(int(tag_for_keyword(k)) for k in _PIPELINE_TAGS)  # type: ignore[arg-type]
-
-
-def load_image(path: str | os.PathLike[str], frame: int = 0) -> DicomImage:
-    """Read, decode one frame and build its display image. Raises DicomError for every bad file."""
-    p = Path(path)
-    ds = read_dataset(p)
-    try:
-        with _quiet():
-            return _build_image(p, ds, frame)
-    except DicomError:
-        raise
-    except _FATAL:
-        raise
-    except BaseException as exc:
-        raise DicomError(p, f"cannot display pixel data ({_short(exc)})") from None
-
-
-def _check_native_length(ds: Dataset, meta: ImageMeta, p: Path) -> None:
-    """Uncompressed pixel data shorter than Rows×Columns×Samples×Frames says: a truncated file."""
-    if "PixelData" not in ds or ds["PixelData"].is_undefined_length or UID(meta.transfer_syntax or "").is_compressed:
-        return
-    bits = _int(ds.get("BitsAllocated"), 0)
-    samples = _int(ds.get("SamplesPerPixel"), 1) or 1
-    if bits <= 0:
-        return
-    if samples == 3 and (meta.photometric or "").upper() == "YBR_FULL_422":
-        samples = 2  # chroma subsampled horizontally: 2 samples per pixel on average
-    expected = (meta.rows * meta.columns * samples * meta.n_frames * bits + 7) // 8
-    held = len(ds.PixelData or b"")
-    if held < expected:
-        raise DicomError(p, f"truncated: pixel data holds {held} of {expected} bytes")
-
-
-def _build_image(p: Path, ds: Dataset, frame: int) -> DicomImage:
-    meta = meta_from_dataset(ds, p)
-    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-        raise DicomError(p, "no pixel data")
-    if not isinstance(frame, (int, np.integer)) or not 0 <= frame < meta.n_frames:
-        raise DicomError(p, f"frame {frame} out of range: the file has {meta.n_frames} frame(s)")
-    _check_native_length(ds, meta, p)
-    pixels = decode_frame(ds, int(frame), p)
-    if pixels.shape[:2] != (meta.rows, meta.columns):
-        raise DicomError(p, f"decoded shape {pixels.shape} does not match Rows×Columns {meta.rows}×{meta.columns}")
-    pipeline = _pipeline_subset(ds)
-    result: DisplayResult = display_from_array(pixels, pipeline)
-    pixels.flags.writeable = False
-    return DicomImage(
-        path=p,
-        meta=meta,
-        pixels=pixels,
-        display=result.display,
-        window=result.window,
-        invert=result.invert,
-        voi_function=result.voi_function,
-        window_source=result.source,
-        frame=int(frame),
-        _pipeline=pipeline,
-    )
+    with _read_errors(p, "damaged or truncated file"), _open_regular(p) as fh:
+        return _dcmread(fh, p, header_only=False)[0]

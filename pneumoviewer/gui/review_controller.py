@@ -1,0 +1,239 @@
+"""The review session on screen: the image's facts, AI result, reviewer mask and reference layer; A / N / F keys.
+
+Decisions live in `pneumoviewer.review.ReviewSession`; this controller only shows them and forwards the keys.
+`SessionSignals` turns the session's events into Qt signals (events from the writer thread arrive queued on the
+GUI thread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QInputDialog, QWidget
+
+from pneumoviewer.gui.editing_controller import EditingController
+from pneumoviewer.gui.metadata_panel import MetadataPanel
+from pneumoviewer.gui.navigation import Navigator
+from pneumoviewer.gui.overlay import MaskOverlay
+from pneumoviewer.gui.worklist import WorklistModel
+from pneumoviewer.review.session import (
+    AiFailed,
+    DocumentReplaced,
+    Event,
+    LabelsImported,
+    PredictionAdded,
+    ReviewSession,
+    Saved,
+    SaveFailed,
+    StatusChanged,
+    StoreFailed,
+    StoreOpened,
+)
+
+REFERENCE_COLOR = "#c678dd"
+
+
+class SessionSignals(QObject):
+    """The session's events as signals (one per kind), safe to emit from the writer thread."""
+
+    storeOpened = Signal(str, bool, str)  # store path, read-only, why (or what was repaired)
+    storeFailed = Signal(str)  # message
+    statusChanged = Signal(str, str)  # image_id, status value
+    predictionAdded = Signal(object)  # AiSummary
+    aiFailed = Signal(str, str)
+    documentReplaced = Signal(str)
+    labelsImported = Signal(str)  # layer
+    saved = Signal(str, str)  # image_id, kind — a write is durable
+    saveFailed = Signal(str)
+
+    def __init__(self, session: ReviewSession, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        session.subscribe(self._emit)
+
+    def _emit(self, event: Event) -> None:
+        match event:
+            case StoreOpened(path, read_only, message):
+                self.storeOpened.emit(str(path), read_only, message)
+            case StoreFailed(_folder, message):
+                self.storeFailed.emit(message)
+            case StatusChanged(image_id, status, _comment):
+                self.statusChanged.emit(image_id, status.value)
+            case PredictionAdded(summary):
+                self.predictionAdded.emit(summary)
+            case AiFailed(image_id, message):
+                self.aiFailed.emit(image_id, message)
+            case DocumentReplaced(image_id, _doc):
+                self.documentReplaced.emit(image_id)
+            case LabelsImported(layer):
+                self.labelsImported.emit(layer)
+            case Saved(image_id, kind):
+                self.saved.emit(image_id, kind)
+            case SaveFailed(message):
+                self.saveFailed.emit(message)
+
+
+class ReviewController(QObject):
+    """Shows the session's state for the image on screen and forwards the review keys (see module docstring)."""
+
+    def __init__(
+        self,
+        session: ReviewSession,
+        signals: SessionSignals,
+        nav: Navigator,
+        editor: EditingController,
+        worklist_model: WorklistModel,
+        metadata: MetadataPanel,
+        ai_overlay: MaskOverlay,
+        message: Callable[[str, int], None],
+        ai_pending: Callable[[], str],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.signals = signals
+        self.nav = nav
+        self.editor = editor
+        self.worklist_model = worklist_model
+        self.metadata = metadata
+        self.ai_overlay = ai_overlay
+        self._message = message
+        self._ai_pending = ai_pending
+        self._parent = parent
+        self.reference_overlay = nav.viewer.add_overlay("reference", REFERENCE_COLOR, opacity=0.35, z=9)
+        self.reference_overlay.setVisible(False)
+        self.show_reference = True
+        self.ask_comment: Callable[[str], str | None] = self._ask_comment_dialog
+        worklist_model.set_status_source(session.status)
+        nav.imageShown.connect(self.show)
+        nav.loadFailed.connect(lambda _i, msg: (self.metadata.set_meta(None), message(f"Could not read: {msg}", 10000)))
+        signals.statusChanged.connect(self._on_status)
+        signals.predictionAdded.connect(self._on_prediction)
+        signals.aiFailed.connect(self._on_ai_error)
+        signals.documentReplaced.connect(self._on_document_replaced)
+        signals.labelsImported.connect(self._on_import)
+        signals.storeFailed.connect(lambda m: message(f"Review store unavailable ({m}); edits are NOT saved", 15000))
+        signals.saveFailed.connect(lambda m: message(f"Could not save the review: {m}", 15000))
+
+    # ------------------------------------------------------------------------------------------------ showing
+    def show(self, image_id: str) -> None:
+        """The viewer now holds `image_id`: facts, AI result, the reviewer's document, the reference layer."""
+        image = self.nav.current_image()
+        self.metadata.set_meta(image.meta if image is not None else None)
+        self.show_prediction(image_id)
+        self._load_document(image_id)
+        self._show_reference(image_id)
+
+    def show_prediction(self, image_id: str) -> None:
+        summary = self.session.prediction(image_id)
+        error = self.session.ai_error(image_id)
+        if summary is not None:
+            self.metadata.set_prediction(summary)
+            self.metadata.set_model(summary.model, device=summary.device)
+            mask = self.session.ai_mask(image_id)
+            data = self.nav.viewer.data
+            if mask is not None and data is not None and mask.shape != data.shape[:2]:
+                mask = None  # never draw a mask on an image of another size
+            self.ai_overlay.set_mask(mask)
+        elif error is not None:
+            self.metadata.set_ai_error(error)
+            self.ai_overlay.set_mask(None)
+        else:
+            self.metadata.set_prediction(None, pending=self._ai_pending())
+            self.ai_overlay.set_mask(None)
+
+    def _load_document(self, image_id: str) -> None:
+        data = self.nav.viewer.data
+        doc = self.session.document(image_id)
+        if doc is None or data is None or doc.shape != tuple(data.shape[:2]):
+            self.editor.set_document(None)
+            return
+        image = self.nav.current_image()
+        self.editor.set_document(doc, getattr(getattr(image, "meta", None), "pixel_spacing", None))
+
+    def _show_reference(self, image_id: str) -> None:
+        ref = self.session.reference_mask(image_id)
+        data = self.nav.viewer.data
+        if ref is not None and data is not None and ref.shape == tuple(data.shape[:2]):
+            self.reference_overlay.set_mask(ref)
+            self.reference_overlay.setVisible(self.show_reference)
+        else:
+            self.reference_overlay.set_mask(None)
+            self.reference_overlay.setVisible(False)
+
+    def set_reference_visible(self, on: bool) -> None:
+        """Show / hide the imported reference layer (purple) under the reviewer's mask."""
+        self.show_reference = bool(on)
+        self.reference_overlay.setVisible(self.show_reference and self.reference_overlay.mask is not None)
+
+    # ------------------------------------------------------------------------------------------------ events
+    def _on_status(self, image_id: str, status: str) -> None:
+        self.worklist_model.status_changed(image_id)
+        self._message(status, 1500)
+
+    def _on_prediction(self, summary: Any) -> None:
+        self.worklist_model.set_probability(summary.image_id, summary.probability, summary.model.label)
+        if summary.image_id == self.nav.shown:
+            self.show_prediction(summary.image_id)
+
+    def _on_ai_error(self, image_id: str, message: str) -> None:
+        self.worklist_model.set_ai_error(image_id, message)
+        if image_id == self.nav.shown:
+            self.show_prediction(image_id)
+
+    def _on_document_replaced(self, image_id: str) -> None:
+        if image_id == self.nav.shown:
+            self._load_document(image_id)
+
+    def _on_import(self, _layer: str) -> None:
+        for row in self.worklist_model.rows():
+            if row.meta is not None:
+                self.worklist_model.status_changed(row.meta.image_id)
+        if self.nav.shown is not None:
+            self._load_document(self.nav.shown)
+            self._show_reference(self.nav.shown)
+
+    # ------------------------------------------------------------------------------------------------ keys
+    def accept_ai(self) -> bool:
+        """A: the final mask is the AI mask (refused, with a note, when there is no AI result yet)."""
+        if self.session.current is None:
+            return False
+        if not self.session.accept_ai():
+            self._message("No AI result for this image yet", 3000)
+            return False
+        self._message("Accepted the AI result", 2000)
+        return True
+
+    def mark_negative(self) -> bool:
+        """N: no pneumothorax — the final mask is empty."""
+        done = self.session.mark_negative()
+        if done:
+            self._message("Marked negative", 2000)
+        return done
+
+    def flag(self, comment: str | None = None) -> bool:
+        """F: flag for a second look at once (keyboard-first; keeps an existing comment)."""
+        done = self.session.flag(comment=comment)
+        if done:
+            self._message("Flagged" + (f": {comment}" if comment else ""), 3000)
+        return done
+
+    def flag_with_comment(self) -> bool:
+        """Shift+F: flag and say why (asks for the comment; Cancel flags nothing)."""
+        image_id = self.session.current
+        if image_id is None:
+            return False
+        comment = self.ask_comment(image_id)
+        return False if comment is None else self.flag(comment)
+
+    def clear_flag(self) -> bool:
+        done = self.session.clear_flag()
+        if done:
+            self._message("Flag cleared", 2000)
+        return done
+
+    def _ask_comment_dialog(self, image_id: str) -> str | None:
+        previous = self.session.comment(image_id) or ""
+        text, ok = QInputDialog.getText(self._parent, "Flag for a second look", "Why? (comment)", text=previous)
+        return text if ok else None

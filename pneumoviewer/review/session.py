@@ -1,0 +1,601 @@
+"""ReviewSession: the review app's state, with one owner and no Qt.
+
+One object holds what the reviewer works on — the folder index, the current image, the AI results (and AI errors),
+the review statuses and comments, the mask documents with their undo — and is the single place that decides:
+
+* **the starting mask** of an image's editor: the reviewer's final mask, else the AI mask, else empty;
+* **A / N / F**: accept the AI mask, mark negative (empty mask), flag (optionally with a comment);
+* **what a label means** (issue 11): a status change is part of the undo step that caused it. Ctrl+Z after N brings
+  back the previous status *and* mask; undoing every stroke returns to the status the image had before (e.g.
+  unreviewed, or flagged with its comment). An image becomes reviewed only by a reviewer's action. Editing a flagged
+  image keeps it flagged, with its comment, until the reviewer decides (A / N) or clears the flag;
+* **what the AI still has to do** (issue 13): results made this session, or stored by the same bundle (sha256), are
+  not recomputed; "re-run all" queues everything.
+
+Writes go through the ordered, coalescing :class:`~pneumoviewer.review.writer.StoreWriter`: every committed step
+queues one job that carries the image's whole state (final mask + status + comment), so coalescing never loses a
+step's meaning. Memory stays flat on a 12,000-image folder: per AI result the session keeps an :class:`AiSummary`
+(probability, mask area, model); masks live in the store as RLE and only a small LRU of decoded AI masks and of
+open documents (with their undo history) stays in memory.
+
+The bundle identity (``ModelInfo.sha256``) is stored with each AI result (``ai_model_sha256``). A store that opened
+read-only (newer schema, held by another instance, unwritable: ``ReviewStore.outcome``) is shown but not edited: the
+decisions refuse and nothing is queued for writing.
+
+Events (``subscribe``) are frozen dataclasses that carry their data. All come on the thread that called the session
+(the GUI thread) except :class:`Saved` and :class:`SaveFailed`, which come from the writer thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pneumoviewer.core.types import AiSummary, ModelInfo, Prediction, ReviewStatus, SourceIdentity
+from pneumoviewer.editing import MaskDocument
+from pneumoviewer.review.store import ReviewStore
+from pneumoviewer.review.writer import StoreWriter
+
+log = logging.getLogger(__name__)
+
+DOCUMENTS = 8  # recently visited images keep their mask document and undo history
+AI_MASKS = 16  # decoded AI masks kept for redisplay; older ones are read back from the store
+
+
+# ------------------------------------------------------------------------------------------------------------ events
+@dataclass(frozen=True)
+class StoreOpened:
+    """The folder's store is open; `read_only` with `message` saying why (or `message` about a repair)."""
+
+    path: Path
+    read_only: bool = False
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class StoreFailed:
+    folder: Path
+    message: str
+
+
+@dataclass(frozen=True)
+class IndexChanged:
+    """A folder index was set: `predictions` are the results restored from the store for its images."""
+
+    n_images: int
+    predictions: dict[str, AiSummary]
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    image_id: str
+    status: ReviewStatus
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class PredictionAdded:
+    summary: AiSummary
+
+
+@dataclass(frozen=True)
+class AiFailed:
+    image_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DocumentReplaced:
+    """The open document of `image_id` now holds another mask (the AI result arrived, labels were imported)."""
+
+    image_id: str
+    document: MaskDocument
+
+
+@dataclass(frozen=True)
+class LabelsImported:
+    layer: str
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A write is durable (writer thread)."""
+
+    image_id: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class SaveFailed:
+    """A write failed (writer thread); the message names what and why."""
+
+    message: str
+
+
+Event = (
+    StoreOpened | StoreFailed | IndexChanged | StatusChanged | PredictionAdded | AiFailed | DocumentReplaced
+    | LabelsImported | Saved | SaveFailed
+)
+
+
+# ------------------------------------------------------------------------------------------------------------ model
+@dataclass(frozen=True)
+class Label:
+    """What the reviewer has decided about one image."""
+
+    status: ReviewStatus = ReviewStatus.UNREVIEWED
+    comment: str | None = None
+
+
+@dataclass
+class _Open:
+    """An open document and, step for step beside its history, the label before and after each step."""
+
+    doc: MaskDocument
+    origin: str  # "final" | "ai" | "empty": where its starting mask came from
+    unsubscribe: Callable[[], None]
+    undo: list[tuple[Label, Label]] = field(default_factory=list)
+    redo: list[tuple[Label, Label]] = field(default_factory=list)
+    mask_decided: bool = False  # a step of this session changed or decided the mask: saves carry it
+
+
+def same_bundle(model: ModelInfo, sha256: str | None) -> bool:
+    """True when `model` was made by the bundle with this sha256 (unknown on either side: not the same)."""
+    return bool(model.sha256) and bool(sha256) and model.sha256 == sha256
+
+
+class ReviewSession:
+    """The review state of one opened folder at a time (see the module docstring)."""
+
+    def __init__(
+        self,
+        open_store: Callable[[Path], ReviewStore] = ReviewStore.open,
+        *,
+        documents: int = DOCUMENTS,
+        ai_masks: int = AI_MASKS,
+    ) -> None:
+        self._open_store = open_store
+        self._max_docs = max(1, int(documents))
+        self._max_masks = max(1, int(ai_masks))
+        self._listeners: list[Callable[[Event], None]] = []
+        self.store: ReviewStore | None = None
+        self.writer: StoreWriter | None = None
+        self.folder: Path | None = None
+        self.index: Any = None  # pneumoviewer.io.folder.FolderIndex
+        self._paths: dict[str, Path] = {}
+        self._sources: dict[str, SourceIdentity] = {}
+        self._shapes: dict[str, tuple[int, int]] = {}
+        self._labels: dict[str, Label] = {}
+        self._ai: dict[str, AiSummary] = {}
+        self._ai_errors: dict[str, str] = {}
+        self._ai_masks: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._docs: OrderedDict[str, _Open] = OrderedDict()
+        self._decision: Label | None = None  # the label the step being committed sets (A / N / F)
+        self._saved_position: str | None = None
+        self._edited: set[str] = set()  # images whose final mask the reviewer saved this session
+        self.current: str | None = None
+
+    # ------------------------------------------------------------------------------------------------ events
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call `callback(event)` for every event; returns the unsubscribe function."""
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
+
+    def _emit(self, event: Event) -> None:
+        for cb in tuple(self._listeners):
+            cb(event)
+
+    # ------------------------------------------------------------------------------------------------ folder
+    def open_folder(self, folder: str | os.PathLike[str]) -> bool:
+        """Close the previous folder (saving everything queued), open this one's store; False if it cannot."""
+        self.close()
+        self.folder = Path(folder)
+        try:
+            store = self._open_store(self.folder)
+        except Exception as exc:  # any failure means: review without saving, and say so
+            log.exception("could not open the review store for a folder")
+            self._emit(StoreFailed(self.folder, str(exc) or type(exc).__name__))
+            return False
+        self.store = store
+        self.writer = StoreWriter(
+            on_error=lambda msg: self._emit(SaveFailed(msg)), on_done=lambda i, k: self._emit(Saved(i, k))
+        )
+        self._saved_position = store.position()
+        comments = store.comments()
+        self._labels = {i: Label(st, comments.get(i)) for i, st in store.statuses().items()}  # bulk readers: ms
+        models: dict[tuple[ModelInfo, str | None], ModelInfo] = {}  # one object per model, not per row
+        for image_id, ai in store.stored_ai().items():
+            key = (ai.model, ai.model_sha256)
+            model = models.get(key) or models.setdefault(key, replace(ai.model, sha256=ai.model_sha256))
+            self._ai[image_id] = AiSummary(image_id, float(ai.probability), model, ai.mask_area, stored=True)
+        outcome = store.outcome
+        self._emit(StoreOpened(store.path, outcome.read_only, outcome.message))
+        return True
+
+    @property
+    def writable(self) -> bool:
+        """A store is open and takes writes (False: no folder, or the store opened read-only)."""
+        return self.store is not None and not self.store.read_only
+
+    def set_index(self, index: Any) -> None:
+        """The folder's index is ready: remember paths and sizes, register the sizes with the store."""
+        self.index = index
+        self._paths = {im.meta.image_id: Path(im.path) for im in index.images}
+        # SOPInstanceUID + header digest of the file each mask is drawn on: recorded with every saved mask, and
+        # checked by every export (a file replaced in place by another patient's image is refused, issue 11)
+        self._sources = {im.meta.image_id: im.source_identity() for im in index.images}
+        self._shapes = {i: (int(h), int(w)) for i, (h, w) in index.sizes().items() if h and w}
+        if self.store is not None and self._shapes:
+            store, sizes = self.store, [(i, h, w) for i, (h, w) in self._shapes.items()]
+            self._submit(lambda: store.register_images(sizes), "", "register")
+        restored = {i: s for i, s in self._ai.items() if i in self._paths}
+        self._emit(IndexChanged(len(self._paths), restored))
+
+    def take_saved_position(self) -> str | None:
+        """Where the reviewer was when the folder was last closed (once; None when unknown or gone)."""
+        pos, self._saved_position = self._saved_position, None
+        return pos if pos in self._paths else None
+
+    def image_ids(self) -> list[str]:
+        return list(self._paths)
+
+    def path(self, image_id: str) -> Path | None:
+        return self._paths.get(image_id)
+
+    def __contains__(self, image_id: object) -> bool:
+        return image_id in self._paths
+
+    def set_current(self, image_id: str | None) -> None:
+        """The image the reviewer is on (A / N / F act on it); remembered in the store for the next open."""
+        self.current = image_id
+        if image_id is not None and self.store is not None and self.index is not None:
+            store = self.store
+            self._submit(lambda: store.set_position(image_id), image_id, "position", coalesce="position")
+
+    # ------------------------------------------------------------------------------------------------ statuses
+    def label(self, image_id: str) -> Label:
+        return self._labels.get(image_id, Label())
+
+    def status(self, image_id: str) -> ReviewStatus:
+        return self.label(image_id).status
+
+    def comment(self, image_id: str) -> str | None:
+        return self.label(image_id).comment
+
+    def _set_label(self, image_id: str, label: Label) -> None:
+        if self._labels.get(image_id, Label()) == label:
+            return
+        self._labels[image_id] = label
+        self._emit(StatusChanged(image_id, label.status, label.comment))
+
+    # ------------------------------------------------------------------------------------------------ AI results
+    def prediction(self, image_id: str) -> AiSummary | None:
+        return self._ai.get(image_id)
+
+    def predictions(self) -> dict[str, AiSummary]:
+        return dict(self._ai)
+
+    def ai_error(self, image_id: str) -> str | None:
+        return self._ai_errors.get(image_id)
+
+    def ai_counts(self) -> tuple[int, int]:
+        """(results, errors) for this folder's images."""
+        return sum(1 for i in self._ai if i in self._paths), len(self._ai_errors)
+
+    def add_prediction(self, prediction: Prediction) -> AiSummary | None:
+        """Keep an AI result: its summary in memory, its mask in the store (and briefly in a small LRU).
+
+        A result for an image not in this folder (the previous folder's, finished after the switch) is dropped.
+        """
+        image_id = prediction.image_id
+        if image_id not in self._paths:
+            return None
+        mask = np.ascontiguousarray(prediction.mask, dtype=bool)
+        summary = AiSummary.of(replace(prediction, mask=mask))
+        self._ai[image_id] = summary
+        self._ai_errors.pop(image_id, None)
+        self._remember_mask(image_id, mask)
+        if self.store is not None:
+            store = self.store
+            kept = Prediction(image_id, summary.probability, mask, prediction.model, device=prediction.device)
+            sha = prediction.model.sha256
+            self._submit(lambda: store.set_ai_result(kept, model_sha256=sha), image_id, "ai")
+        entry = self._docs.get(image_id)
+        untouched = entry is not None and entry.origin == "empty" and not (entry.doc.can_undo or entry.doc.can_redo)
+        if entry is not None and untouched and mask.shape == entry.doc.shape:
+            entry.doc.replace(mask)  # the editor starts from the AI mask when nothing else exists
+            entry.origin = "ai"
+            self._emit(DocumentReplaced(image_id, entry.doc))
+        self._emit(PredictionAdded(summary))
+        return summary
+
+    def add_ai_error(self, image_id: str, message: str) -> None:
+        if image_id not in self._paths:
+            return
+        self._ai_errors[image_id] = message
+        self._emit(AiFailed(image_id, message))
+
+    def ai_mask(self, image_id: str) -> np.ndarray | None:
+        """The AI mask (read-only): from the small LRU, else decoded from the store."""
+        mask = self._ai_masks.get(image_id)
+        if mask is not None:
+            self._ai_masks.move_to_end(image_id)
+            return mask
+        if self.store is None or image_id not in self._ai:
+            return None
+        self._flush_for(image_id)
+        stored = self.store.ai_result(image_id)
+        if stored is None or stored.mask is None:
+            return None
+        mask = np.ascontiguousarray(stored.mask, dtype=bool)
+        self._remember_mask(image_id, mask)
+        return mask
+
+    def _remember_mask(self, image_id: str, mask: np.ndarray) -> None:
+        mask.setflags(write=False)
+        self._ai_masks[image_id] = mask
+        self._ai_masks.move_to_end(image_id)
+        while len(self._ai_masks) > self._max_masks:
+            self._ai_masks.popitem(last=False)
+
+    def ai_queue(self, order: Iterable[str], sha256: str | None, *, rerun: bool = False) -> list[str]:
+        """The images (in `order`, each once, this folder's only) the AI still has to run on.
+
+        Skipped: images with a result made this session, or a stored result from the bundle with this sha256.
+        ``rerun=True`` ("Re-run AI on all images") skips nothing. Set lookups only: linear in the folder size.
+        """
+        seen: set[str] = set()
+        out: list[str] = []
+        for image_id in order:
+            if image_id in seen or image_id not in self._paths:
+                continue
+            seen.add(image_id)
+            s = self._ai.get(image_id)
+            if not rerun and s is not None and (not s.stored or same_bundle(s.model, sha256)):
+                continue
+            out.append(image_id)
+        return out
+
+    # ------------------------------------------------------------------------------------------------ documents
+    def document(self, image_id: str | None = None) -> MaskDocument | None:
+        """The mask document of `image_id` (default: the current image), opened with the starting mask policy;
+        None when the image's size is unknown."""
+        image_id = image_id or self.current
+        if image_id is None:
+            return None
+        entry = self._docs.get(image_id)
+        shape = self._shapes.get(image_id)
+        if entry is None or (shape is not None and entry.doc.shape != shape):
+            if shape is None:
+                return None
+            entry = self._open_document(image_id, shape)
+        self._docs.move_to_end(image_id)
+        while len(self._docs) > self._max_docs:
+            _, old = self._docs.popitem(last=False)
+            old.unsubscribe()
+        return entry.doc
+
+    def _open_document(self, image_id: str, shape: tuple[int, int]) -> _Open:
+        start, origin = self.starting_mask(image_id, shape)
+        doc = MaskDocument(*shape) if start is None else MaskDocument.from_mask(start)
+        old = self._docs.pop(image_id, None)
+        if old is not None:
+            old.unsubscribe()
+        entry = _Open(doc, origin, doc.subscribe_committed(lambda label: self._on_commit(image_id, label)))
+        self._docs[image_id] = entry
+        return entry
+
+    def starting_mask(self, image_id: str, shape: tuple[int, int]) -> tuple[np.ndarray | None, str]:
+        """The editor's first mask and where it came from: the final mask, else the AI mask, else empty (None)."""
+        if self.store is not None:
+            self._flush_for(image_id)
+            final = self.store.final_mask(image_id)
+            if final is not None and final.shape == shape:
+                return final, "final"
+        ai = self.ai_mask(image_id)
+        if ai is not None and ai.shape == shape:
+            return ai, "ai"
+        return None, "empty"
+
+    def _on_commit(self, image_id: str, step: str) -> None:
+        """One finished history step of an open document: move the label with it and save both."""
+        entry = self._docs.get(image_id)
+        if entry is None or not self.writable:
+            return  # a read-only store: the GUI offers no editing; nothing is decided or saved
+        before = self.label(image_id)
+        after = before
+        if step == "undo":
+            if entry.undo:
+                pair = entry.undo.pop()
+                entry.redo.append(pair)
+                after = pair[0]
+        elif step == "redo":
+            if entry.redo:
+                pair = entry.redo.pop()
+                entry.undo.append(pair)
+                after = pair[1]
+        else:
+            decision, self._decision = self._decision, None
+            if decision is None:  # a stroke: the reviewer corrected the mask; a flag stays until cleared
+                entry.mask_decided = True
+                flagged = before.status is ReviewStatus.FLAGGED
+                decision = before if flagged else Label(ReviewStatus.CORRECTED, before.comment)
+            after = decision
+            entry.undo.append((before, after))
+            entry.redo.clear()
+            levels = entry.doc.history.undo_levels  # the oldest steps fall off the bounded history together
+            if len(entry.undo) > levels:
+                del entry.undo[: len(entry.undo) - levels]
+        self._set_label(image_id, after)
+        self._save(image_id, entry.doc.mask.copy() if entry.mask_decided else None, after)
+
+    def _save(self, image_id: str, mask: np.ndarray | None, label: Label) -> None:
+        """Queue one job that writes the image's whole state (newest wins when saves pile up)."""
+        store = self.store
+        if store is None:
+            return
+
+        source = self._sources.get(image_id)
+
+        def job() -> None:
+            if mask is not None:
+                store.set_final_mask(image_id, mask, status=None, source=source)
+            store.set_status(image_id, label.status)
+            if store.comment(image_id) != label.comment:
+                store.set_comment(image_id, label.comment)
+
+        if mask is not None:
+            self._edited.add(image_id)
+        self._submit(job, image_id, "final" if mask is not None else "status", coalesce=f"state:{image_id}")
+
+    # ------------------------------------------------------------------------------------------------ A / N / F
+    def _decide(self, image_id: str, doc: MaskDocument, mask: np.ndarray | None, label: Label, step: str) -> None:
+        """Apply a decision as one undo step (with its mask change, if any)."""
+        self._decision = label
+        try:
+            if mask is not None:
+                self._docs[image_id].mask_decided = True
+                if not doc.set_mask(mask, step):
+                    doc.record_step(step)
+            else:
+                doc.record_step(step)
+        finally:
+            self._decision = None
+
+    def accept_ai(self, image_id: str | None = None) -> bool:
+        """A: the final mask is the AI mask, status *accepted*. False when there is no AI result (of this size)."""
+        image_id = image_id or self.current
+        doc = self.document(image_id) if image_id and self.writable else None
+        if image_id is None or doc is None:
+            return False
+        ai = self.ai_mask(image_id)
+        if ai is None or ai.shape != doc.shape:
+            return False
+        self._decide(image_id, doc, ai, Label(ReviewStatus.ACCEPTED, self.comment(image_id)), "accept AI")
+        return True
+
+    def mark_negative(self, image_id: str | None = None) -> bool:
+        """N: no pneumothorax — the final mask is empty, status *negative*."""
+        image_id = image_id or self.current
+        doc = self.document(image_id) if image_id and self.writable else None
+        if image_id is None or doc is None:
+            return False
+        empty = np.zeros(doc.shape, dtype=bool)
+        self._decide(image_id, doc, empty, Label(ReviewStatus.NEGATIVE, self.comment(image_id)), "mark negative")
+        return True
+
+    def flag(self, image_id: str | None = None, comment: str | None = None) -> bool:
+        """F: flag for a second look (keeps an existing comment; `comment` replaces it). The mask is untouched."""
+        image_id = image_id or self.current
+        if image_id is None or image_id not in self._paths or not self.writable:
+            return False
+        label = Label(ReviewStatus.FLAGGED, comment if comment is not None else self.comment(image_id))
+        doc = self.document(image_id)
+        if doc is None:  # size unknown: a status of its own, not undoable
+            self._set_label(image_id, label)
+            self._save(image_id, None, label)
+        else:
+            self._decide(image_id, doc, None, label, "flag")
+        return True
+
+    def clear_flag(self, image_id: str | None = None) -> bool:
+        """The reviewer clears the flag: *corrected* when the reviewer has saved a mask for it, else *unreviewed*."""
+        image_id = image_id or self.current
+        if image_id is None or self.status(image_id) is not ReviewStatus.FLAGGED or self.store is None:
+            return False
+        if not self.writable:
+            return False
+        doc = self.document(image_id)
+        record = self.store.record(image_id)
+        edited = image_id in self._edited or (record is not None and record.has_final and not record.final_from_import)
+        label = Label(ReviewStatus.CORRECTED if edited else ReviewStatus.UNREVIEWED, self.comment(image_id))
+        if doc is None:
+            self._set_label(image_id, label)
+            self._save(image_id, None, label)
+        else:
+            self._decide(image_id, doc, None, label, "clear flag")
+        return True
+
+    # ------------------------------------------------------------------------------------------------ other layers
+    def reference_mask(self, image_id: str) -> np.ndarray | None:
+        """The imported reference layer's mask of `image_id` (None when it has none)."""
+        return self.store.reference_mask(image_id) if self.store is not None else None
+
+    def after_import(self, layer: str) -> None:
+        """Labels were imported into the store: reload labels; documents without history reopen from the import."""
+        if self.store is None:
+            return
+        comments = self.store.comments()
+        self._labels = {i: Label(st, comments.get(i)) for i, st in self.store.statuses().items()}
+        if layer == "final":
+            for image_id in [i for i, e in self._docs.items() if not e.doc.can_undo and not e.doc.can_redo]:
+                self._docs.pop(image_id).unsubscribe()
+                if image_id == self.current:
+                    doc = self.document(image_id)
+                    if doc is not None:
+                        self._emit(DocumentReplaced(image_id, doc))
+        self._emit(LabelsImported(layer))
+
+    # ------------------------------------------------------------------------------------------------ writes
+    def _submit(self, job: Callable[[], Any], image_id: str, kind: str, coalesce: str | None = None) -> None:
+        if self.writer is not None and self.writable:
+            self.writer.submit(job, image_id, kind, coalesce=coalesce)
+
+    def _flush_for(self, image_id: str) -> None:
+        """A queued write of this image must be visible to a read."""
+        if self.writer is not None and self.writer.pending(image_id):
+            self.writer.flush()
+
+    def flush(self) -> None:
+        """Block until every queued write is durable (exports and imports call this first)."""
+        if self.writer is not None:
+            self.writer.flush()
+
+    def close(self) -> None:
+        """Save everything queued, close the store and forget the folder (idempotent)."""
+        for entry in self._docs.values():
+            entry.unsubscribe()
+        self._docs.clear()
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        self.folder = None
+        self.index = None
+        self.current = None
+        self._paths = {}
+        self._sources = {}
+        self._shapes = {}
+        self._labels = {}
+        self._ai = {}
+        self._ai_errors = {}
+        self._ai_masks.clear()
+        self._saved_position = None
+        self._edited = set()
+
+
+__all__ = [
+    "AiFailed",
+    "DocumentReplaced",
+    "Event",
+    "IndexChanged",
+    "Label",
+    "LabelsImported",
+    "PredictionAdded",
+    "ReviewSession",
+    "SaveFailed",
+    "Saved",
+    "StatusChanged",
+    "StoreFailed",
+    "StoreOpened",
+    "same_bundle",
+]
