@@ -65,3 +65,36 @@ def test_bad_bundle_is_a_clear_error(phantom_dataset, tmp_path, capsys):
     rc = main(["predict", str(phantom_dataset.root), "--out", str(tmp_path / "p.csv"), "--model", str(tmp_path)])
     assert rc == 2
     assert "manifest" in capsys.readouterr().err
+
+
+def test_workers_give_the_same_bytes_as_one(phantom_dataset, rule_bundle, tmp_path, capsys):
+    outs = {}
+    for n in (1, 2):
+        pred, probs = tmp_path / f"pred{n}.csv", tmp_path / f"probs{n}.csv"
+        rc = main(["predict", str(phantom_dataset.root), "--out", str(pred), "--probs", str(probs),
+                   "--model", str(rule_bundle), "--batch", "5", "--workers", str(n), "--no-cache"])
+        err = capsys.readouterr().err
+        assert rc == 0, err
+        outs[n] = (pred.read_bytes(), probs.read_bytes())
+    assert "2 worker processes" in err
+    assert outs[1] == outs[2]
+    assert len(_rows(tmp_path / "pred2.csv")) == 1 + len(phantom_dataset.image_ids)
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
+@pytest.mark.parametrize("bad_uid", ["1.2.3,4", '1.2."5"', "1.2.\n6"])
+def test_unwritable_image_id_is_skipped_and_reported(phantom_dataset, rule_bundle, tmp_path, capsys, bad_uid):
+    import pydicom
+
+    victim = phantom_dataset.paths[phantom_dataset.image_ids[0]]
+    ds = pydicom.dcmread(victim)
+    ds.SOPInstanceUID = bad_uid
+    ds.file_meta.MediaStorageSOPInstanceUID = bad_uid
+    ds.save_as(victim)
+    pred = tmp_path / "pred.csv"
+    rc = main(["predict", str(phantom_dataset.root), "--out", str(pred), "--model", str(rule_bundle), "--no-cache"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert f"skipped: {victim}" in err and "cannot be written" in err and "1 skipped" in err
+    ids = [r[0] for r in _rows(pred)[1:]]
+    assert sorted(ids) == sorted(phantom_dataset.image_ids[1:])  # the rest is written

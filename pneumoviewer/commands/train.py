@@ -112,16 +112,17 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = train(cfg, args.data, args.labels, args.out, log=log, scan_progress=scan_progress)
-    except (TrainError, BundleError, CsvError, FileNotFoundError) as exc:
+    except (TrainError, BundleError, CsvError, FileNotFoundError, ValueError) as exc:  # ValueError: TF_CONFIG
         log(f"error: {exc}")
-        return 1
-    except Exception as exc:  # e.g. a DICOM that fails to decode mid-epoch (tf.errors wrap the file name)
-        log(f"error: training stopped: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:500]}")
-        log("the bundle keeps the best checkpoint written so far; fix the cause and re-run with --resume")
         return 1
     finally:
         if bar is not None:
             bar.close()
+    if not result.is_chief:
+        log(f"{args.task}: this worker finished; weights fingerprint {result.fingerprint}; the chief wrote the "
+            "bundle")
+        return 130 if result.interrupted else 0
     best = {k: round(v, 4) for k, v in result.best.items() if isinstance(v, float)}
-    log(f"{args.task} saved in {args.out} (best epoch {result.best.get('epoch')}: {best})")
+    log(f"{args.task} saved in {args.out} (best epoch {result.best.get('epoch')}: {best}); "
+        f"weights fingerprint {result.fingerprint}")
     return 130 if result.interrupted else 0

@@ -197,6 +197,17 @@ def mask_to_rows(image_id: str, mask: np.ndarray, style: str = "train") -> list[
     raise ValueError(f"style must be 'train' or 'submission', got {style!r}")
 
 
+def image_id_problem(image_id: str) -> str | None:
+    """Why ``image_id`` cannot be a field of a SIIM CSV (empty, comma, quote, line break), or None when it can."""
+    if not image_id:
+        return "empty ImageId"
+    bad = sorted({c for c in image_id if c in ',"\r\n'})
+    if bad:
+        shown = image_id if len(image_id) <= 80 else image_id[:77] + "..."
+        return f"ImageId {shown!r} cannot be written to a SIIM CSV (contains {', '.join(map(repr, bad))})"
+    return None
+
+
 def write_rle_csv(path: str | os.PathLike[str], rows: Iterable[tuple[str, str]], *, siim_spacing: bool = False) -> int:
     """Write rows atomically in the order given; returns the number of rows.
 
@@ -206,7 +217,7 @@ def write_rle_csv(path: str | os.PathLike[str], rows: Iterable[tuple[str, str]],
     sep = ", " if siim_spacing else ","
     checked: list[tuple[str, str]] = []
     for image_id, rle in rows:
-        if not image_id or any(c in image_id for c in ',"\r\n'):
+        if image_id_problem(image_id) is not None:
             raise ValueError(f"ImageId {image_id!r} cannot be written to a SIIM CSV")
         rle = rle.strip() or EMPTY
         parse(rle)  # never write a string we would refuse to read

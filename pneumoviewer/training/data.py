@@ -201,7 +201,7 @@ def _maybe_jpeg(image: tf.Tensor, seed: tf.Tensor, cfg: AugmentConfig) -> tf.Ten
     return tf.where(apply, tf.cast(coded, tf.float32), image)
 
 
-def _rate_weights(epochs: int, base_rate: float, start_rate: float, per_epoch: int, first: int) -> tf.data.Dataset:
+def _rate_weights(epochs: int, base_rate: float, start_rate: float, per_epoch: int) -> tf.data.Dataset:
     """Infinite dataset of [p_pos, p_neg] per drawn element, following the per-epoch positive-rate schedule."""
     rates = [positive_rate_schedule(e, epochs, base_rate, start_rate) for e in range(max(epochs, 1))]
     table = tf.constant(rates, tf.float32)
@@ -212,7 +212,7 @@ def _rate_weights(epochs: int, base_rate: float, start_rate: float, per_epoch: i
         p = table[epoch]
         return tf.stack([p, 1.0 - p])
 
-    return tf.data.Dataset.range(first * per_epoch, np.iinfo(np.int64).max).map(w)
+    return tf.data.Dataset.range(np.iinfo(np.int64).max).map(w)
 
 
 def training_dataset(
@@ -231,7 +231,10 @@ def training_dataset(
     positives_only: bool = False,
     initial_epoch: int = 0,
 ) -> tf.data.Dataset:
-    """Infinite, augmented, class-balanced-by-schedule batches for ``model.fit(steps_per_epoch=...)``."""
+    """Infinite, augmented, class-balanced-by-schedule global batches, ``steps_per_epoch`` of them per epoch.
+
+    ``initial_epoch`` skips the elements (and augmentation seeds) the first epochs drew, so a resumed run sees
+    exactly what an uninterrupted one would have (the skipped images are decoded once, as the cache needs them)."""
     with_mask = task == "segmenter"
     pos = [e for e in examples if e.positive]
     neg = [e for e in examples if not e.positive]
@@ -249,13 +252,15 @@ def training_dataset(
     if pos and neg:
         ds = tf.data.Dataset.sample_from_datasets(
             [branch(pos, "pos", seed + 1), branch(neg, "neg", seed + 2)],
-            weights=_rate_weights(epochs, base_rate, start_positive_rate, steps_per_epoch * batch, initial_epoch),
+            weights=_rate_weights(epochs, base_rate, start_positive_rate, steps_per_epoch * batch),
             seed=seed + 3,
         )
     else:
         ds = branch(pos or neg, "pos" if pos else "neg", seed + 1)
+    done = initial_epoch * steps_per_epoch * batch  # a resumed run continues the stream, never replays epoch 1
+    ds = ds.skip(done)
     if augment is not None:
-        seeds = tf.data.Dataset.random(seed=seed + 4).batch(2)
+        seeds = tf.data.Dataset.random(seed=seed + 4).batch(2).skip(done)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
             lambda xy, s: augment_pair(xy[0], xy[1], s, augment, with_mask),
             num_parallel_calls=tf.data.AUTOTUNE,

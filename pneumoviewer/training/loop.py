@@ -1,15 +1,28 @@
-"""The training loop behind ``pneumoviewer train``: data → split → strategy → fit → bundle.
+"""The training loop behind ``pneumoviewer train``: data → split → strategy → distributed steps → bundle.
 
-Every epoch the callback writes, each file atomically: the CSV log, the resume checkpoint (hidden
+The train and validation steps are our own, run under ``strategy.run`` for every strategy (one device, several
+GPUs, several workers): Keras 3's ``fit`` cannot run under ``MultiWorkerMirroredStrategy`` on the pinned stack (it
+reduces the ``(x, y)`` tuple and the scalar logs along axis 0). Gradients are all-reduced by the Keras optimizer;
+the per-replica loss is the sum over its share of the global batch divided by the global batch, so every replica
+ends the step with identical weights. Batch-norm moving statistics, which Keras keeps per replica, are averaged
+across all replicas after every epoch, so every worker holds the same model and the chief saves what all trained.
+
+Validation pads the last global batch with zero-weight copies of a blank image, so no replica ever gets an empty
+batch (batch norm under oneDNN crashes on one) and every image counts exactly once in the figures.
+
+Every epoch the chief writes, each file atomically: the CSV log, the resume checkpoint (hidden
 ``.train-<task>/last.keras`` with optimizer state), the best model so far (``<task>.keras``, uncompiled, float32,
 no custom objects) when the validation metric improved, and ``manifest.json`` with fresh sha256s. So Ctrl+C at any
-moment leaves a loadable bundle holding the best model, and ``--resume`` continues from the last epoch.
+moment leaves a loadable bundle holding the best model, and ``--resume`` continues from the last epoch: the cosine
+schedule is the one of a run planned for the new ``--epochs`` from the start, and the data stream continues where
+the checkpoint left it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import math
@@ -31,6 +44,8 @@ from pneumoviewer.io.atomic import atomic_write
 from pneumoviewer.training import architectures, data, losses
 from pneumoviewer.training.distribute import Placement, choose_placement
 from pneumoviewer.training.split import patient_split, positive_rate_schedule
+
+DENSENET_ARCHS = ("densenet121", "unet-densenet121")  # the architectures --imagenet-weights can start
 
 
 class TrainError(RuntimeError):
@@ -86,6 +101,18 @@ class TrainConfig:
             raise ValueError(f"--size must be a multiple of 32, got {self.size}")
         if self.epochs < 1 or self.batch < 1:
             raise ValueError("--epochs and --batch must be at least 1")
+        if self.imagenet_weights:  # checked before any folder scan or TensorFlow import
+            if self.arch not in DENSENET_ARCHS:
+                raise ValueError(f"--imagenet-weights applies to {' and '.join(DENSENET_ARCHS)} only, "
+                                 f"not {self.arch}")
+            if not Path(self.imagenet_weights).is_file():
+                raise ValueError(f"--imagenet-weights {self.imagenet_weights}: no such file "
+                                 "(weights are never downloaded)")
+
+    @property
+    def loads_imagenet_weights(self) -> bool:
+        """True when building this model loads DenseNet121 ImageNet weights (what the manifest records)."""
+        return bool(self.imagenet_weights) and self.arch in DENSENET_ARCHS
 
     @property
     def monitor(self) -> str:
@@ -113,21 +140,134 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     best: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+    is_chief: bool = True  # False on the other workers of a multi-worker run: they write nothing
+    fingerprint: str = ""  # weights_fingerprint() of the final weights (the same on every worker)
 
 
 def _build(cfg: TrainConfig) -> keras.Model:
     return architectures.builder(cfg.task)(cfg.arch or "", cfg.size, cfg.arch_options())
 
 
+def _schedule(cfg: TrainConfig, total_steps: int) -> keras.optimizers.schedules.LearningRateSchedule:
+    return keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=max(total_steps, 1), alpha=0.05)
+
+
 def _compile(model: keras.Model, cfg: TrainConfig, total_steps: int) -> None:
-    schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=max(total_steps, 1), alpha=0.05)
+    """Attach the optimizer (built now, inside the strategy scope): the checkpoint carries it for ``--resume``."""
+    model.compile(optimizer=keras.optimizers.Adam(_schedule(cfg, total_steps)))
+    model.optimizer.build(model.trainable_variables)
+
+
+def per_sample_loss(cfg: TrainConfig) -> keras.losses.Loss:
     if cfg.task == "classifier":
-        loss: Any = keras.losses.BinaryCrossentropy(name="bce")
-        metrics = losses.classifier_metrics()
-    else:
-        loss = losses.BceDiceLoss(cfg.bce_weight, cfg.dice_weight, cfg.pos_weight)
-        metrics = losses.segmenter_metrics()
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=metrics)
+        return keras.losses.BinaryCrossentropy(name="bce", reduction=None)
+    return losses.BceDiceLoss(cfg.bce_weight, cfg.dice_weight, cfg.pos_weight, reduction=None)
+
+
+def weights_fingerprint(model: keras.Model) -> str:
+    """Short sha256 of every weight, in order: equal on every worker of a run, and equal to the saved model's."""
+    digest = hashlib.sha256()
+    for w in model.get_weights():
+        digest.update(np.ascontiguousarray(w, dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def padded_validation(ds: tf.data.Dataset, global_batch: int) -> tf.data.Dataset:
+    """``(x, y)`` batches → ``(x, y, w)`` global batches, the last padded with blank ``w = 0`` examples.
+
+    Without it the remainder batch hands some replica an empty batch whenever it is smaller than the number of
+    replicas; padding (rather than dropping) keeps every validation image in the figures.
+    """
+    x_spec, y_spec = ds.element_spec
+    blank = (tf.zeros(x_spec.shape[1:], x_spec.dtype), tf.zeros(y_spec.shape[1:], y_spec.dtype), tf.constant(0.0))
+    real = ds.unbatch().map(lambda x, y: (x, y, tf.constant(1.0)))
+    filler = tf.data.Dataset.from_tensors(blank).repeat(global_batch - 1)
+    return real.concatenate(filler).batch(global_batch, drop_remainder=True)
+
+
+class DistributedSteps:
+    """The train and validation steps under ``strategy.run``, with Keras loss objects and metrics.
+
+    Metrics live in the strategy scope (Keras makes their variables sync-on-read sums), so reading a result after
+    an epoch aggregates over every replica of every worker; every worker reads them in the same order.
+    """
+
+    def __init__(self, model: keras.Model, cfg: TrainConfig, placement: Placement, global_batch: int) -> None:
+        self.model = model
+        self.strategy = placement.strategy
+        self.global_batch = global_batch
+        self.replicas = placement.replicas
+        with self.strategy.scope():
+            self.loss = per_sample_loss(cfg)
+            extra = losses.classifier_metrics if cfg.task == "classifier" else losses.segmenter_metrics
+            self.train_metrics = [keras.metrics.Mean(name="loss"), *extra()]
+            self.val_metrics = [keras.metrics.Mean(name="loss"), *extra()]
+        self._train = tf.function(self._train_global)
+        self._val = tf.function(self._val_global)
+        self._sync = tf.function(self._sync_global)
+
+    def _train_replica(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        model, opt = self.model, self.model.optimizer
+        with tf.GradientTape() as tape:
+            pred = model(x, training=True)
+            per = self.loss(y, pred)
+            loss = tf.reduce_sum(per) / self.global_batch
+            if model.losses:
+                loss += tf.add_n(model.losses) / self.replicas
+            scaled = opt.scale_loss(loss)
+        grads = tape.gradient(scaled, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        self.train_metrics[0].update_state(per)
+        for m in self.train_metrics[1:]:
+            m.update_state(y, pred)
+        return loss
+
+    def _train_global(self, batch: Any) -> tf.Tensor:
+        per_replica = self.strategy.run(self._train_replica, args=batch)
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    def _val_replica(self, x: tf.Tensor, y: tf.Tensor, w: tf.Tensor) -> None:
+        pred = self.model(x, training=False)
+        self.val_metrics[0].update_state(self.loss(y, pred), sample_weight=w)
+        for m in self.val_metrics[1:]:
+            m.update_state(y, pred, sample_weight=w)
+
+    def _val_global(self, batch: Any) -> None:
+        self.strategy.run(self._val_replica, args=batch)
+
+    def _sync_replica(self) -> None:
+        stats = [v for v in self.model.non_trainable_variables if keras.backend.is_float_dtype(v.dtype)]
+        if not stats:
+            return
+        ctx = tf.distribute.get_replica_context()
+        means = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, [tf.identity(v.value) for v in stats])
+        for v, mean in zip(stats, means):
+            v.assign(mean)
+
+    def _sync_global(self) -> None:
+        self.strategy.run(self._sync_replica)
+
+    def train_step(self, batch: Any) -> float:
+        """One global step; returns the global mean loss of this batch."""
+        return float(self._train(batch))
+
+    def validate(self, dist_val: Any) -> None:
+        for batch in dist_val:
+            self._val(batch)
+
+    def sync_statistics(self) -> None:
+        """Average batch-norm moving statistics over the replicas (Keras updates each replica's copy alone)."""
+        if self.replicas > 1:
+            self._sync()
+
+    @staticmethod
+    def results(metrics: list[keras.metrics.Metric], prefix: str = "") -> dict[str, float]:
+        return {prefix + m.name: float(m.result()) for m in metrics}
+
+    @staticmethod
+    def reset(metrics: list[keras.metrics.Metric]) -> None:
+        for m in metrics:
+            m.reset_state()
 
 
 def _save_keras_atomic(model: keras.Model, target: Path) -> None:
@@ -182,6 +322,7 @@ class BundleWriter(keras.callbacks.Callback):
         self.model_file = f"{cfg.task}.keras"
         self.log_file = f"{cfg.task}-training-log.csv"
         self._t0 = time.perf_counter()
+        self.epochs_saved = 0  # checkpoints this run wrote
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._t0 = time.perf_counter()
@@ -200,17 +341,32 @@ class BundleWriter(keras.callbacks.Callback):
             self.best = float(value)
             self.best_logs = {"epoch": epoch + 1, **logs}
         if not self.placement.is_chief:
-            with tempfile.TemporaryDirectory() as tmp:  # every worker must take part in saving
-                self.model.save(os.path.join(tmp, "last.keras"))
             return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
         self._write_log()
         _save_keras_atomic(self.model, self.state_dir / "last.keras")
         if improved:
             _save_keras_atomic(self._inference_copy(), self.out_dir / self.model_file)
             self.log(f"epoch {epoch + 1}: {self.monitor_key} improved to {value:.4f}; saved {self.model_file}")
         self._write_state(epoch + 1)
+        self.epochs_saved += 1
         if (self.out_dir / self.model_file).exists():
             self.write_manifest()
+
+    def kept(self) -> str:
+        """What a stopped run leaves behind, in words (only what was really written)."""
+        if not self.placement.is_chief:
+            return "this worker writes nothing; the chief's messages say what its bundle keeps"
+        parts = []
+        if (self.out_dir / self.model_file).exists():
+            parts.append(f"{self.out_dir / self.model_file} holds the best model so far "
+                         f"(epoch {self.best_logs.get('epoch', '?')})")
+        if (self.state_dir / "state.json").exists():
+            done = len(self.history)
+            parts.append(f"re-run with --resume to continue after epoch {done}")
+        if not parts:
+            return "no epoch finished, nothing was saved"
+        return "; ".join(parts)
 
     def _inference_copy(self) -> keras.Model:
         """The bundle's model: rebuilt under float32 without optimizer or loss, carrying the trained weights."""
@@ -295,6 +451,24 @@ def _model_config(cfg: TrainConfig, existing: ModelConfig | None, out_dir: Path)
     return replace(base, **changes)
 
 
+def _resume_state(cfg: TrainConfig, state_dir: Path, placement: Placement) -> dict[str, Any]:
+    state_path = state_dir / "state.json"
+    if not state_path.exists():
+        hint = (" — every worker needs the same --out, on storage all of them can read (README, multi-node "
+                "training)" if placement.workers > 1 else " (train without --resume first)")
+        raise TrainError(f"--resume: no checkpoint in {state_dir}{hint}")
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        int(state["epochs_done"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TrainError(f"--resume: {state_path}: unreadable checkpoint state ({exc})") from exc
+    old = state.get("config", {})
+    if old.get("arch") != cfg.arch or int(old.get("size", -1)) != cfg.size:
+        raise TrainError(f"--resume: checkpoint in {state_dir} is {old.get('arch')} at {old.get('size')}², "
+                         f"not {cfg.arch} at {cfg.size}²")
+    return state
+
+
 def train(
     cfg: TrainConfig,
     data_dir: str | os.PathLike[str],
@@ -303,9 +477,8 @@ def train(
     log: Callable[[str], None] = print,
     scan_progress: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
-    """Train one model of a bundle and write it into ``out_dir`` (created if needed)."""
+    """Train one model of a bundle and write it into ``out_dir`` (created at the first epoch's end, chief only)."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -314,6 +487,8 @@ def train(
 
     existing_config, other_entries = _existing_bundle(out, cfg.task)
     model_config = _model_config(cfg, existing_config, out)
+    state_dir = out / f".train-{cfg.task}"
+    state = _resume_state(cfg, state_dir, placement) if cfg.resume else None
 
     labelled = data.collect_examples(data_dir, labels_csv, progress=scan_progress)
     for path, reason in labelled.failures[:20]:
@@ -339,28 +514,22 @@ def train(
     n_train = n_pos_train if cfg.positives_only else len(train_ex)
     steps = cfg.steps_per_epoch or max(1, math.ceil(n_train / global_batch))
 
-    state_dir = out / f".train-{cfg.task}"
     initial_epoch, best, best_logs, history = 0, None, {}, []
-    resume_model = None
-    if cfg.resume:
-        state_path = state_dir / "state.json"
-        if not state_path.exists():
-            raise TrainError(f"--resume: no checkpoint in {state_dir} (train without --resume first)")
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-        old = state.get("config", {})
-        if old.get("arch") != cfg.arch or int(old.get("size", -1)) != cfg.size:
-            raise TrainError(f"--resume: checkpoint in {state_dir} is {old.get('arch')} at {old.get('size')}², "
-                             f"not {cfg.arch} at {cfg.size}²")
+    imagenet_init = cfg.loads_imagenet_weights
+    if state is not None:
         initial_epoch = int(state["epochs_done"])
         best, best_logs, history = state.get("best"), state.get("best_logs", {}), state.get("history", [])
+        # the first run's build decided the starting weights
+        imagenet_init = bool(state.get("config", {}).get("imagenet_weights")) and cfg.arch in DENSENET_ARCHS
         if initial_epoch >= cfg.epochs:
             log(f"--resume: already trained {initial_epoch} of {cfg.epochs} epochs; raise --epochs to continue")
-        resume_model = state_dir / "last.keras"
 
     with placement.strategy.scope():
-        if resume_model is not None:
-            model = keras.models.load_model(resume_model, compile=True, safe_mode=True)
-            log(f"resumed from {resume_model} after epoch {initial_epoch}")
+        if state is not None:
+            model = keras.models.load_model(state_dir / "last.keras", compile=True, safe_mode=True)
+            # the schedule of a run planned for --epochs from the start: a longer run extends it
+            model.optimizer.learning_rate = _schedule(cfg, cfg.epochs * steps)
+            log(f"resumed from {state_dir / 'last.keras'} after epoch {initial_epoch}")
         else:
             model = _build(cfg)
             if cfg.init_from:
@@ -371,15 +540,20 @@ def train(
                     raise TrainError(f"--init-from {source}: no layer matches {cfg.arch} (by name and shape)")
                 log(f"initialised {copied} layers from {source}")
             _compile(model, cfg, cfg.epochs * steps)
+        steps_runner = DistributedSteps(model, cfg, placement, global_batch)
 
+    cache = cfg.cache  # workers sharing storage must not write one cache file
+    if cache and placement.workers > 1:
+        cache = f"{cache}-worker{placement.worker}"
     train_ds = data.training_dataset(
         train_ex, labelled.table, task=cfg.task, size=cfg.size, batch=global_batch, epochs=cfg.epochs,
-        steps_per_epoch=steps, seed=cfg.seed, cache=cfg.cache,
+        steps_per_epoch=steps, seed=cfg.seed, cache=cache,
         augment=data.AugmentConfig() if cfg.augment else None,
         start_positive_rate=cfg.start_positive_rate, positives_only=cfg.positives_only, initial_epoch=initial_epoch,
     )
-    val_ds = (data.validation_dataset(val_ex, labelled.table, task=cfg.task, size=cfg.size, batch=global_batch,
-                                      cache=cfg.cache) if val_ex else None)
+    val_ds = (padded_validation(data.validation_dataset(val_ex, labelled.table, task=cfg.task, size=cfg.size,
+                                                        batch=global_batch, cache=cache), global_batch)
+              if val_ex else None)
     monitor_key = ("val_" if val_ds is not None else "") + cfg.monitor
     summary = {
         "data": Path(data_dir).name,
@@ -390,14 +564,15 @@ def train(
         "positives_val": sum(e.positive for e in val_ex),
         "patients_train": split.n_patients_train,
         "patients_val": split.n_patients_val,
-        "split": f"by patient, seed {cfg.seed}, val_fraction {cfg.val_fraction}",
+        "split": f"by patient (salt-free order: first ImageId), seed {cfg.seed}, val_fraction {cfg.val_fraction}",
         "positive_rate_schedule": "positives only" if cfg.positives_only else
         f"{max(cfg.start_positive_rate, base_rate):.2f} -> {base_rate:.3f} over {cfg.epochs} epochs",
         "augmentation": asdict(data.AugmentConfig()) if cfg.augment else None,
         "epochs": cfg.epochs, "steps_per_epoch": steps, "batch": global_batch, "lr": cfg.lr,
         "optimizer": "Adam, cosine decay", "seed": cfg.seed, "device": placement.description,
+        "validation_padding": "last batch padded with zero-weight blanks",
         "arch_options": {k: v for k, v in asdict(cfg.arch_options()).items() if k != "imagenet_weights"},
-        "imagenet_init": bool(cfg.imagenet_weights),
+        "imagenet_init": imagenet_init,
         "init_from": Path(cfg.init_from).name if cfg.init_from else None,
     }
     if cfg.task == "segmenter":
@@ -405,20 +580,57 @@ def train(
                            "pos_weight": cfg.pos_weight}
     writer = BundleWriter(cfg, out, model_config, other_entries, summary, placement, best, best_logs, history,
                           base_rate, monitor_key, log)
-    result = TrainResult(manifest=None, history=history)
+    writer.set_model(model)
+    result = TrainResult(manifest=None, history=history, is_chief=placement.is_chief)
+    epoch = initial_epoch
     try:
         if initial_epoch < cfg.epochs:
-            model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=val_ds,
-                      initial_epoch=initial_epoch, callbacks=[writer], verbose=cfg.verbose, shuffle=False)
+            dist_train = iter(placement.strategy.experimental_distribute_dataset(train_ds))
+            dist_val = placement.strategy.experimental_distribute_dataset(val_ds) if val_ds is not None else None
+            for epoch in range(initial_epoch, cfg.epochs):
+                _run_epoch(steps_runner, writer, epoch, cfg, steps, dist_train, dist_val)
     except KeyboardInterrupt:
         result.interrupted = True
-        log("interrupted: the best checkpoint so far is kept in the bundle")
+        log(f"interrupted in epoch {epoch + 1}: {writer.kept()}")
+    except Exception as exc:  # e.g. a DICOM that fails to decode mid-epoch (tf.errors wrap the file name)
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()] or [""]
+        first = lines[-1 if lines[0].startswith("in user code") else 0][:500]  # autograph puts the cause last
+        raise TrainError(f"training stopped in epoch {epoch + 1}: {type(exc).__name__}: {first} — "
+                         f"{writer.kept()}") from exc
     finally:
         if placement.is_chief and (out / writer.model_file).exists():
             result.manifest = writer.write_manifest()
     result.best = dict(writer.best_logs)
+    result.fingerprint = weights_fingerprint(model)
     if result.interrupted and not (out / writer.model_file).exists():
         raise KeyboardInterrupt
     if placement.is_chief and not (out / writer.model_file).exists():
-        raise TrainError(f"no epoch finished with a finite {monitor_key}; nothing was saved to {out}")
+        raise TrainError(f"no epoch reached a finite {monitor_key}, so {out} holds no {writer.model_file} "
+                         f"(the per-epoch figures are in {out / writer.log_file})")
     return result
+
+
+def _run_epoch(
+    runner: DistributedSteps, writer: BundleWriter, epoch: int, cfg: TrainConfig, steps: int, dist_train: Any,
+    dist_val: Any,
+) -> None:
+    """One epoch on every replica: ``steps`` global train steps, BN statistics synced, validation, checkpoint."""
+    writer.on_epoch_begin(epoch)
+    bar = keras.utils.Progbar(steps, verbose=cfg.verbose, stateful_metrics=None)
+    if cfg.verbose:
+        writer.log(f"epoch {epoch + 1}/{cfg.epochs}")
+    runner.reset(runner.train_metrics)
+    total = 0.0
+    for step in range(steps):
+        total += runner.train_step(next(dist_train))
+        if step < steps - 1:
+            bar.update(step + 1, values=[("loss", total / (step + 1))] if cfg.verbose == 1 else None)
+    runner.sync_statistics()
+    logs = runner.results(runner.train_metrics)
+    if dist_val is not None:
+        runner.reset(runner.val_metrics)
+        runner.validate(dist_val)
+        logs.update(runner.results(runner.val_metrics, "val_"))
+    bar.stateful_metrics = set(logs)
+    bar.update(steps, values=list(logs.items()), finalize=True)
+    writer.on_epoch_end(epoch, logs)

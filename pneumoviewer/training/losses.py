@@ -87,8 +87,9 @@ class DiceCoefficient(keras.metrics.Metric):
         inter = ops.sum(t * p, axis=axes)
         denom = ops.sum(t, axis=axes) + ops.sum(p, axis=axes)
         per = ops.where(denom > 0, 2.0 * inter / ops.maximum(denom, 1.0), ops.ones_like(denom))
-        self.total.assign_add(ops.sum(per))
-        self.count.assign_add(ops.cast(ops.shape(per)[0], "float32"))
+        w = ops.ones_like(per) if sample_weight is None else ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
+        self.total.assign_add(ops.sum(per * w))  # weight 0: validation padding, not counted
+        self.count.assign_add(ops.sum(w))
 
     def result(self) -> Any:
         return ops.divide_no_nan(self.total, self.count)

@@ -28,6 +28,7 @@ def patient_split(
 ) -> Split:
     """Split images into train/validation so no patient is in both; seeded, stratified by patient positivity.
 
+    The split depends on the ImageIds and the grouping only, never on the key values (salted per installation).
     Images without a patient key count as their own patient. Patients with any positive image are split apart from
     all-negative patients so both sides keep roughly the dataset's positive rate.
     """
@@ -40,7 +41,10 @@ def patient_split(
     rng = np.random.default_rng(seed)
     val_keys: set[str] = set()
     for want_pos in (True, False):
-        keys = sorted(k for k, ids in groups.items() if any(positive.get(i, False) for i in ids) == want_pos)
+        # ordered by each patient's first ImageId, not by the key: patient keys are salted per installation, and
+        # every worker of a multi-node run (each with its own salt) must draw the same split
+        keys = sorted((k for k, ids in groups.items() if any(positive.get(i, False) for i in ids) == want_pos),
+                      key=lambda k: min(groups[k]))
         if not keys or val_fraction == 0.0:
             continue
         order = [keys[i] for i in rng.permutation(len(keys))]

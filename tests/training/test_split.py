@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from pneumoviewer.training.split import patient_split, positive_rate_schedule
@@ -53,3 +55,14 @@ def test_positive_rate_schedule_values():
     assert positive_rate_schedule(10, 5, 0.2) == pytest.approx(0.2)  # clamps after the last epoch
     assert positive_rate_schedule(0, 1, 0.3) == pytest.approx(0.3)
     assert positive_rate_schedule(0, 4, 0.9) == pytest.approx(0.9)  # never below the dataset's own rate
+
+
+def test_split_does_not_depend_on_the_salted_key_values():
+    """Every worker of a multi-node run salts patient keys its own way; all must draw the same split."""
+    ids = [f"1.2.{k}" for k in range(30)]
+    patient = {i: f"p{k // 2}" for k, i in enumerate(ids)}  # two images per patient
+    positive = {i: k % 3 == 0 for k, i in enumerate(ids)}
+    salted = {i: hashlib.sha256(b"other salt" + p.encode()).hexdigest()[:20] for i, p in patient.items()}
+    a = patient_split(ids, patient, positive, 0.3, seed=4)
+    b = patient_split(ids, salted, positive, 0.3, seed=4)
+    assert a == b and a.val

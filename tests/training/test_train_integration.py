@@ -46,6 +46,7 @@ def test_bundle_holds_both_models_with_manifest(trained):
         assert entry.input_size == 64 and entry.training["images_train"] + entry.training["images_val"] == 12
         assert entry.training["epochs_run"] == 2
         assert "epoch" in entry.validation
+        assert entry.training["imagenet_init"] is False  # no DenseNet here: nothing was loaded
         rows = _csv_dicts(out / f"{task}-training-log.csv")
         assert [r["epoch"] for r in rows] == ["1", "2"]
         assert float(rows[0]["positive_rate"]) == pytest.approx(0.8)
@@ -110,3 +111,16 @@ def test_predict_cli_with_trained_bundle(trained, phantom_dataset, tmp_path, cap
     assert set(p) == set(phantom_dataset.image_ids)
     assert all(np.isfinite(v) and 0.0 <= v <= 1.0 for v in p.values())
     assert "synthetic" in capsys.readouterr().err
+
+
+def test_predict_workers_match_one_worker_byte_for_byte(trained, phantom_dataset, tmp_path, capsys):
+    """Real convolutions on cores / N threads per worker: the CSVs still equal the single-process ones."""
+    out, _ = trained
+    got = []
+    for n in (1, 2):
+        pred, probs = tmp_path / f"pred{n}.csv", tmp_path / f"probs{n}.csv"
+        rc = main(["predict", str(phantom_dataset.root), "--out", str(pred), "--probs", str(probs),
+                   "--model", str(out), "--batch", "4", "--workers", str(n)])
+        assert rc == 0, capsys.readouterr().err
+        got.append((pred.read_bytes(), probs.read_bytes()))
+    assert got[0] == got[1]
