@@ -34,7 +34,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pneumoviewer.core.types import ImageMeta, ReviewStatus
+from pneumoviewer.core.types import ImageMeta, ModelInfo, ReviewStatus
+from pneumoviewer.gui.domain_guard import UNTRUSTED_COLOR, Caveat, ai_caveat
 from pneumoviewer.gui.theme import FAILED_COLOR, STATUS_COLORS
 
 COLUMNS = ("ImageId", "View", "Sex", "Age", "AI P", "Status")
@@ -61,6 +62,11 @@ class WorklistRow:
     probability: float | None = None
     ai_error: str | None = None
     model_label: str | None = None
+    model: ModelInfo | None = None  # the model of the probability shown (its caveat on this image, issue 10)
+
+    @property
+    def caveat(self) -> Caveat | None:
+        return ai_caveat(self.model, self.meta) if self.probability is not None else None
 
     @property
     def failed(self) -> bool:
@@ -112,16 +118,16 @@ class WorklistModel(QAbstractTableModel):
     def failure_count(self) -> int:
         return len(self._rows) - len(self._row_of)
 
-    def set_probability(self, image_id: str, probability: float | None, model_label: str | None = None) -> None:
+    def set_probability(self, image_id: str, probability: float | None, model: ModelInfo | None = None) -> None:
         row = self._row_of.get(image_id)
         if row is None:
             return
         r = self._rows[row]
         r.probability = probability
         r.ai_error = None
-        if model_label:
-            r.model_label = model_label
-        self._changed(row, COL_PROB)
+        if model is not None:
+            r.model, r.model_label = model, model.label
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))  # tooltips of the whole row
 
     def set_ai_error(self, image_id: str, message: str) -> None:
         row = self._row_of.get(image_id)
@@ -191,7 +197,10 @@ class WorklistModel(QAbstractTableModel):
             if col == COL_PROB:
                 if r.ai_error:
                     return "error"
-                return "…" if r.probability is None else f"{r.probability:.2f}"
+                if r.probability is None:
+                    return "…"
+                outside = (caveat := r.caveat) is not None and not caveat.synthetic
+                return f"⚠ {r.probability:.2f}" if outside else f"{r.probability:.2f}"
             if col == COL_STATUS:
                 return status.value
         if role == SORT_ROLE:
@@ -205,20 +214,25 @@ class WorklistModel(QAbstractTableModel):
                 return list(ReviewStatus).index(status)
             return self.data(index, Qt.ItemDataRole.DisplayRole)
         if role == Qt.ItemDataRole.ToolTipRole:
+            caveat = r.caveat
+            note = f"\nAI: {caveat.text}" if caveat is not None else ""
             if col == COL_PROB and r.ai_error:
                 return f"AI failed on this image: {r.ai_error}"
             if col == COL_PROB and r.probability is not None:
-                return f"P(pneumothorax) = {r.probability:.3f}" + (f" · {r.model_label}" if r.model_label else "")
-            return f"{meta.image_id}\n{r.path.name}"
+                label = f" · {r.model_label}" if r.model_label else ""
+                return f"P(pneumothorax) = {r.probability:.3f}{label}{note}"
+            return f"{meta.image_id}\n{r.path.name}{note}"
         if role == Qt.ItemDataRole.ForegroundRole:
             if col == COL_STATUS:
                 return QBrush(QColor(STATUS_COLORS.get(status.value, "#c9d3de")))
             if col == COL_PROB and r.ai_error:
                 return QBrush(QColor("#ef6b6b"))
             if col == COL_PROB and r.probability is not None:
-                return QBrush(QColor(_probability_color(r.probability)))
+                untrusted = (caveat := r.caveat) is not None and caveat.synthetic
+                return QBrush(QColor(UNTRUSTED_COLOR if untrusted else _probability_color(r.probability)))
         if role == Qt.ItemDataRole.FontRole and col == COL_PROB and r.probability is not None and r.probability >= 0.5:
-            return self._bold
+            caveat = r.caveat
+            return None if caveat is not None and caveat.synthetic else self._bold
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (COL_AGE, COL_PROB):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
