@@ -45,6 +45,7 @@ IMAGE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 FAILED_ROLE = Qt.ItemDataRole.UserRole + 3
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 4
 ALL = "All"
+DISAGREE = "AI and reviewer disagree most"  # the status filter that lists the dataset statistics' worst first
 
 
 def short_id(image_id: str, keep: int = 12) -> str:
@@ -275,9 +276,16 @@ class WorklistProxy(QSortFilterProxyModel):
         self._status = ALL
         self._view = ALL
         self._text = ""
+        self._rank: dict[str, int] = {}  # image id -> place in the disagreement ranking (0 = worst)
 
     def set_status_filter(self, status: str) -> None:
         self._refilter(lambda: setattr(self, "_status", status))
+
+    def set_disagreement(self, ranked: list[str]) -> None:
+        """The images where AI and reviewer disagree most, worst first (`DatasetStats.disagree_most`)."""
+        self._refilter(lambda: setattr(self, "_rank", {image_id: i for i, image_id in enumerate(ranked)}))
+        if self._status == DISAGREE:
+            self.invalidate()  # re-sort in the new order
 
     def set_view_filter(self, view: str) -> None:
         self._refilter(lambda: setattr(self, "_view", view))
@@ -304,6 +312,8 @@ class WorklistProxy(QSortFilterProxyModel):
             return self._status in (ALL, "failed") and self._view == ALL
         if self._status == "failed":
             return False
+        if self._status == DISAGREE:
+            return model.data(idx, IMAGE_ID_ROLE) in self._rank
         if self._status != ALL and model.data(idx, STATUS_ROLE) != self._status:
             return False
         if self._view != ALL:
@@ -314,6 +324,10 @@ class WorklistProxy(QSortFilterProxyModel):
 
     def lessThan(self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
         model = self.sourceModel()
+        if self._status == DISAGREE:  # the ranking's order (worst first) whichever column is sorted
+            a = self._rank.get(model.data(left, IMAGE_ID_ROLE), len(self._rank))
+            b = self._rank.get(model.data(right, IMAGE_ID_ROLE), len(self._rank))
+            return a < b if self.sortOrder() == Qt.SortOrder.AscendingOrder else a > b
         lf, rf = bool(model.data(left, FAILED_ROLE)), bool(model.data(right, FAILED_ROLE))
         if lf != rf:
             # failed files after every image whichever way the column is sorted
@@ -332,6 +346,7 @@ class WorklistPanel(QWidget):
     """Search + filters + scan progress + the table. Emits `currentImageChanged(image_id)`."""
 
     currentImageChanged = Signal(str)
+    disagreementWanted = Signal()  # the disagreement filter was chosen: the ranking is (re)computed
 
     def __init__(self, model: WorklistModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -344,8 +359,9 @@ class WorklistPanel(QWidget):
         self.search.setClearButtonEnabled(True)
         self.search.setToolTip("Filter by ImageId (Ctrl+F)")
         self.status_filter = QComboBox()
-        self.status_filter.addItems([ALL, *(s.value for s in ReviewStatus), "failed"])
-        self.status_filter.setToolTip("Show only images with this review status")
+        self.status_filter.addItems([ALL, *(s.value for s in ReviewStatus), "failed", DISAGREE])
+        self.status_filter.setToolTip("Show only images with this review status; or the labelled images where AI "
+                                      "and reviewer disagree most, worst first (as in View ▸ Dataset…)")
         self.view_filter = QComboBox()
         self.view_filter.addItem(ALL)
         self.view_filter.setToolTip("Show only this view position")
@@ -390,10 +406,19 @@ class WorklistPanel(QWidget):
         layout.addWidget(self.summary)
 
         self.search.textChanged.connect(self.proxy.set_text_filter)
-        self.status_filter.currentTextChanged.connect(self.proxy.set_status_filter)
+        self.status_filter.currentTextChanged.connect(self._on_status_filter)
         self.view_filter.currentTextChanged.connect(self.proxy.set_view_filter)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         model.modelReset.connect(self._refresh_views)
+
+    def _on_status_filter(self, status: str) -> None:
+        self.proxy.set_status_filter(status)
+        if status == DISAGREE:
+            self.table.sortByColumn(COL_ID, Qt.SortOrder.AscendingOrder)  # ascending = worst first
+            self.disagreementWanted.emit()
+
+    def set_disagreement(self, ranked: list[str]) -> None:
+        self.proxy.set_disagreement(ranked)
 
     # -- navigation --------------------------------------------------------------------------------------------------
     def current_image_id(self) -> str | None:

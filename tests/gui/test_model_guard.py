@@ -202,3 +202,28 @@ def test_dataset_dashboard_opens_computes_in_the_background_and_a_row_opens_its_
     qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     qtbot.waitUntil(lambda: session.current == chosen)
     qtbot.waitUntil(lambda: w.parts.viewer.image is not None and w.parts.viewer.image.meta.image_id == chosen)
+
+
+def test_worklist_filter_lists_where_ai_and_reviewer_disagree_most_worst_first(make_window, qtbot, engine_factory,
+                                                                                phantom_dataset):
+    from pneumoviewer.gui.worklist import DISAGREE
+
+    w = make_window(inference_mode="thread", engine_factory=engine_factory())
+    open_and_wait(qtbot, w, phantom_dataset.root)
+    with qtbot.waitSignal(w.parts.ai.inferenceIdle, timeout=60000):
+        pass
+    session, worklist = w.parts.session, w.parts.worklist
+    ids = worklist.visible_image_ids()
+    target = w.parts.viewer.graphics
+    for key in (Qt.Key.Key_N, Qt.Key.Key_J, Qt.Key.Key_N, Qt.Key.Key_J, Qt.Key.Key_A):
+        qtbot.keyClick(target, key)
+    assert session.status(ids[2]) is ReviewStatus.ACCEPTED  # AI and reviewer agree exactly here
+    with qtbot.waitSignal(w.parts.dataset.statsReady, timeout=30000) as ready:
+        worklist.status_filter.setCurrentText(DISAGREE)  # computes the ranking in the background
+    ranked = [i for i, _ in ready.args[0].disagree_most()]
+    assert set(ranked) == set(ids[:3])
+    scores = dict(ready.args[0].disagree_most())
+    assert scores[ids[2]] == min(scores.values())
+    qtbot.waitUntil(lambda: worklist.visible_image_ids() == ranked)
+    worklist.status_filter.setCurrentText("All")
+    assert sorted(worklist.visible_image_ids()) == sorted(ids)
