@@ -75,7 +75,7 @@ def build_window(
     from pneumoviewer.gui.tool_panel import ToolPanel
     from pneumoviewer.gui.view_controls import ViewControls
     from pneumoviewer.gui.viewer import ImageViewer
-    from pneumoviewer.gui.worklist import WorklistModel, WorklistPanel
+    from pneumoviewer.gui.worklist import DISAGREE, WorklistModel, WorklistPanel
     from pneumoviewer.inference import catalog
     from pneumoviewer.review import ReviewStore
     from pneumoviewer.review.session import ReviewSession
@@ -194,6 +194,13 @@ def build_window(
     worklist.disagreementWanted.connect(dataset.refresh)
     dataset.statsReady.connect(lambda stats: worklist.set_disagreement([i for i, _ in stats.disagree_most()]))
     signals.indexChanged.connect(on_index)
+
+    def stats_after_index(_n: int) -> None:
+        """The dashboard on screen, or the disagreement filter chosen: the new folder's statistics."""
+        if (dataset.dock is not None and dataset.dock.isVisible()) or worklist.status_filter.currentText() == DISAGREE:
+            dataset.refresh()
+
+    signals.indexChanged.connect(stats_after_index)
     nav.imageShown.connect(guard.refresh)
     ai.modelInfo.connect(guard.refresh)
 

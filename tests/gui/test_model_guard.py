@@ -172,7 +172,7 @@ def test_a_real_model_marks_images_outside_its_training_domain(make_window, qtbo
 
 
 def test_dataset_dashboard_opens_computes_in_the_background_and_a_row_opens_its_image(
-    make_window, qtbot, engine_factory, phantom_dataset
+    make_window, qtbot, engine_factory, phantom_dataset, tmp_path
 ):
     w = make_window(inference_mode="thread", engine_factory=engine_factory())
     open_and_wait(qtbot, w, phantom_dataset.root)
@@ -202,6 +202,9 @@ def test_dataset_dashboard_opens_computes_in_the_background_and_a_row_opens_its_
     qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     qtbot.waitUntil(lambda: session.current == chosen)
     qtbot.waitUntil(lambda: w.parts.viewer.image is not None and w.parts.viewer.image.meta.image_id == chosen)
+    with qtbot.waitSignal(dataset.statsReady, timeout=30000) as again:  # another folder, the dock still open
+        open_and_wait(qtbot, w, real_folder(tmp_path / "films", n=3))
+    assert again.args[0].n_images == 3 and dataset.dashboard.stats is again.args[0]
 
 
 def test_worklist_filter_lists_where_ai_and_reviewer_disagree_most_worst_first(make_window, qtbot, engine_factory,
@@ -227,3 +230,23 @@ def test_worklist_filter_lists_where_ai_and_reviewer_disagree_most_worst_first(m
     qtbot.waitUntil(lambda: worklist.visible_image_ids() == ranked)
     worklist.status_filter.setCurrentText("All")
     assert sorted(worklist.visible_image_ids()) == sorted(ids)
+
+
+def test_switching_models_stops_the_worker_and_keeps_results_and_the_reviewers_mask(
+    make_window, qtbot, engine_factory, shipped, phantom_dataset
+):
+    w = make_window(inference_mode="thread", engine_factory=engine_factory())
+    open_and_wait(qtbot, w, phantom_dataset.root)
+    with qtbot.waitSignal(w.parts.ai.inferenceIdle, timeout=60000):
+        pass
+    session, ai = w.parts.session, w.parts.ai
+    current = session.current
+    qtbot.keyClick(w.parts.viewer.graphics, Qt.Key.Key_N)
+    before = dict(session.predictions())
+    old = ai.worker
+    assert old is not None and old.isRunning()
+    pick(qtbot, w, "siim")
+    assert not old.isRunning() and ai.bundle_dir == shipped / "siim"
+    assert ai.worker is not old  # the next run starts a worker on the new bundle
+    assert session.predictions() == before  # results already in the session stay
+    assert session.status(current) is ReviewStatus.NEGATIVE and not session.document(current).mask.any()
