@@ -54,11 +54,15 @@ def real_folder(root: Path, n: int = 3, side: int = 320, modality: str = "CR") -
 def pick(qtbot, w, name: str) -> None:
     """AI ▸ Model…, choose the bundle called `name`, OK."""
     w.parts.actions["choose_model"].trigger()
-    qtbot.waitUntil(lambda: w.findChild(ModelPickerDialog, "modelPicker") is not None)
-    dlg = w.findChild(ModelPickerDialog, "modelPicker")
+    def shown() -> list[ModelPickerDialog]:  # an earlier, closed picker may await its deferred delete
+        return [d for d in w.findChildren(ModelPickerDialog, "modelPicker") if d.isVisible()]
+
+    qtbot.waitUntil(lambda: len(shown()) == 1)
+    dlg = shown()[0]
     row = next(i for i in range(dlg.list.count()) if dlg.list.item(i).text().startswith(name))
     dlg.list.setCurrentRow(row)
     dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    assert not dlg.isVisible()
 
 
 def test_model_menu_switches_the_bundle_and_remembers_it_per_folder(make_window, qtbot, shipped, phantom_dataset,
