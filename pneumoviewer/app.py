@@ -188,7 +188,7 @@ def build_window(
 
     folders = FolderController(session, nav, worklist, worklist_model, settings, window.task_progress,
                                window.message, on_open, window)
-    dataset = DatasetController(session, window, worklist.select_image, window.message)
+    dataset = DatasetController(session, window, worklist.select_image, window.message, ai.classifier_threshold)
     folders.folderClosing.connect(dataset.stop)
     folders.folderClosing.connect(lambda: worklist.set_disagreement([]))
     worklist.disagreementWanted.connect(dataset.refresh)

@@ -88,6 +88,18 @@ class AiController(QObject):
             self._model = bundle_model(self.bundle_dir)
         return self._model
 
+    def classifier_threshold(self) -> float:
+        """The bundle's classifier threshold (its "AI says positive"), else the config default."""
+        from pneumoviewer.inference.bundle import read_manifest
+        from pneumoviewer.inference.config import ModelConfig
+
+        if self._factory is None and self.has_model():
+            try:
+                return float(read_manifest(self.bundle_dir).config.classifier_threshold)
+            except Exception:  # an unreadable bundle: the worker says why when it loads it
+                log.info("no threshold from the bundle at %s", self.bundle_dir, exc_info=True)
+        return ModelConfig().classifier_threshold
+
     def bundle_sha256(self) -> str | None:
         """The sha256 of the bundle the worker runs (None with a test engine or an unreadable bundle)."""
         if not self._sha_read:

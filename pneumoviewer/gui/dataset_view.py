@@ -19,8 +19,6 @@ from pneumoviewer.gui.workers import TaskThread
 from pneumoviewer.review.dataset_stats import DatasetStats, dataset_stats
 from pneumoviewer.review.session import ReviewSession
 
-AI_LABEL_THRESHOLD = 0.5  # the classifier threshold of every bundle shipped so far (manifest thresholds)
-
 
 def _compute(metas: list[Any], store: Any, threshold: float) -> Callable[..., DatasetStats]:
     """The thread's task; a cancel raises `StatsCancelled`, which the thread reports as cancelled."""
@@ -33,9 +31,11 @@ class DatasetController(QObject):
     statsReady = Signal(object)  # DatasetStats, shown
 
     def __init__(self, session: ReviewSession, window: QMainWindow, open_image: Callable[[str], Any],
-                 message: Callable[[str, int], None]) -> None:
+                 message: Callable[[str, int], None], threshold: Callable[[], float]) -> None:
+        """`threshold()`: the probability at which the AI label is positive (the active bundle's classifier's)."""
         super().__init__(window)
         self.session = session
+        self._threshold = threshold
         self.window = window
         self._message = message
         self.dashboard = DatasetDashboard()
@@ -64,7 +64,7 @@ class DatasetController(QObject):
             return
         self.session.flush()  # the reviewer's last decisions are in the figures
         self.dashboard.summary.setText("Computing the statistics…")
-        thread = TaskThread(_compute([im.meta for im in index.images], self.session.store, AI_LABEL_THRESHOLD),
+        thread = TaskThread(_compute([im.meta for im in index.images], self.session.store, self._threshold()),
                             name="dataset-stats", parent=self)
         thread.progress.connect(lambda d, t: self.dashboard.summary.setText(f"Computing the statistics… {d}/{t}"))
         thread.succeeded.connect(lambda stats, t=thread: self._done(stats) if t is self._thread else None)

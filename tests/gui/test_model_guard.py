@@ -32,6 +32,7 @@ def shipped(tmp_path, monkeypatch, make_window):
     manifest = root / "siim" / "manifest.json"
     data = json.loads(manifest.read_text())
     data.update(name="siim", synthetic=False)
+    data["thresholds"]["classifier_probability"] = 0.7
     manifest.write_text(json.dumps(data))
     monkeypatch.setenv("PNEUMOVIEWER_MODELS", str(root))  # after make_window's own "no models" setting
     monkeypatch.setenv("PNEUMOVIEWER_USER_MODELS", str(tmp_path / "user-models"))
@@ -76,6 +77,7 @@ def test_model_menu_switches_the_bundle_and_remembers_it_per_folder(make_window,
     assert w.parts.ai.bundle_dir == shipped / "siim" and w.parts.ai.worker is None
     assert w.parts.ai.model_info().name == "siim" and not w.parts.ai.model_info().synthetic
     assert "siim" in w.parts.ai_status.device_label.text()
+    assert w.parts.ai.classifier_threshold() == pytest.approx(0.7)  # the dashboard's AI labels use it
     assert Settings().folder_model(phantom_dataset.root) == str(shipped / "siim")
     other = real_folder(tmp_path / "other")
     open_and_wait(qtbot, w, other)
