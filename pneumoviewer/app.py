@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by `pneumoviewer open` and the GUI entry point."""
     parser.add_argument("folder", nargs="?", help="folder of DICOM studies (default: the bundled demo studies)")
-    parser.add_argument("--model", metavar="DIR", help="model bundle folder (default: the bundled demo model)")
+    parser.add_argument("--model", metavar="DIR", help="model bundle folder (default: the folder's choice in AI ▸ "
+                        "Model…, else the demo model for phantom folders and the real one for real films)")
     parser.add_argument("--no-ai", action="store_true", help="do not run the AI on open (AI ▸ Run AI still can)")
     parser.add_argument(
         "--inference", choices=("process", "thread"), help="run the model in a child process (default) or a thread"
@@ -45,28 +46,37 @@ def build_window(
 ) -> Any:
     """The composition root: the review session, the widgets and the controllers, wired and handed to the window.
 
+    The bundle of a folder (issue 10): the one chosen for it in AI ▸ Model… (if it still exists), else `bundle_dir`
+    (``--model``), else `catalog.default_bundle`: the demo bundle when every indexed image is one of our phantoms
+    (decided when the index is ready, before the first AI run), the real bundle otherwise. The default is not
+    written down per folder, so a real bundle installed later is picked up; only a choice in the picker is.
+
     `engine_factory(bundle_dir)` replaces the real InferenceEngine (a tiny engine in tests); `open_store(folder)`
     replaces `ReviewStore.open` (tests keep stores out of shared folders). Nothing is loaded until a folder opens.
     """
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import Qt, QTimer
 
     from pneumoviewer.core.paths import default_model_dir
     from pneumoviewer.core.types import SYNTHETIC_NOTE
     from pneumoviewer.gui import theme
     from pneumoviewer.gui.actions import EDITING_ACTIONS, PRESET_ACTIONS, build_actions, follow_history
     from pneumoviewer.gui.ai_controller import AI_PRIORITY_AHEAD, AiController, AiStatus
+    from pneumoviewer.gui.dataset_view import DatasetController
+    from pneumoviewer.gui.domain_guard import DomainGuard, with_banner
     from pneumoviewer.gui.editing_controller import EditingController
     from pneumoviewer.gui.export_dialog import ExportController
-    from pneumoviewer.gui.folders import FolderController
+    from pneumoviewer.gui.folders import FolderController, demo_folder
     from pneumoviewer.gui.main_window import MainWindow, WindowParts
     from pneumoviewer.gui.metadata_panel import MetadataPanel
+    from pneumoviewer.gui.model_picker import ModelPickerDialog
     from pneumoviewer.gui.navigation import Navigator
     from pneumoviewer.gui.review_controller import ReviewController, SessionSignals
     from pneumoviewer.gui.settings import Settings
     from pneumoviewer.gui.tool_panel import ToolPanel
     from pneumoviewer.gui.view_controls import ViewControls
     from pneumoviewer.gui.viewer import ImageViewer
-    from pneumoviewer.gui.worklist import WorklistModel, WorklistPanel
+    from pneumoviewer.gui.worklist import DISAGREE, WorklistModel, WorklistPanel
+    from pneumoviewer.inference import catalog
     from pneumoviewer.review import ReviewStore
     from pneumoviewer.review.session import ReviewSession
 
@@ -91,8 +101,9 @@ def build_window(
     editor = EditingController(viewer, review_overlay, window)
     editor.message.connect(lambda m: window.message(m, 4000))
     tool_panel = ToolPanel(editor)
-    ai = AiController(session, Path(bundle_dir) if bundle_dir is not None else default_model_dir(), mode,
-                      engine_factory, run_ai, window)
+    command_line_bundle = Path(bundle_dir) if bundle_dir is not None else None
+    ai = AiController(session, command_line_bundle or default_model_dir(), mode, engine_factory, run_ai, window)
+    guard = DomainGuard(session, settings, ai.model_info, window)
 
     def ai_pending() -> str:
         if not ai.has_model():
@@ -100,9 +111,21 @@ def build_window(
         return "AI not run (AI ▸ Run AI)" if ai.worker is None and not run_ai else "waiting for AI…"
 
     review = ReviewController(session, signals, nav, editor, worklist_model, metadata, ai_overlay, window.message,
-                              ai_pending, window)
+                              ai_pending, confirm_accept=guard.confirm_accept, parent=window)
     exporter = ExportController(window, session)
     auto_run = {"queued": False}  # the AI runs once per folder, after its first image is on screen
+    default_pending = {"on": False}  # the folder's bundle waits for its index (phantoms or real films?)
+
+    def chosen_bundle(folder: Path) -> Path | None:
+        """The bundle known before the index: the folder's saved choice, else --model, else (demo) the demo one."""
+        saved = settings.folder_model(folder)
+        if saved and (Path(saved) / "manifest.json").is_file():
+            return Path(saved)
+        if command_line_bundle is not None:
+            return command_line_bundle
+        if folder.resolve() == demo_folder().resolve():
+            return catalog.default_bundle(folder_is_phantoms=True)
+        return None
 
     def on_open(folder: Path) -> None:
         window.set_folder_title(folder)
@@ -110,12 +133,76 @@ def build_window(
         metadata.set_prediction(None, pending="")
         auto_run["queued"] = False
         ai.forget()
-        if run_ai and mode == "process":
+        bundle = chosen_bundle(folder)
+        default_pending["on"] = bundle is None
+        if bundle is not None:
+            use_bundle(bundle)
+        if run_ai and mode == "process" and bundle is not None:
             # spawning the child briefly holds this process (fork/exec): do it while the user waits for the index
             ai.ensure_worker()
 
+    def on_index(_n: int) -> None:
+        """No saved choice and no --model: the demo bundle for a folder of phantoms only, else the real one."""
+        if not default_pending["on"]:
+            return
+        default_pending["on"] = False
+        ids = session.image_ids()
+        phantoms = bool(ids) and all(m.synthetic_phantom for i in ids if (m := session.meta(i)) is not None)
+        use_bundle(catalog.default_bundle(folder_is_phantoms=phantoms))
+
+    def use_bundle(bundle: Path) -> None:
+        if ai.set_bundle(bundle):
+            model_state()
+
+    def model_state() -> None:
+        """Actions, details, toolbar note and banner after the bundle is known or changed."""
+        has = ai.has_model()
+        for name in ("run_ai", "rerun_ai"):
+            actions[name].setEnabled(has)
+        info = ai.model_info()
+        if not has:
+            metadata.set_model(None, state="no model")
+        elif info is not None:
+            metadata.set_model(info, state="not loaded yet")
+        view.disclaimer_label.setText(f"AI model: {SYNTHETIC_NOTE}" if info is not None and info.synthetic else "")
+        guard.refresh()
+
+    def choose_model() -> None:
+        """AI ▸ Model…: the picker (non-blocking); the choice is kept for this folder and used at once."""
+        dialog = ModelPickerDialog(ai.bundle_dir, parent=window)
+        dialog.setObjectName("modelPicker")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.bundle_chosen.connect(lambda path: apply_model(Path(path)))
+        dialog.open()
+
+    def apply_model(bundle: Path) -> None:
+        if session.folder is not None:
+            settings.set_folder_model(session.folder, bundle)
+        default_pending["on"] = False
+        if not ai.set_bundle(bundle):
+            return
+        model_state()
+        window.message(f"AI model: {bundle.name}", 4000)
+        if run_ai and session.image_ids():
+            start_ai()  # the images without a result of this bundle; results already shown stay until redone
+
     folders = FolderController(session, nav, worklist, worklist_model, settings, window.task_progress,
                                window.message, on_open, window)
+    dataset = DatasetController(session, window, worklist.select_image, window.message, ai.classifier_threshold)
+    folders.folderClosing.connect(dataset.stop)
+    folders.folderClosing.connect(lambda: worklist.set_disagreement([]))
+    worklist.disagreementWanted.connect(dataset.refresh)
+    dataset.statsReady.connect(lambda stats: worklist.set_disagreement([i for i, _ in stats.disagree_most()]))
+    signals.indexChanged.connect(on_index)
+
+    def stats_after_index(_n: int) -> None:
+        """The dashboard on screen, or the disagreement filter chosen: the new folder's statistics."""
+        if (dataset.dock is not None and dataset.dock.isVisible()) or worklist.status_filter.currentText() == DISAGREE:
+            dataset.refresh()
+
+    signals.indexChanged.connect(stats_after_index)
+    nav.imageShown.connect(guard.refresh)
+    ai.modelInfo.connect(guard.refresh)
 
     def start_ai(rerun: bool = False) -> None:
         if not ai.has_model():
@@ -152,6 +239,7 @@ def build_window(
         "undo": editor.undo, "redo": editor.redo, "shrink": editor.shrink, "grow": editor.grow,
         "pan": lambda: editor.set_tool(None),
         **{f"tool_{name}": (lambda n=name: editor.set_tool(n)) for name in editor.tools},
+        "choose_model": choose_model, "dataset": dataset.show,
         "shortcuts": window.show_shortcuts, "about": window.about, "show_ids": view.set_show_ids,
     }
     actions = build_actions(window, slots)
@@ -189,11 +277,13 @@ def build_window(
         metadata.set_prediction(None, pending="no model")
         for name in ("run_ai", "rerun_ai", "cancel_ai"):
             actions[name].setEnabled(False)
+    ai.bundleChanged.connect(lambda _b: ai_status.show_bundle())
     parts = WindowParts(
         session=session, signals=signals, viewer=viewer, ai_overlay=ai_overlay, review_overlay=review_overlay,
         worklist=worklist, worklist_model=worklist_model, metadata=metadata, view=view, nav=nav, editor=editor,
         tool_panel=tool_panel, ai=ai, ai_status=ai_status, review=review, folders=folders, exporter=exporter,
-        actions=actions, shutdown=[exporter.wait, folders.stop, ai.stop, nav.stop, session.close],
+        guard=guard, dataset=dataset, central=with_banner(viewer, guard.banner), actions=actions,
+        shutdown=[exporter.wait, folders.stop, dataset.stop, ai.stop, nav.stop, session.close],
     )
     window.assemble(parts)
     return window

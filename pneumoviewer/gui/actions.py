@@ -66,6 +66,8 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("rerun_ai", "Re-run AI on &All Images",
                tip="Run the model again on every image, results already stored included"),
     ActionSpec("cancel_ai", "&Stop AI", "stop"),
+    ActionSpec("choose_model", "&Model…", tip="Choose the AI model for this folder (remembered per folder)"),
+    ActionSpec("dataset", "&Dataset…", tip="Dataset and model-QA figures of this folder"),
     ActionSpec("undo", "&Undo"),
     ActionSpec("redo", "&Redo"),
     ActionSpec("shrink", "Smaller Brush", tip="Smaller brush"),

@@ -49,6 +49,7 @@ class AiController(QObject):
     inferenceCancelled = Signal()
     queued = Signal(int, int)  # done, total: a run started
     started = Signal()  # the worker was started (it loads the model next)
+    bundleChanged = Signal(str)  # set_bundle switched to this bundle folder
 
     def __init__(
         self,
@@ -69,6 +70,7 @@ class AiController(QObject):
         self._model: ModelInfo | None = None
         self._sha: str | None = None
         self._sha_read = False
+        self._manifest_read = False
         self._closing = False
 
     # ------------------------------------------------------------------------------------------------ queries
@@ -80,7 +82,23 @@ class AiController(QObject):
         return self._worker
 
     def model_info(self) -> ModelInfo | None:
+        """The model the worker reported; before that, the bundle's manifest says (no TensorFlow needed)."""
+        if self._model is None and not self._manifest_read and self._factory is None and self.has_model():
+            self._manifest_read = True
+            self._model = bundle_model(self.bundle_dir)
         return self._model
+
+    def classifier_threshold(self) -> float:
+        """The bundle's classifier threshold (its "AI says positive"), else the config default."""
+        from pneumoviewer.inference.bundle import read_manifest
+        from pneumoviewer.inference.config import ModelConfig
+
+        if self._factory is None and self.has_model():
+            try:
+                return float(read_manifest(self.bundle_dir).config.classifier_threshold)
+            except Exception:  # an unreadable bundle: the worker says why when it loads it
+                log.info("no threshold from the bundle at %s", self.bundle_dir, exc_info=True)
+        return ModelConfig().classifier_threshold
 
     def bundle_sha256(self) -> str | None:
         """The sha256 of the bundle the worker runs (None with a test engine or an unreadable bundle)."""
@@ -144,6 +162,22 @@ class AiController(QObject):
         if self._worker is not None:
             self._worker.forget()
 
+    def set_bundle(self, bundle_dir: Path) -> bool:
+        """Use another bundle from now on (AI ▸ Model…, or a folder's own model): the running worker is stopped and
+        the model and its sha256 forgotten; the next run starts a worker on the new bundle. Results already in the
+        session stay (they name the model that made them). False when it is the bundle already in use."""
+        new = Path(bundle_dir)
+        if new.resolve() == self.bundle_dir.resolve():
+            return False
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker.deleteLater()
+            self._worker = None
+        self.bundle_dir = new
+        self._model, self._sha, self._sha_read, self._manifest_read = None, None, False, False
+        self.bundleChanged.emit(str(new))
+        return True
+
     def stop(self) -> None:
         """Stop and join the worker (window close)."""
         self._closing = True
@@ -193,6 +227,17 @@ class AiStatus(QObject):
         ai.inferenceCancelled.connect(self.hide)
         if not ai.has_model():
             self.device_label.setToolTip(f"No model bundle at {ai.bundle_dir}; images can be reviewed without AI")
+
+    def show_bundle(self) -> None:
+        """Another bundle is in use (nothing loaded yet): its name, or 'no model'."""
+        self.hide()
+        info = self.ai.model_info()
+        if not self.ai.has_model():
+            self.device_label.setText("AI: no model")
+            self.device_label.setToolTip(f"No model bundle at {self.ai.bundle_dir}; images can be reviewed without AI")
+        else:
+            self.device_label.setText(f"AI: {info.title}" if info is not None else "AI: model")
+            self.device_label.setToolTip(info.label if info is not None else str(self.ai.bundle_dir))
 
     def widgets(self) -> tuple[QProgressBar, QToolButton, QLabel]:
         return self.progress, self.stop, self.device_label

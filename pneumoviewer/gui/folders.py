@@ -80,6 +80,7 @@ class FolderController(QObject):
     """Opens folders and the demo; owns the scan and demo threads (stopped on close)."""
 
     folderOpened = Signal(str)
+    folderClosing = Signal()  # the session is about to close the open folder (threads reading it stop first)
     scanFinished = Signal(int, int)  # images, unreadable files
     scanFailed = Signal(str)
     demoReady = Signal(str)
@@ -123,6 +124,7 @@ class FolderController(QObject):
             QMessageBox.warning(self._parent, "Open folder", f"{path} is not a folder.")
             return
         self._stop_scan()
+        self.folderClosing.emit()
         self.worklist_model.clear()
         self.nav.start()
         self.session.open_folder(path)
@@ -221,7 +223,7 @@ class FolderController(QObject):
             row = WorklistRow(path=Path(im.path), meta=im.meta)
             s = stored.get(im.meta.image_id)
             if s is not None:  # a reopened folder shows the last session's probabilities until the AI reruns
-                row.probability, row.model_label = s.probability, s.model.label
+                row.probability, row.model_label, row.model = s.probability, s.model.label, s.model
             rows.append(row)
         rows += [WorklistRow(path=Path(f.path), reason=f.reason) for f in index.failures]
         self.nav.seed(first)

@@ -63,6 +63,9 @@ class WindowParts:
     review: Any  # gui.review_controller.ReviewController
     folders: Any  # gui.folders.FolderController
     exporter: Any  # gui.export_dialog.ExportController
+    guard: Any = None  # gui.domain_guard.DomainGuard (the synthetic-model banner, A's question)
+    dataset: Any = None  # gui.dataset_view.DatasetController (View ▸ Dataset…)
+    central: QWidget | None = None  # the viewer with what sits above it (default: the viewer alone)
     actions: dict[str, QAction] = field(default_factory=dict)
     shutdown: list[Callable[[], None]] = field(default_factory=list)  # run in order on close
 
@@ -93,7 +96,7 @@ class MainWindow(QMainWindow):
     def assemble(self, parts: WindowParts) -> None:
         """Lay out the parts: canvas in the centre, worklist left, details and the mask tools right."""
         self.parts = parts
-        self.setCentralWidget(parts.viewer)
+        self.setCentralWidget(parts.central or parts.viewer)
         self._dock("worklist", "Worklist", parts.worklist, Qt.DockWidgetArea.LeftDockWidgetArea, 430)
         scroll = QScrollArea()
         scroll.setWidget(parts.metadata)

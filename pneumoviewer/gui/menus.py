@@ -23,13 +23,13 @@ MENUS: tuple[tuple[str, tuple[Entry, ...]], ...] = (
         "fit", "one_to_one", "zoom_in", "zoom_out", None, "invert", "reset",
         ("Window &Presets", (*PRESET_ACTIONS, None, "save_preset")),
         None, "masks", "contour", "reference_layer", None, "dock_worklist", "dock_details", "dock_edit",
-        None, "show_ids",
+        None, "dataset", None, "show_ids",
     )),
     ("&Review", (
         "next", "previous", None, "accept", "negative", "flag", "flag_comment", "clear_flag", None, "triage", "search",
     )),
     ("&Edit", ("undo", "redo", None, "pan", *(f"tool_{n}" for n in TOOLS), None, "shrink", "grow")),
-    ("&AI", ("run_ai", "rerun_ai", "cancel_ai")),
+    ("&AI", ("run_ai", "rerun_ai", "cancel_ai", None, "choose_model")),
     ("&Help", ("shortcuts", "about")),
 )
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from pneumoviewer.core.types import SYNTHETIC_NOTE, AiSummary, ImageMeta, ModelInfo
+from pneumoviewer.gui.domain_guard import UNTRUSTED_COLOR, Caveat
 from pneumoviewer.gui.theme import AI_MASK_COLOR, REVIEW_MASK_COLOR
 
 _TRANSFER_SYNTAX_NAMES = {
@@ -86,6 +87,11 @@ class MetadataPanel(QWidget):
         self.probability.setToolTip("P(pneumothorax) from the classifier")
         self.ai_detail = QLabel("no model")
         self.ai_detail.setWordWrap(True)
+        self.domain_note = QLabel("")
+        self.domain_note.setObjectName("domainNote")
+        self.domain_note.setWordWrap(True)
+        self.domain_note.setStyleSheet("color: #f0a04a")
+        self.domain_note.setVisible(False)
         self.model_name = QLabel("—")
         self.model_name.setWordWrap(True)
         self.disclaimer = QLabel("")
@@ -93,6 +99,7 @@ class MetadataPanel(QWidget):
         self.disclaimer.setWordWrap(True)
         ai_layout.addWidget(self.probability)
         ai_layout.addWidget(self.ai_detail)
+        ai_layout.addWidget(self.domain_note)
         ai_layout.addWidget(self.model_name)
         ai_layout.addWidget(self.disclaimer)
 
@@ -202,7 +209,11 @@ class MetadataPanel(QWidget):
         self.model_name.setText(text)
         self.disclaimer.setText(f"⚠ {SYNTHETIC_NOTE}" if model.synthetic else "Supports review; does not diagnose.")
 
-    def set_prediction(self, prediction: AiSummary | None, pending: str = "waiting for AI…") -> None:
+    def set_prediction(self, prediction: AiSummary | None, pending: str = "waiting for AI…",
+                       caveat: Caveat | None = None) -> None:
+        """The AI result; with a `caveat` (issue 10) its phrase is shown, and a synthetic model's P is grey."""
+        self.domain_note.setText(f"⚠ {caveat.text}" if caveat is not None else "")
+        self.domain_note.setVisible(caveat is not None and prediction is not None)
         if prediction is None:
             self.probability.setText("—")
             self.probability.setStyleSheet("")
@@ -210,6 +221,8 @@ class MetadataPanel(QWidget):
             return
         p = float(prediction.probability)
         colour = "#ff7a6b" if p >= 0.7 else "#f0a04a" if p >= 0.5 else "#8fa3b8"
+        if caveat is not None and caveat.synthetic:
+            colour = UNTRUSTED_COLOR
         self.probability.setText(f"P = {p:.2f}")
         self.probability.setStyleSheet(f"color: {colour}")
         area = prediction.mask_area
@@ -223,6 +236,7 @@ class MetadataPanel(QWidget):
         self.ai_detail.setToolTip(f"Made by {prediction.model.label}")
 
     def set_ai_error(self, message: str) -> None:
+        self.domain_note.setVisible(False)
         self.probability.setText("AI error")
         self.probability.setStyleSheet("color: #ef6b6b")
         self.ai_detail.setText(message)

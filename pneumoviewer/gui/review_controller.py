@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
 
+from pneumoviewer.gui.domain_guard import ai_caveat
 from pneumoviewer.gui.editing_controller import EditingController
 from pneumoviewer.gui.metadata_panel import MetadataPanel
 from pneumoviewer.gui.navigation import Navigator
@@ -22,6 +23,7 @@ from pneumoviewer.review.session import (
     AiFailed,
     DocumentReplaced,
     Event,
+    IndexChanged,
     LabelsImported,
     PredictionAdded,
     ReviewSession,
@@ -38,6 +40,7 @@ REFERENCE_COLOR = "#c678dd"
 class SessionSignals(QObject):
     """The session's events as signals (one per kind), safe to emit from the writer thread."""
 
+    indexChanged = Signal(int)  # images: the folder index is set (the session knows every image's header)
     storeOpened = Signal(str, bool, str)  # store path, read-only, why (or what was repaired)
     storeFailed = Signal(str)  # message
     statusChanged = Signal(str, str)  # image_id, status value
@@ -56,6 +59,8 @@ class SessionSignals(QObject):
         match event:
             case StoreOpened(path, read_only, message):
                 self.storeOpened.emit(str(path), read_only, message)
+            case IndexChanged(n_images, _predictions):
+                self.indexChanged.emit(n_images)
             case StoreFailed(_folder, message):
                 self.storeFailed.emit(message)
             case StatusChanged(image_id, status, _comment):
@@ -88,6 +93,7 @@ class ReviewController(QObject):
         ai_overlay: MaskOverlay,
         message: Callable[[str, int], None],
         ai_pending: Callable[[], str],
+        confirm_accept: Callable[[str], bool] = lambda _image_id: True,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -100,6 +106,7 @@ class ReviewController(QObject):
         self.ai_overlay = ai_overlay
         self._message = message
         self._ai_pending = ai_pending
+        self._confirm_accept = confirm_accept
         self._parent = parent
         self.reference_overlay = nav.viewer.add_overlay("reference", REFERENCE_COLOR, opacity=0.35, z=9)
         self.reference_overlay.setVisible(False)
@@ -152,7 +159,7 @@ class ReviewController(QObject):
         summary = self.session.prediction(image_id)
         error = self.session.ai_error(image_id)
         if summary is not None:
-            self.metadata.set_prediction(summary)
+            self.metadata.set_prediction(summary, caveat=ai_caveat(summary.model, self.session.meta(image_id)))
             self.metadata.set_model(summary.model, device=summary.device)
             mask = self.session.ai_mask(image_id)
             data = self.nav.viewer.data
@@ -196,7 +203,7 @@ class ReviewController(QObject):
         self._message(status, 1500)
 
     def _on_prediction(self, summary: Any) -> None:
-        self.worklist_model.set_probability(summary.image_id, summary.probability, summary.model.label)
+        self.worklist_model.set_probability(summary.image_id, summary.probability, summary.model)
         if summary.image_id == self.nav.shown:
             self.show_prediction(summary.image_id)
 
@@ -220,7 +227,11 @@ class ReviewController(QObject):
     # ------------------------------------------------------------------------------------------------ keys
     def accept_ai(self) -> bool:
         """A: the final mask is the AI mask (refused, with a note, when there is no AI result yet)."""
-        if self.session.current is None:
+        image_id = self.session.current
+        if image_id is None:
+            return False
+        if self.session.prediction(image_id) is not None and not self._confirm_accept(image_id):
+            self._message("Not accepted: the AI mask was not taken", 3000)
             return False
         if not self.session.accept_ai():
             self._message("No AI result for this image yet", 3000)

@@ -34,7 +34,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pneumoviewer.core.types import ImageMeta, ReviewStatus
+from pneumoviewer.core.types import ImageMeta, ModelInfo, ReviewStatus
+from pneumoviewer.gui.domain_guard import UNTRUSTED_COLOR, Caveat, ai_caveat
 from pneumoviewer.gui.theme import FAILED_COLOR, STATUS_COLORS
 
 COLUMNS = ("ImageId", "View", "Sex", "Age", "AI P", "Status")
@@ -44,6 +45,7 @@ IMAGE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 FAILED_ROLE = Qt.ItemDataRole.UserRole + 3
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 4
 ALL = "All"
+DISAGREE = "AI and reviewer disagree most"  # the status filter that lists the dataset statistics' worst first
 
 
 def short_id(image_id: str, keep: int = 12) -> str:
@@ -61,6 +63,11 @@ class WorklistRow:
     probability: float | None = None
     ai_error: str | None = None
     model_label: str | None = None
+    model: ModelInfo | None = None  # the model of the probability shown (its caveat on this image, issue 10)
+
+    @property
+    def caveat(self) -> Caveat | None:
+        return ai_caveat(self.model, self.meta) if self.probability is not None else None
 
     @property
     def failed(self) -> bool:
@@ -112,16 +119,16 @@ class WorklistModel(QAbstractTableModel):
     def failure_count(self) -> int:
         return len(self._rows) - len(self._row_of)
 
-    def set_probability(self, image_id: str, probability: float | None, model_label: str | None = None) -> None:
+    def set_probability(self, image_id: str, probability: float | None, model: ModelInfo | None = None) -> None:
         row = self._row_of.get(image_id)
         if row is None:
             return
         r = self._rows[row]
         r.probability = probability
         r.ai_error = None
-        if model_label:
-            r.model_label = model_label
-        self._changed(row, COL_PROB)
+        if model is not None:
+            r.model, r.model_label = model, model.label
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))  # tooltips of the whole row
 
     def set_ai_error(self, image_id: str, message: str) -> None:
         row = self._row_of.get(image_id)
@@ -191,7 +198,10 @@ class WorklistModel(QAbstractTableModel):
             if col == COL_PROB:
                 if r.ai_error:
                     return "error"
-                return "…" if r.probability is None else f"{r.probability:.2f}"
+                if r.probability is None:
+                    return "…"
+                outside = (caveat := r.caveat) is not None and not caveat.synthetic
+                return f"⚠ {r.probability:.2f}" if outside else f"{r.probability:.2f}"
             if col == COL_STATUS:
                 return status.value
         if role == SORT_ROLE:
@@ -205,20 +215,25 @@ class WorklistModel(QAbstractTableModel):
                 return list(ReviewStatus).index(status)
             return self.data(index, Qt.ItemDataRole.DisplayRole)
         if role == Qt.ItemDataRole.ToolTipRole:
+            caveat = r.caveat
+            note = f"\nAI: {caveat.text}" if caveat is not None else ""
             if col == COL_PROB and r.ai_error:
                 return f"AI failed on this image: {r.ai_error}"
             if col == COL_PROB and r.probability is not None:
-                return f"P(pneumothorax) = {r.probability:.3f}" + (f" · {r.model_label}" if r.model_label else "")
-            return f"{meta.image_id}\n{r.path.name}"
+                label = f" · {r.model_label}" if r.model_label else ""
+                return f"P(pneumothorax) = {r.probability:.3f}{label}{note}"
+            return f"{meta.image_id}\n{r.path.name}{note}"
         if role == Qt.ItemDataRole.ForegroundRole:
             if col == COL_STATUS:
                 return QBrush(QColor(STATUS_COLORS.get(status.value, "#c9d3de")))
             if col == COL_PROB and r.ai_error:
                 return QBrush(QColor("#ef6b6b"))
             if col == COL_PROB and r.probability is not None:
-                return QBrush(QColor(_probability_color(r.probability)))
+                untrusted = (caveat := r.caveat) is not None and caveat.synthetic
+                return QBrush(QColor(UNTRUSTED_COLOR if untrusted else _probability_color(r.probability)))
         if role == Qt.ItemDataRole.FontRole and col == COL_PROB and r.probability is not None and r.probability >= 0.5:
-            return self._bold
+            caveat = r.caveat
+            return None if caveat is not None and caveat.synthetic else self._bold
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (COL_AGE, COL_PROB):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -261,9 +276,16 @@ class WorklistProxy(QSortFilterProxyModel):
         self._status = ALL
         self._view = ALL
         self._text = ""
+        self._rank: dict[str, int] = {}  # image id -> place in the disagreement ranking (0 = worst)
 
     def set_status_filter(self, status: str) -> None:
         self._refilter(lambda: setattr(self, "_status", status))
+
+    def set_disagreement(self, ranked: list[str]) -> None:
+        """The images where AI and reviewer disagree most, worst first (`DatasetStats.disagree_most`)."""
+        self._refilter(lambda: setattr(self, "_rank", {image_id: i for i, image_id in enumerate(ranked)}))
+        if self._status == DISAGREE:
+            self.invalidate()  # re-sort in the new order
 
     def set_view_filter(self, view: str) -> None:
         self._refilter(lambda: setattr(self, "_view", view))
@@ -290,6 +312,8 @@ class WorklistProxy(QSortFilterProxyModel):
             return self._status in (ALL, "failed") and self._view == ALL
         if self._status == "failed":
             return False
+        if self._status == DISAGREE:
+            return model.data(idx, IMAGE_ID_ROLE) in self._rank
         if self._status != ALL and model.data(idx, STATUS_ROLE) != self._status:
             return False
         if self._view != ALL:
@@ -300,6 +324,10 @@ class WorklistProxy(QSortFilterProxyModel):
 
     def lessThan(self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
         model = self.sourceModel()
+        if self._status == DISAGREE:  # the ranking's order (worst first) whichever column is sorted
+            a = self._rank.get(model.data(left, IMAGE_ID_ROLE), len(self._rank))
+            b = self._rank.get(model.data(right, IMAGE_ID_ROLE), len(self._rank))
+            return a < b if self.sortOrder() == Qt.SortOrder.AscendingOrder else a > b
         lf, rf = bool(model.data(left, FAILED_ROLE)), bool(model.data(right, FAILED_ROLE))
         if lf != rf:
             # failed files after every image whichever way the column is sorted
@@ -318,6 +346,7 @@ class WorklistPanel(QWidget):
     """Search + filters + scan progress + the table. Emits `currentImageChanged(image_id)`."""
 
     currentImageChanged = Signal(str)
+    disagreementWanted = Signal()  # the disagreement filter was chosen: the ranking is (re)computed
 
     def __init__(self, model: WorklistModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -330,8 +359,9 @@ class WorklistPanel(QWidget):
         self.search.setClearButtonEnabled(True)
         self.search.setToolTip("Filter by ImageId (Ctrl+F)")
         self.status_filter = QComboBox()
-        self.status_filter.addItems([ALL, *(s.value for s in ReviewStatus), "failed"])
-        self.status_filter.setToolTip("Show only images with this review status")
+        self.status_filter.addItems([ALL, *(s.value for s in ReviewStatus), "failed", DISAGREE])
+        self.status_filter.setToolTip("Show only images with this review status; or the labelled images where AI "
+                                      "and reviewer disagree most, worst first (as in View ▸ Dataset…)")
         self.view_filter = QComboBox()
         self.view_filter.addItem(ALL)
         self.view_filter.setToolTip("Show only this view position")
@@ -376,10 +406,19 @@ class WorklistPanel(QWidget):
         layout.addWidget(self.summary)
 
         self.search.textChanged.connect(self.proxy.set_text_filter)
-        self.status_filter.currentTextChanged.connect(self.proxy.set_status_filter)
+        self.status_filter.currentTextChanged.connect(self._on_status_filter)
         self.view_filter.currentTextChanged.connect(self.proxy.set_view_filter)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         model.modelReset.connect(self._refresh_views)
+
+    def _on_status_filter(self, status: str) -> None:
+        self.proxy.set_status_filter(status)
+        if status == DISAGREE:
+            self.table.sortByColumn(COL_ID, Qt.SortOrder.AscendingOrder)  # ascending = worst first
+            self.disagreementWanted.emit()
+
+    def set_disagreement(self, ranked: list[str]) -> None:
+        self.proxy.set_disagreement(ranked)
 
     # -- navigation --------------------------------------------------------------------------------------------------
     def current_image_id(self) -> str | None:

@@ -3,7 +3,9 @@
 One object holds what the reviewer works on — the folder index, the current image, the AI results (and AI errors),
 the review statuses and comments, the mask documents with their undo — and is the single place that decides:
 
-* **the starting mask** of an image's editor: the reviewer's final mask, else the AI mask, else empty;
+* **the starting mask** of an image's editor: the reviewer's final mask, else the AI mask, else empty — but never
+  the mask of a phantom-trained model on an image that is not one of our phantoms (:meth:`ai_prefills`, issue 10:
+  such a mask means nothing on a real film, so the reviewer starts from empty and A still takes it on purpose);
 * **A / N / F**: accept the AI mask, mark negative (empty mask), flag (optionally with a comment);
 * **what a label means** (issue 11): a status change is part of the undo step that caused it. Ctrl+Z after N brings
   back the previous status *and* mask; undoing every stroke returns to the status the image had before (e.g.
@@ -38,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from pneumoviewer.core.types import AiSummary, ModelInfo, Prediction, ReviewStatus, SourceIdentity
+from pneumoviewer.core.types import AiSummary, ImageMeta, ModelInfo, Prediction, ReviewStatus, SourceIdentity
 from pneumoviewer.editing import MaskDocument
+from pneumoviewer.inference.domain import synthetic_on_real
 from pneumoviewer.review.store import ReviewStore
 from pneumoviewer.review.writer import StoreWriter
 
@@ -172,6 +175,7 @@ class ReviewSession:
         self._paths: dict[str, Path] = {}
         self._sources: dict[str, SourceIdentity] = {}
         self._discard_unsaved = False  # set only by the reviewer's explicit choice (closing on a full disk)
+        self._metas: dict[str, ImageMeta] = {}
         self._shapes: dict[str, tuple[int, int]] = {}
         self._labels: dict[str, Label] = {}
         self._ai: dict[str, AiSummary] = {}
@@ -232,6 +236,7 @@ class ReviewSession:
         # SOPInstanceUID + header digest of the file each mask is drawn on: recorded with every saved mask, and
         # checked by every export (a file replaced in place by another patient's image is refused, issue 11)
         self._sources = {im.meta.image_id: im.source_identity() for im in index.images}
+        self._metas = {im.meta.image_id: im.meta for im in index.images}
         self._shapes = {i: (int(h), int(w)) for i, (h, w) in index.sizes().items() if h and w}
         if self.store is not None and self._shapes:
             store, sizes = self.store, [(i, h, w) for i, (h, w) in self._shapes.items()]
@@ -249,6 +254,10 @@ class ReviewSession:
 
     def path(self, image_id: str) -> Path | None:
         return self._paths.get(image_id)
+
+    def meta(self, image_id: str) -> ImageMeta | None:
+        """The header facts of an indexed image (None when it is not in this folder)."""
+        return self._metas.get(image_id)
 
     def __contains__(self, image_id: object) -> bool:
         return image_id in self._paths
@@ -309,11 +318,14 @@ class ReviewSession:
             sha = prediction.model.sha256
             self._submit(lambda: store.set_ai_result(kept, model_sha256=sha), image_id, "ai")
         entry = self._docs.get(image_id)
-        untouched = entry is not None and entry.origin == "empty" and not (entry.doc.can_undo or entry.doc.can_redo)
+        # only a document nobody touched follows the AI (a new model's result included): a reviewer's mask never
+        untouched = entry is not None and entry.origin != "final" and not (entry.doc.can_undo or entry.doc.can_redo)
         if entry is not None and untouched and mask.shape == entry.doc.shape:
-            entry.doc.replace(mask)  # the editor starts from the AI mask when nothing else exists
-            entry.origin = "ai"
-            self._emit(DocumentReplaced(image_id, entry.doc))
+            prefill = self.ai_prefills(image_id)
+            if prefill or entry.origin == "ai":
+                entry.doc.replace(mask if prefill else np.zeros_like(mask))
+                entry.origin = "ai" if prefill else "empty"
+                self._emit(DocumentReplaced(image_id, entry.doc))
         self._emit(PredictionAdded(summary))
         return summary
 
@@ -346,11 +358,19 @@ class ReviewSession:
         while len(self._ai_masks) > self._max_masks:
             self._ai_masks.popitem(last=False)
 
+    def ai_prefills(self, image_id: str) -> bool:
+        """Whether the AI mask of `image_id` may become the reviewer's starting mask: not when a phantom-trained
+        model made it and the image is not one of our phantoms (its mask says nothing about a real radiograph)."""
+        s = self._ai.get(image_id)
+        return s is not None and not synthetic_on_real(s.model, self._metas.get(image_id))
+
     def ai_queue(self, order: Iterable[str], sha256: str | None, *, rerun: bool = False) -> list[str]:
         """The images (in `order`, each once, this folder's only) the AI still has to run on.
 
-        Skipped: images with a result made this session, or a stored result from the bundle with this sha256.
-        ``rerun=True`` ("Re-run AI on all images") skips nothing. Set lookups only: linear in the folder size.
+        Skipped: images with a result of the bundle with this sha256 (stored or made this session), and results made
+        this session when either side's sha256 is unknown (a test engine). After AI ▸ Model… switched bundles, the
+        other bundle's results are queued again. ``rerun=True`` ("Re-run AI on all images") skips nothing. Set
+        lookups only: linear in the folder size.
         """
         seen: set[str] = set()
         out: list[str] = []
@@ -359,7 +379,8 @@ class ReviewSession:
                 continue
             seen.add(image_id)
             s = self._ai.get(image_id)
-            if not rerun and s is not None and (not s.stored or same_bundle(s.model, sha256)):
+            fresh = not s.stored and not (s.model.sha256 and sha256) if s is not None else False
+            if not rerun and s is not None and (fresh or same_bundle(s.model, sha256)):
                 continue
             out.append(image_id)
         return out
@@ -400,7 +421,7 @@ class ReviewSession:
             final = self.store.final_mask(image_id)
             if final is not None and final.shape == shape:
                 return final, "final"
-        ai = self.ai_mask(image_id)
+        ai = self.ai_mask(image_id) if self.ai_prefills(image_id) else None
         if ai is not None and ai.shape == shape:
             return ai, "ai"
         return None, "empty"
@@ -590,6 +611,7 @@ class ReviewSession:
         self.current = None
         self._paths = {}
         self._sources = {}
+        self._metas = {}
         self._shapes = {}
         self._labels = {}
         self._ai = {}

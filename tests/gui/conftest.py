@@ -25,12 +25,12 @@ ENGINE_SOURCE = textwrap.dedent(
 
 
     class ThresholdEngine:
-        def __init__(self, bundle_dir, delay=0.0, load_delay=0.0, fail_ids=()):
+        def __init__(self, bundle_dir, delay=0.0, load_delay=0.0, fail_ids=(), synthetic=True):
             self.bundle_dir = bundle_dir
             self.delay = delay
             self.load_delay = load_delay
             self.fail_ids = set(fail_ids)
-            self.model_info = ModelInfo("threshold-test", "0.1", synthetic=True)
+            self.model_info = ModelInfo("threshold-test", "0.1", synthetic=synthetic)
             self.device = "CPU"
 
         def load(self):
@@ -60,7 +60,7 @@ def engine_module(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture
 def engine_factory(engine_module: Any) -> Callable[..., Any]:
-    """engine_factory(delay=…, load_delay=…, fail_ids=…) -> a picklable factory(bundle_dir)."""
+    """engine_factory(delay=…, load_delay=…, fail_ids=…, synthetic=…) -> a picklable factory(bundle_dir)."""
 
     def make(**kwargs: Any) -> Any:
         return functools.partial(engine_module.ThresholdEngine, **kwargs)

@@ -25,9 +25,11 @@ SHA_A = "a" * 64
 SHA_B = "b" * 64
 
 
-def make_index(root: Path, n: int = 4, shape: tuple[int, int] = (H, W)) -> FolderIndex:
+def make_index(root: Path, n: int = 4, shape: tuple[int, int] = (H, W), phantoms: bool = True) -> FolderIndex:
+    """`n` images; our phantoms by default (the test model below is phantom-trained, as the demo bundle is)."""
     images = [
-        IndexedImage(root / f"im{i}.dcm", ImageMeta(image_id=f"1.2.{i}", rows=shape[0], columns=shape[1]))
+        IndexedImage(root / f"im{i}.dcm",
+                     ImageMeta(image_id=f"1.2.{i}", rows=shape[0], columns=shape[1], synthetic_phantom=phantoms))
         for i in range(n)
     ]
     return FolderIndex(root=root, images=images)
@@ -94,6 +96,42 @@ def test_starting_mask_is_final_then_ai_then_empty_and_ai_fills_an_untouched_doc
     assert np.array_equal(s2.document(ids[1]).mask, edited)
     assert s2.status(ids[1]) is ReviewStatus.CORRECTED
     s2.close()
+
+
+def test_a_synthetic_model_never_prefills_a_real_image_but_a_can_still_take_its_mask(root):
+    s = ReviewSession()
+    assert s.open_folder(root)
+    s.set_index(make_index(root, phantoms=False))
+    ids = s.image_ids()
+    doc = s.document(ids[0])
+    s.add_prediction(prediction(ids[0], box()))  # phantom-trained model on a real film
+    assert not s.ai_prefills(ids[0]) and not s.document(ids[0]).mask.any()
+    s.add_prediction(prediction(ids[1], box()))
+    assert not s.document(ids[1]).mask.any()  # opened after the result: still empty
+    real = Prediction(ids[2], 0.9, box(), ModelInfo("siim", "1.0", synthetic=False, sha256=SHA_B), device="CPU")
+    s.add_prediction(real)
+    assert s.ai_prefills(ids[2]) and np.array_equal(s.document(ids[2]).mask, box())  # a real model does
+    assert s.accept_ai(ids[0]) and np.array_equal(doc.mask, box())  # A takes it on purpose
+    s.close()
+
+
+def test_a_model_switch_reruns_other_bundles_results_and_never_overwrites_a_reviewers_mask(root):
+    s = open_session(root)
+    ids = s.image_ids()
+    for image_id in ids[:3]:
+        s.add_prediction(prediction(image_id, box(), sha=SHA_A))
+    stroke(s.document(ids[0]))  # the reviewer corrected image 0
+    mine = s.document(ids[0]).mask.copy()
+    untouched = s.document(ids[1])
+    assert s.ai_queue(ids, SHA_A) == [ids[3]]
+    assert s.ai_queue(ids, SHA_B) == ids  # the other bundle's results are queued for the new one
+    other = box(r=(0, 8), c=(0, 8))
+    for image_id in ids[:2]:
+        s.add_prediction(prediction(image_id, other, sha=SHA_B))
+    assert np.array_equal(s.document(ids[0]).mask, mine)  # the reviewer's mask stays
+    assert np.array_equal(untouched.mask, other)  # an untouched AI start follows the new model
+    assert s.prediction(ids[2]).model.sha256 == SHA_A  # results not yet redone stay
+    s.close()
 
 
 # ------------------------------------------------------------------------------------------------ issue 11 labels
