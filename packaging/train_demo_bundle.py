@@ -25,6 +25,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -177,8 +178,12 @@ def flatten_eval(report: dict) -> dict:
     return pick
 
 
-def merge(work: Path) -> Path:
-    """One bundle from the two single-model staging bundles (their training logs and models, one manifest)."""
+def merge(work: Path, notes: str = "Trained on synthetic phantom images only. Not for clinical use.",
+          **config_changes: Any) -> Path:
+    """One bundle from the two single-model staging bundles (their training logs and models, one manifest);
+    ``config_changes`` override bundle settings (the real recipe sets its validation-chosen thresholds here)."""
+    from dataclasses import replace
+
     from pneumoviewer.inference.bundle import read_manifest, write_manifest
 
     stage = work / "bundle"
@@ -191,8 +196,7 @@ def merge(work: Path) -> Path:
         for name in m.files:
             shutil.copy2(work / f"stage-{task}" / name, stage / name)
         config = m.config
-    return write_manifest(stage, config, entries, notes="Trained on synthetic phantom images only. "
-                          "Not for clinical use.").root
+    return write_manifest(stage, replace(config, **config_changes), entries, notes=notes).root
 
 
 def main() -> int:

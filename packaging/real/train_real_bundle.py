@@ -28,7 +28,6 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,22 +60,12 @@ def pv(*args: str) -> str:
 
 def merge(work: Path, post: dict) -> Path:
     """One bundle from the two staging bundles, with the post-processing chosen on validation."""
-    from pneumoviewer.inference.bundle import read_manifest, write_manifest
+    from train_demo_bundle import merge as merge_stages  # the one merge of staging bundles (packaging/)
 
-    stage = work / "bundle"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
-    entries = {}
-    for task in ("classifier", "segmenter"):
-        m = read_manifest(work / f"stage-{task}")
-        entries[task] = m.models[task]
-        for name in m.files:
-            shutil.copy2(work / f"stage-{task}" / name, stage / name)
-        config = m.config
-    config = replace(config, synthetic=False, classifier_threshold=post["classifier_threshold"],
-                     mask_threshold=post["mask_threshold"], min_area_px_1024=post["min_area_px_1024"])
-    return write_manifest(stage, config, entries, notes="Research use only; not for clinical use. Trained on "
-                          "SIIM-ACR (no open licence) and NIH ChestX-ray14 radiographs.").root
+    return merge_stages(work, notes="Research use only; not for clinical use. Trained on SIIM-ACR (no open "
+                        "licence) and NIH ChestX-ray14 radiographs.", synthetic=False,
+                        classifier_threshold=post["classifier_threshold"], mask_threshold=post["mask_threshold"],
+                        min_area_px_1024=post["min_area_px_1024"])
 
 
 def main() -> int:
@@ -140,5 +129,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(HERE))
+    sys.path[:0] = [str(HERE), str(HERE.parent)]
     raise SystemExit(main())
