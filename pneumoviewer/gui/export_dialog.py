@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from pneumoviewer.core.text import printable
+from pneumoviewer.gui.shortcuts import key_sequences, tooltip
 from pneumoviewer.gui.workers import TaskThread
 from pneumoviewer.io.folder import FolderIndex
 from pneumoviewer.review.export import ExportPlan, default_export_dir, export
@@ -197,8 +198,8 @@ class ExportController(QObject):
         self._import_thread: TaskThread | None = None
         self.export_action = QAction("&Export Masks…", window)
         self.export_action.setObjectName("action_export")
-        self.export_action.setShortcut(QKeySequence("Ctrl+E"))
-        self.export_action.setToolTip("Export the reviewed masks: SIIM CSV, PNG, DICOM SEG (Ctrl+E)")
+        self.export_action.setShortcuts(key_sequences("export"))  # keys live in gui/shortcuts.py only
+        self.export_action.setToolTip(tooltip("export"))
         self.export_action.triggered.connect(lambda _c=False: self.open_export())
         self.import_action = QAction("&Import Labels (CSV)…", window)
         self.import_action.setObjectName("action_import")
@@ -208,14 +209,14 @@ class ExportController(QObject):
         window.addAction(self.import_action)
 
     def _sizes(self) -> dict[str, tuple[int, int]]:
-        index = getattr(self.window, "index", None)
-        return {im.meta.image_id: (int(im.meta.rows), int(im.meta.columns)) for im in getattr(index, "images", [])}
+        index = self.bridge.index  # the session's folder index (None before a folder is indexed)
+        return {im.meta.image_id: (int(im.meta.rows), int(im.meta.columns)) for im in (index.images if index else [])}
 
     def open_export(self) -> ExportDialog | None:
         if self.bridge.store is None:
             self._message("Export", "Open a folder first: the export writes that folder's reviewed masks.")
             return None
-        self.dialog = ExportDialog(self.bridge, getattr(self.window, "index", None), self.window)
+        self.dialog = ExportDialog(self.bridge, self.bridge.index, self.window)
         self.dialog.open()
         return self.dialog
 
