@@ -19,6 +19,15 @@ from pneumoviewer.gui.overlay import MaskOverlay
 from pneumoviewer.gui.settings import Settings
 from pneumoviewer.gui.viewer import DEFAULT_PRESETS, ImageViewer
 
+#: What the preset box says when the window on screen is no preset (a right-drag, a histogram drag).
+CUSTOM = "Custom"
+
+
+def plain_number(value: float) -> str:
+    """A window value as people write it: 15000, 127.5, 0.36 — never 1.5e+04 (a 15-bit CR has C 15000)."""
+    text = f"{value:.{1 if abs(value) >= 100 else 4}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
 
 class ViewControls(QObject):
     """Presets, overlays and cursor read-out for one viewer (see module docstring)."""
@@ -42,16 +51,17 @@ class ViewControls(QObject):
         self.actions: dict[str, QAction] = {}
         self.preset_combo = QComboBox()
         self.preset_combo.setToolTip("Window/level preset (F2–F6); right-drag on the image for free W/L")
-        self.preset_combo.addItems(list(self.presets()))
+        self.preset_combo.addItems([*self.presets(), CUSTOM])
         self.preset_combo.setCurrentText(settings.last_wl_preset())
-        self.preset_combo.activated.connect(lambda _i: self.apply_preset(self.preset_combo.currentText()))
+        self.preset_combo.activated.connect(lambda _i: self._on_preset_chosen(self.preset_combo.currentText()))
+        self._cursor: tuple[float, float] | None = None
         self.pos_label, self.value_label, self.mm_label = QLabel(""), QLabel(""), QLabel("")
         self.wl_label, self.zoom_label = QLabel(""), QLabel("")
         self.disclaimer_label = QLabel("")
         self.disclaimer_label.setObjectName("disclaimer")
         viewer.cursorMoved.connect(self._on_cursor)
         viewer.cursorLeft.connect(self._clear_cursor)
-        viewer.windowChanged.connect(lambda c, w: self.wl_label.setText(f"C {c:.4g}  W {w:.4g}"))
+        viewer.windowChanged.connect(self._on_window)
         viewer.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
         viewer.invertedChanged.connect(lambda on: self._mirror("invert", on))
         metadata.overlayStyleChanged.connect(self.set_overlay_style)
@@ -82,8 +92,23 @@ class ViewControls(QObject):
         return self._sticky_preset is not None
 
     def after_image_shown(self) -> None:
+        """Keep a chosen preset, and refresh the read-out under a cursor that did not move (J/K under the mouse)."""
         if self._sticky_preset is not None:
             self.viewer.apply_preset(self._sticky_preset, self.presets())
+        if self._cursor is not None:
+            self._on_cursor(*self._cursor)
+
+    def _on_window(self, center: float, width: float) -> None:
+        self.wl_label.setText(f"C {plain_number(center)}  W {plain_number(width)}")
+        if self.viewer.data is not None:
+            self.preset_combo.setCurrentText(self.viewer.matching_preset(self.presets()) or CUSTOM)
+
+    def _on_preset_chosen(self, name: str) -> None:
+        if name == CUSTOM:  # nothing to apply: show again what the image shows
+            if self.viewer.data is not None:
+                self.preset_combo.setCurrentText(self.viewer.matching_preset(self.presets()) or CUSTOM)
+            return
+        self.apply_preset(name)
 
     def apply_preset(self, name: str) -> None:
         self.viewer.apply_preset(name, self.presets())
@@ -105,7 +130,7 @@ class ViewControls(QObject):
         center, width = self.viewer.display_window()
         self.settings.set_wl_preset(name, center, width)
         if self.preset_combo.findText(name) < 0:
-            self.preset_combo.addItem(name)
+            self.preset_combo.insertItem(self.preset_combo.findText(CUSTOM), name)
         self.apply_preset(name)
         return name
 
@@ -150,16 +175,20 @@ class ViewControls(QObject):
         image = self._current_image()
         if image is None:
             return
+        self._cursor = (row, col)
         r, c = int(row), int(col)
         pixels = image.pixels  # type: ignore[attr-defined]
         self.pos_label.setText(f"x {c}  y {r}")
-        if r < pixels.shape[0] and c < pixels.shape[1]:
+        if 0 <= r < pixels.shape[0] and 0 <= c < pixels.shape[1]:
             value = pixels[r, c]
             text = ", ".join(str(v) for v in np.ravel(value)) if np.ndim(value) else str(value)
             self.value_label.setText(f"value {text}")
+        else:  # outside this image (the next one may be smaller): no stale value
+            self.value_label.setText("")
         spacing = image.meta.pixel_spacing  # type: ignore[attr-defined]
         self.mm_label.setText(f"{row * spacing[0]:.1f}, {col * spacing[1]:.1f} mm" if spacing else "")
 
     def _clear_cursor(self) -> None:
+        self._cursor = None
         for w in (self.pos_label, self.value_label, self.mm_label):
             w.setText("")

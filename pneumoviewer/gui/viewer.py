@@ -321,6 +321,27 @@ class ImageViewer(QWidget):
         w = self._from_display(center, width)
         self.set_window(w.center, w.width)
 
+    def matching_preset(self, presets: dict[str, tuple[float, float]] | None = None) -> str | None:
+        """The name of the preset the current window equals (to 0.1 % of the default width), else None.
+
+        The preset box shows this, so it never names a preset the image no longer shows (after a right-drag,
+        or after a reopen that shows the DICOM default).
+        """
+        if self._data is None:
+            return None
+        presets = presets or DEFAULT_PRESETS
+        current = self.window()
+        tol = 1e-3 * self._default.width
+        for name, (center, width) in presets.items():
+            if name == FULL_RANGE:
+                lo, hi = self._data_range
+                wanted = Window((lo + hi) / 2, hi - lo)
+            else:
+                wanted = self._from_display(center, width)
+            if abs(wanted.center - current.center) <= tol and abs(wanted.width - current.width) <= tol:
+                return name
+        return None
+
     def wl_drag(self, ev: Any) -> None:
         if ev.isStart():
             self._wl_start = self.window()
