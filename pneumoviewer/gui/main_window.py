@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QCoreApplication, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QByteArray, QCoreApplication, QRect, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QDockWidget,
     QMainWindow,
@@ -70,6 +70,23 @@ class WindowParts:
     shutdown: list[Callable[[], None]] = field(default_factory=list)  # run in order on close
 
 
+#: The first window's size where the screen has room (a saved layout replaces it from the second start on).
+FIRST_WINDOW_SIZE = (1500, 950)
+
+
+def first_window_geometry(available: QRect) -> QRect:
+    """The first window, fitted to the screen's available area and centred on it.
+
+    A 1366×768 laptop must not get a 1500×950 window with the right docks, the status bar and the model warning
+    cut off: the window takes at most 96 % of the width and 92 % of the height (room for the title bar).
+    """
+    width = min(FIRST_WINDOW_SIZE[0], int(available.width() * 0.96))
+    height = min(FIRST_WINDOW_SIZE[1], int(available.height() * 0.92))
+    left = available.x() + (available.width() - width) // 2
+    top = available.y() + (available.height() - height) // 2
+    return QRect(left, top, width, height)
+
+
 class MainWindow(QMainWindow):
     """The window shell (see the module docstring)."""
 
@@ -81,7 +98,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("PneumoViewer")
         self.setObjectName("MainWindow")
         self.setAcceptDrops(True)
-        self.resize(1500, 950)
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is not None:
+            self.setGeometry(first_window_geometry(screen.availableGeometry()))
+        else:
+            self.resize(*FIRST_WINDOW_SIZE)
         self.task_progress = QProgressBar()
         self.task_progress.setFixedWidth(160)
         self.task_progress.setVisible(False)

@@ -42,6 +42,18 @@ def _choice_text(value: str) -> str:
     return value.replace("_", " ").capitalize()
 
 
+#: The widest text an Undo / Redo button shows: a long step name ("Islands: keep largest …") is elided, so the dock
+#: keeps its width and the image does not jump under the pen.
+HISTORY_TEXT_WIDTH = 110
+
+
+def set_elided(button: QPushButton, text: str, hint: str) -> None:
+    """Show `text` elided to HISTORY_TEXT_WIDTH pixels; the tooltip carries the whole text and the key."""
+    shown = button.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, HISTORY_TEXT_WIDTH)
+    button.setText(shown)
+    button.setToolTip(f"{text} — {hint}" if shown != text else hint)
+
+
 class ToolPanel(QWidget):
     """Tool buttons + options + Apply + Undo/Redo for an `EditingController`."""
 
@@ -228,12 +240,10 @@ class ToolPanel(QWidget):
         doc = self.controller.document
         u = doc.undo_label if doc is not None else None
         r = doc.redo_label if doc is not None else None
-        self.undo_button.setText(f"Undo {u}" if u else "Undo")
-        self.redo_button.setText(f"Redo {r}" if r else "Redo")
+        set_elided(self.undo_button, f"Undo {u}" if u else "Undo", "Undo the last edit (Ctrl+Z)")
+        set_elided(self.redo_button, f"Redo {r}" if r else "Redo", "Redo (Ctrl+Shift+Z / Ctrl+Y)")
         self.undo_button.setEnabled(doc is not None and doc.can_undo)
         self.redo_button.setEnabled(doc is not None and doc.can_redo)
-        self.undo_button.setToolTip("Undo the last edit (Ctrl+Z)")
-        self.redo_button.setToolTip("Redo (Ctrl+Shift+Z / Ctrl+Y)")
         self._sync_apply()
 
     def _apply(self) -> None:
