@@ -66,6 +66,7 @@ def build_window(
     from pneumoviewer.gui.editing_controller import EditingController
     from pneumoviewer.gui.export_dialog import ExportController
     from pneumoviewer.gui.folders import FolderController, demo_folder
+    from pneumoviewer.gui.layers import LayerController
     from pneumoviewer.gui.main_window import MainWindow, WindowParts
     from pneumoviewer.gui.metadata_panel import MetadataPanel
     from pneumoviewer.gui.model_picker import ModelPickerDialog
@@ -91,15 +92,22 @@ def build_window(
     review_overlay = viewer.add_overlay(
         "review", settings.overlay_color("review", theme.REVIEW_MASK_COLOR), opacity, style, z=11
     )
+    layers = LayerController(viewer, ai_overlay, review_overlay, opacity, style, window)
     worklist_model = WorklistModel(parent=window)
     worklist = WorklistPanel(worklist_model, window)
     metadata = MetadataPanel(window)
     # the navigator and the view controls each ask the other one thing (the image on screen / keep the window?)
     nav = Navigator(session, viewer, worklist, lambda: view.keeps_window(), parent=window)
-    view = ViewControls(viewer, metadata, settings, (ai_overlay, review_overlay), nav.current_image, window)
+    view = ViewControls(viewer, metadata, settings, layers, nav.current_image, window)
     nav.imageShown.connect(lambda _i: view.after_image_shown())
     editor = EditingController(viewer, review_overlay, window)
     editor.message.connect(lambda m: window.message(m, 4000))
+    editor.historyChanged.connect(layers.refresh)
+    editor.maskChanged.connect(layers.mask_changed)
+    metadata.layerToggled.connect(lambda name, on: layers.set_difference(on) if name == "difference"
+                                  else layers.set_layer_shown(name, on))
+    layers.visibilityChanged.connect(metadata.set_layer_checked)
+    layers.agreementChanged.connect(metadata.set_agreement)
     tool_panel = ToolPanel(editor)
     command_line_bundle = Path(bundle_dir) if bundle_dir is not None else None
     ai = AiController(session, command_line_bundle or default_model_dir(), mode, engine_factory, run_ai, window)
@@ -110,7 +118,7 @@ def build_window(
             return "no model"
         return "AI not run (AI ▸ Run AI)" if ai.worker is None and not run_ai else "waiting for AI…"
 
-    review = ReviewController(session, signals, nav, editor, worklist_model, metadata, ai_overlay, window.message,
+    review = ReviewController(session, signals, nav, editor, worklist_model, metadata, layers, window.message,
                               ai_pending, confirm_accept=guard.confirm_accept, parent=window)
     exporter = ExportController(window, session)
     auto_run = {"queued": False}  # the AI runs once per folder, after its first image is on screen
@@ -234,7 +242,9 @@ def build_window(
         "invert": viewer.set_inverted, "reset": view.reset_view,
         **{name: (lambda p=preset: view.apply_preset(p)) for name, preset in PRESET_ACTIONS.items()},
         "save_preset": view.save_window_preset, "masks": view.set_masks_visible, "contour": view.set_contour,
-        "reference_layer": review.set_reference_visible,
+        "layer_ai": lambda on: layers.set_layer_shown("ai", on),
+        "layer_mine": lambda on: layers.set_layer_shown("mine", on),
+        "reference_layer": lambda on: layers.set_layer_shown("reference", on), "difference": layers.set_difference,
         "run_ai": start_ai, "rerun_ai": lambda: start_ai(rerun=True), "cancel_ai": cancel_ai,
         "undo": editor.undo, "redo": editor.redo, "shrink": editor.shrink, "grow": editor.grow,
         "pan": lambda: editor.set_tool(None),
@@ -244,7 +254,7 @@ def build_window(
     }
     actions = build_actions(window, slots)
     follow_history(actions, editor)
-    actions["reference_layer"].setChecked(True)
+    layers.bind(actions)
     view.bind(actions)
     ai_status = AiStatus(ai, actions["cancel_ai"], window)
 
@@ -282,7 +292,7 @@ def build_window(
         session=session, signals=signals, viewer=viewer, ai_overlay=ai_overlay, review_overlay=review_overlay,
         worklist=worklist, worklist_model=worklist_model, metadata=metadata, view=view, nav=nav, editor=editor,
         tool_panel=tool_panel, ai=ai, ai_status=ai_status, review=review, folders=folders, exporter=exporter,
-        guard=guard, dataset=dataset, central=with_banner(viewer, guard.banner), actions=actions,
+        guard=guard, dataset=dataset, layers=layers, central=with_banner(viewer, guard.banner), actions=actions,
         shutdown=[exporter.wait, folders.stop, dataset.stop, ai.stop, nav.stop, session.close],
     )
     window.assemble(parts)

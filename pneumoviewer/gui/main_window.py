@@ -65,6 +65,7 @@ class WindowParts:
     exporter: Any  # gui.export_dialog.ExportController
     guard: Any = None  # gui.domain_guard.DomainGuard (the synthetic-model banner, A's question)
     dataset: Any = None  # gui.dataset_view.DatasetController (View ▸ Dataset…)
+    layers: Any = None  # gui.layers.LayerController (AI / mine / reference / difference layers)
     central: QWidget | None = None  # the viewer with what sits above it (default: the viewer alone)
     actions: dict[str, QAction] = field(default_factory=dict)
     shutdown: list[Callable[[], None]] = field(default_factory=list)  # run in order on close

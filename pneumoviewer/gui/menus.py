@@ -22,7 +22,8 @@ MENUS: tuple[tuple[str, tuple[Entry, ...]], ...] = (
     ("&View", (
         "fit", "one_to_one", "zoom_in", "zoom_out", None, "invert", "reset",
         ("Window &Presets", (*PRESET_ACTIONS, None, "save_preset")),
-        None, "masks", "contour", "reference_layer", None, "dock_worklist", "dock_details", "dock_edit",
+        None, "masks", "contour", "layer_ai", "layer_mine", "reference_layer", "difference",
+        None, "dock_worklist", "dock_details", "dock_edit",
         None, "dataset", None, "show_ids",
     )),
     ("&Review", (
@@ -34,8 +35,9 @@ MENUS: tuple[tuple[str, tuple[Entry, ...]], ...] = (
 )
 
 TOOLBAR: tuple[Entry, ...] = (
-    "open", None, "previous", "next", None, "fit", "one_to_one", "invert", "reset", "@presets", None, "masks", None,
-    "triage", "accept", "negative", "flag", None, "run_ai", "cancel_ai", "@spacer", "@disclaimer", "shortcuts",
+    "open", None, "previous", "next", None, "fit", "one_to_one", "invert", "reset", "@presets", None, "masks",
+    "difference", None, "triage", "accept", "negative", "flag", None, "run_ai", "cancel_ai", "@spacer", "@disclaimer",
+    "shortcuts",
 )
 
 

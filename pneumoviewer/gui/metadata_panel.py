@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -24,7 +26,13 @@ from PySide6.QtWidgets import (
 
 from pneumoviewer.core.types import SYNTHETIC_NOTE, AiSummary, ImageMeta, ModelInfo
 from pneumoviewer.gui.domain_guard import UNTRUSTED_COLOR, Caveat
-from pneumoviewer.gui.theme import AI_MASK_COLOR, REVIEW_MASK_COLOR
+from pneumoviewer.gui.theme import (
+    ADDED_MASK_COLOR,
+    AI_MASK_COLOR,
+    REFERENCE_MASK_COLOR,
+    REMOVED_MASK_COLOR,
+    REVIEW_MASK_COLOR,
+)
 
 _TRANSFER_SYNTAX_NAMES = {
     "1.2.840.10008.1.2": "Implicit VR Little Endian",
@@ -42,6 +50,21 @@ _TRANSFER_SYNTAX_NAMES = {
 }
 
 
+#: The clickable legend: layer name, text, colour (the difference entry shows both of its colours in its text).
+LEGEND = (
+    ("ai", "AI mask (Alt+1)", AI_MASK_COLOR),
+    ("mine", "my mask (Alt+2)", REVIEW_MASK_COLOR),
+    ("reference", "reference (Alt+3)", REFERENCE_MASK_COLOR),
+    ("difference", "difference (D)", ADDED_MASK_COLOR),
+)
+
+
+def _swatch(color: str) -> QIcon:
+    pixmap = QPixmap(12, 12)
+    pixmap.fill(QColor(color))
+    return QIcon(pixmap)
+
+
 def _dash(value: Any) -> str:
     return "—" if value in (None, "") else str(value)
 
@@ -51,6 +74,7 @@ class MetadataPanel(QWidget):
 
     overlayStyleChanged = Signal(float, str)  # opacity 0..1, 'fill' | 'contour'
     overlayVisibleChanged = Signal(bool)
+    layerToggled = Signal(str, bool)  # legend entry ('ai', 'mine', 'reference', 'difference'), checked
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -100,6 +124,11 @@ class MetadataPanel(QWidget):
         ai_layout.addWidget(self.probability)
         ai_layout.addWidget(self.ai_detail)
         ai_layout.addWidget(self.domain_note)
+        self.agreement = QLabel("")
+        self.agreement.setObjectName("agreement")
+        self.agreement.setWordWrap(True)
+        self.agreement.setToolTip("Dice of the AI mask and my mask on this image; pixels I added / removed")
+        ai_layout.addWidget(self.agreement)
         ai_layout.addWidget(self.model_name)
         ai_layout.addWidget(self.disclaimer)
 
@@ -107,9 +136,18 @@ class MetadataPanel(QWidget):
         ov_layout = QVBoxLayout(ov)
         self.overlay_visible = QCheckBox("Show masks (M)")
         self.overlay_visible.setChecked(True)
-        legend = QLabel(
-            f'<span style="color:{AI_MASK_COLOR}">■</span> AI mask &nbsp; '
-            f'<span style="color:{REVIEW_MASK_COLOR}">■</span> reviewer mask'
+        legend = QGridLayout()
+        self.layer_boxes: dict[str, QCheckBox] = {}
+        for i, (name, text, color) in enumerate(LEGEND):
+            box = QCheckBox(text)
+            box.setIcon(_swatch(color))
+            box.setChecked(name != "difference")
+            box.toggled.connect(lambda on, n=name: self.layerToggled.emit(n, on))
+            self.layer_boxes[name] = box
+            legend.addWidget(box, i // 2, i % 2)
+        self.layer_boxes["difference"].setToolTip(
+            f'<span style="color:{ADDED_MASK_COLOR}">■</span> pixels I added to the AI mask, '
+            f'<span style="color:{REMOVED_MASK_COLOR}">■</span> pixels of the AI mask I removed'
         )
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
@@ -130,7 +168,7 @@ class MetadataPanel(QWidget):
         op_row.addWidget(QLabel("Opacity"))
         op_row.addWidget(self.opacity, 1)
         ov_layout.addWidget(self.overlay_visible)
-        ov_layout.addWidget(legend)
+        ov_layout.addLayout(legend)
         ov_layout.addLayout(op_row)
         ov_layout.addLayout(mode_row)
 
@@ -160,6 +198,17 @@ class MetadataPanel(QWidget):
 
     def _emit_style(self, *_: Any) -> None:
         self.overlayStyleChanged.emit(*self.overlay_style())
+
+    def set_layer_checked(self, name: str, on: bool) -> None:
+        """Mirror a layer's state (changed by its key or menu) without emitting `layerToggled` again."""
+        box = self.layer_boxes[name]
+        box.blockSignals(True)
+        box.setChecked(bool(on))
+        box.blockSignals(False)
+
+    def set_agreement(self, agreement: Any) -> None:
+        """`gui.layers.Agreement` of the image on screen, or None (no AI mask or no document)."""
+        self.agreement.setText(agreement.text() if agreement is not None else "")
 
     # -- content -----------------------------------------------------------------------------------------------------
     def _set_patient_row_visible(self, on: bool) -> None:

@@ -15,9 +15,9 @@ from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
 
 from pneumoviewer.gui.domain_guard import ai_caveat
 from pneumoviewer.gui.editing_controller import EditingController
+from pneumoviewer.gui.layers import LayerController
 from pneumoviewer.gui.metadata_panel import MetadataPanel
 from pneumoviewer.gui.navigation import Navigator
-from pneumoviewer.gui.overlay import MaskOverlay
 from pneumoviewer.gui.worklist import WorklistModel
 from pneumoviewer.review.session import (
     AiFailed,
@@ -33,8 +33,6 @@ from pneumoviewer.review.session import (
     StoreFailed,
     StoreOpened,
 )
-
-REFERENCE_COLOR = "#c678dd"
 
 
 class SessionSignals(QObject):
@@ -90,7 +88,7 @@ class ReviewController(QObject):
         editor: EditingController,
         worklist_model: WorklistModel,
         metadata: MetadataPanel,
-        ai_overlay: MaskOverlay,
+        layers: LayerController,
         message: Callable[[str, int], None],
         ai_pending: Callable[[], str],
         confirm_accept: Callable[[str], bool] = lambda _image_id: True,
@@ -103,14 +101,12 @@ class ReviewController(QObject):
         self.editor = editor
         self.worklist_model = worklist_model
         self.metadata = metadata
-        self.ai_overlay = ai_overlay
+        self.layers = layers
+        self.ai_overlay = layers.ai
         self._message = message
         self._ai_pending = ai_pending
         self._confirm_accept = confirm_accept
         self._parent = parent
-        self.reference_overlay = nav.viewer.add_overlay("reference", REFERENCE_COLOR, opacity=0.35, z=9)
-        self.reference_overlay.setVisible(False)
-        self.show_reference = True
         self.ask_comment: Callable[[str], str | None] = self._ask_comment_dialog
         worklist_model.set_status_source(session.status)
         nav.imageShown.connect(self.show)
@@ -172,6 +168,7 @@ class ReviewController(QObject):
         else:
             self.metadata.set_prediction(None, pending=self._ai_pending())
             self.ai_overlay.set_mask(None)
+        self.layers.refresh()
 
     def _load_document(self, image_id: str) -> None:
         data = self.nav.viewer.data
@@ -185,17 +182,8 @@ class ReviewController(QObject):
     def _show_reference(self, image_id: str) -> None:
         ref = self.session.reference_mask(image_id)
         data = self.nav.viewer.data
-        if ref is not None and data is not None and ref.shape == tuple(data.shape[:2]):
-            self.reference_overlay.set_mask(ref)
-            self.reference_overlay.setVisible(self.show_reference)
-        else:
-            self.reference_overlay.set_mask(None)
-            self.reference_overlay.setVisible(False)
-
-    def set_reference_visible(self, on: bool) -> None:
-        """Show / hide the imported reference layer (purple) under the reviewer's mask."""
-        self.show_reference = bool(on)
-        self.reference_overlay.setVisible(self.show_reference and self.reference_overlay.mask is not None)
+        fits = ref is not None and data is not None and ref.shape == tuple(data.shape[:2])
+        self.layers.set_reference(ref if fits else None)
 
     # ------------------------------------------------------------------------------------------------ events
     def _on_status(self, image_id: str, status: str) -> None:

@@ -45,6 +45,10 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("preset_full", ("F6",), "Window: full range", "View"),
     Shortcut("masks", ("M",), "Show / hide mask overlays", "View"),
     Shortcut("contour", ("C",), "Overlay: fill ↔ contour", "View"),
+    Shortcut("layer_ai", ("Alt+1",), "Show / hide the AI mask layer (amber)", "View"),
+    Shortcut("layer_mine", ("Alt+2",), "Show / hide my mask layer (teal)", "View"),
+    Shortcut("reference_layer", ("Alt+3",), "Show / hide the reference layer (purple)", "View"),
+    Shortcut("difference", ("D",), "Difference view: pixels I added (green) / removed (red) vs the AI mask", "View"),
     Shortcut("run_ai", ("Ctrl+R",), "Run AI on the images without a result", "AI"),
     Shortcut("cancel_ai", ("Ctrl+.",), "Stop AI for the rest of the folder", "AI"),
     *(

@@ -15,6 +15,9 @@ from pneumoviewer.core.paths import resources_dir
 #: Colours used by code (overlays, status text) so they match the stylesheet.
 AI_MASK_COLOR = "#e8a33d"  # amber: the model's mask
 REVIEW_MASK_COLOR = "#2fd0c8"  # teal: the reviewer's mask
+REFERENCE_MASK_COLOR = "#c678dd"  # purple: an imported reference layer
+ADDED_MASK_COLOR = "#4fe36b"  # green: difference view, pixels the reviewer added to the AI mask
+REMOVED_MASK_COLOR = "#ff4f7b"  # red: difference view, pixels of the AI mask the reviewer removed
 STATUS_COLORS = {
     "unreviewed": "#8a97a6",
     "accepted": "#5cc98a",

@@ -6,7 +6,7 @@ metadata panel, toolbar combo) with their signals blocked, so no control calls a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QObject
@@ -14,8 +14,8 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QInputDialog, QLabel, QWidget
 
 from pneumoviewer.gui.actions import set_checked_quietly
+from pneumoviewer.gui.layers import LayerController
 from pneumoviewer.gui.metadata_panel import MetadataPanel
-from pneumoviewer.gui.overlay import MaskOverlay
 from pneumoviewer.gui.settings import Settings
 from pneumoviewer.gui.viewer import DEFAULT_PRESETS, ImageViewer
 
@@ -37,7 +37,7 @@ class ViewControls(QObject):
         viewer: ImageViewer,
         metadata: MetadataPanel,
         settings: Settings,
-        overlays: Sequence[MaskOverlay],
+        layers: LayerController,
         current_image: Callable[[], object],
         parent: QWidget | None = None,
     ) -> None:
@@ -45,7 +45,7 @@ class ViewControls(QObject):
         self.viewer = viewer
         self.metadata = metadata
         self.settings = settings
-        self.overlays = tuple(overlays)
+        self.layers = layers
         self._current_image = current_image
         self._sticky_preset: str | None = None
         self.actions: dict[str, QAction] = {}
@@ -141,7 +141,7 @@ class ViewControls(QObject):
 
     # ------------------------------------------------------------------------------------------------ overlays
     def set_overlay_style(self, opacity: float, mode: str) -> None:
-        for ov in self.overlays:
+        for ov in self.layers.overlays():
             ov.set_style(opacity=opacity, mode=mode)
         self.metadata.set_overlay_style(opacity, mode)
         self._mirror("contour", mode == "contour")
@@ -152,11 +152,10 @@ class ViewControls(QObject):
         self.set_overlay_style(self.metadata.overlay_style()[0], "contour" if on else "fill")
 
     def masks_visible(self) -> bool:
-        return self.overlays[0].isVisible()
+        return self.layers.all_shown
 
     def set_masks_visible(self, on: bool) -> None:
-        for ov in self.overlays:
-            ov.setVisible(bool(on))
+        self.layers.set_all_shown(bool(on))
         self._mirror("masks", bool(on))
         box = self.metadata.overlay_visible
         box.blockSignals(True)

@@ -200,11 +200,11 @@ def test_import_as_reference_layer_is_shown_alongside(make_window, qtbot, folder
     before = w.parts.editor.document.mask.copy()
     with qtbot.waitSignal(w.parts.exporter.imported, timeout=10000):
         w.parts.exporter.import_labels(ref, layer="reference")
-    qtbot.waitUntil(lambda: w.parts.review.reference_overlay.mask is not None)
-    assert np.array_equal(w.parts.review.reference_overlay.mask, m) and w.parts.review.reference_overlay.isVisible()
+    qtbot.waitUntil(lambda: w.parts.layers.reference.mask is not None)
+    assert np.array_equal(w.parts.layers.reference.mask, m) and w.parts.layers.reference.isVisible()
     assert np.array_equal(w.parts.editor.document.mask, before)  # the reviewer's mask is untouched
     w.parts.actions["reference_layer"].trigger()
-    assert not w.parts.review.reference_overlay.isVisible()
+    assert not w.parts.layers.reference.isVisible()
 
 
 def test_undo_brings_back_the_label_not_only_the_mask(make_window, qtbot, folder):

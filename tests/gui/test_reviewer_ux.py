@@ -95,3 +95,91 @@ def test_a_long_undo_label_is_elided_and_the_dock_keeps_its_width(make_window, q
     assert button.text() != f"Undo {label}" and button.text().startswith("Undo Islands")
     assert label in button.toolTip() and "Ctrl+Z" in button.toolTip()
     assert dock.minimumSizeHint().width() <= before
+
+
+def _window_with_ai_mask(make_window, qtbot, phantom_dataset, tmp_path):
+    """The window on the first image of a private phantom copy, with an AI result whose mask is a rectangle."""
+    import shutil
+
+    import numpy as np
+
+    from pneumoviewer.core.types import ModelInfo, Prediction
+
+    folder = tmp_path / "studies"
+    shutil.copytree(phantom_dataset.dicom_dir, folder)
+    w = make_window(run_ai=False)
+    open_and_wait(qtbot, w, folder)
+    qtbot.waitUntil(lambda: w.parts.editor.document is not None and w.parts.nav.shown == w.parts.session.current)
+    image_id = w.parts.session.current
+    h, wd = w.parts.editor.document.shape
+    ai = np.zeros((h, wd), bool)
+    ai[h // 4 : h // 2, wd // 4 : wd // 2] = True
+    w.parts.session.add_prediction(Prediction(image_id, 0.9, ai, ModelInfo("rect-test", "0.1"), device="CPU"))
+    qtbot.waitUntil(lambda: w.parts.ai_overlay.mask is not None)
+    qtbot.waitUntil(lambda: np.array_equal(w.parts.editor.document.mask, ai))  # untouched: it follows the AI
+    w.parts.viewer.graphics.setFocus()
+    return w, ai
+
+
+def test_an_untouched_copy_of_the_ai_mask_is_drawn_once_and_layers_toggle(make_window, qtbot, phantom_dataset,
+                                                                          tmp_path):
+    import numpy as np
+
+    w, ai = _window_with_ai_mask(make_window, qtbot, phantom_dataset, tmp_path)
+    layers, metadata = w.parts.layers, w.parts.metadata
+    assert w.parts.ai_overlay.isVisible() and not w.parts.review_overlay.isVisible()  # no teal copy on the amber
+    assert "Dice 1.00" in metadata.agreement.text()
+    mine = ai.copy()
+    mine[ai.shape[0] // 4 : ai.shape[0] // 3, :] = False  # remove a band, add a block
+    mine[-20:-10, -20:-10] = True
+    w.parts.editor.document.set_mask(mine, label="test edit")
+    assert w.parts.review_overlay.isVisible()
+    expected = 2 * np.count_nonzero(ai & mine) / (np.count_nonzero(ai) + np.count_nonzero(mine))
+    assert f"Dice {expected:.2f}" in metadata.agreement.text() and "+100 /" in metadata.agreement.text()
+    # Alt+1 hides the AI layer; the legend box and the menu action follow
+    qtbot.keyClick(w.parts.viewer.graphics, Qt.Key.Key_1, Qt.KeyboardModifier.AltModifier)
+    assert not w.parts.ai_overlay.isVisible() and w.parts.review_overlay.isVisible()
+    assert not metadata.layer_boxes["ai"].isChecked() and not w.parts.actions["layer_ai"].isChecked()
+    # a click on the legend entry hides my layer
+    metadata.layer_boxes["mine"].click()
+    assert not w.parts.review_overlay.isVisible() and not w.parts.actions["layer_mine"].isChecked()
+    metadata.layer_boxes["mine"].click()
+    # M hides everything; M again restores what the per-layer toggles say (AI still off)
+    qtbot.keyClick(w.parts.viewer.graphics, Qt.Key.Key_M)
+    assert not w.parts.review_overlay.isVisible()
+    qtbot.keyClick(w.parts.viewer.graphics, Qt.Key.Key_M)
+    assert w.parts.review_overlay.isVisible() and not w.parts.ai_overlay.isVisible()
+    assert layers.shown == {"ai": False, "mine": True, "reference": True}
+    # Alt+3 toggles the reference layer's action (its mask comes from an import: see test_review_gui)
+    qtbot.keyClick(w.parts.viewer.graphics, Qt.Key.Key_3, Qt.KeyboardModifier.AltModifier)
+    assert not w.parts.actions["reference_layer"].isChecked() and not metadata.layer_boxes["reference"].isChecked()
+
+
+def test_difference_view_shows_added_and_removed_pixels_in_their_colours(make_window, qtbot, phantom_dataset,
+                                                                          tmp_path):
+    import numpy as np
+    from PySide6.QtGui import QColor
+
+    from pneumoviewer.gui import theme
+
+    w, ai = _window_with_ai_mask(make_window, qtbot, phantom_dataset, tmp_path)
+    layers = w.parts.layers
+    mine = ai.copy()
+    mine[ai.shape[0] // 4 : ai.shape[0] // 3, :] = False
+    mine[-20:-10, -20:-10] = True
+    w.parts.editor.document.set_mask(mine, label="test edit")
+    qtbot.keyClick(w.parts.viewer.graphics, Qt.Key.Key_D)
+    assert w.parts.actions["difference"].isChecked() and w.parts.metadata.layer_boxes["difference"].isChecked()
+    assert np.array_equal(layers.added.mask, mine & ~ai) and np.array_equal(layers.removed.mask, ai & ~mine)
+    assert layers.added.isVisible() and layers.removed.isVisible()
+    assert not w.parts.ai_overlay.isVisible() and not w.parts.review_overlay.isVisible()
+    assert layers.added.color == QColor(theme.ADDED_MASK_COLOR)
+    assert layers.removed.color == QColor(theme.REMOVED_MASK_COLOR)
+    r, c = np.argwhere(mine & ~ai)[0]
+    assert tuple(layers.added.image[r, c, :3]) == QColor(theme.ADDED_MASK_COLOR).getRgb()[:3]
+    # back to the AI mask: nothing differs, and mine is drawn once again, under the AI layer
+    w.parts.editor.document.set_mask(ai, label="back to the AI mask")
+    assert not layers.added.mask.any() and not layers.removed.mask.any()
+    qtbot.keyClick(w.parts.viewer.graphics, Qt.Key.Key_D)
+    assert w.parts.ai_overlay.isVisible() and not layers.added.isVisible()
+    assert not w.parts.review_overlay.isVisible()  # equal to the AI mask again: drawn once, in amber
