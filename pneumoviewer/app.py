@@ -231,12 +231,20 @@ def build_window(
     worklist.currentImageChanged.connect(
         lambda image_id: ai.prioritize(nav.neighbours(image_id, AI_PRIORITY_AHEAD))
     )
+    def triage() -> None:
+        """T: highest AI probability first, and the top of that list on screen."""
+        worklist.sort_by_probability()
+        ids = worklist.visible_image_ids()
+        if ids:
+            worklist.select_image(ids[0])
+
     slots: dict[str, Callable[..., Any]] = {
         "open": folders.choose_folder, "open_demo": folders.open_demo, "quit": window.close,
         "next": lambda: nav.step(+1), "previous": lambda: nav.step(-1),
         "accept": review.accept_ai, "negative": review.mark_negative, "flag": review.flag,
         "flag_comment": review.flag_with_comment, "clear_flag": review.clear_flag,
-        "triage": worklist.sort_by_probability, "search": window.focus_search,
+        "auto_advance": lambda on: (review.set_auto_advance(on), settings.set_auto_advance(on)),
+        "triage": triage, "search": window.focus_search,
         "fit": viewer.fit, "one_to_one": viewer.one_to_one,
         "zoom_in": lambda: viewer.zoom_by(1.25), "zoom_out": lambda: viewer.zoom_by(0.8),
         "invert": viewer.set_inverted, "reset": view.reset_view,
@@ -255,6 +263,8 @@ def build_window(
     actions = build_actions(window, slots)
     follow_history(actions, editor)
     layers.bind(actions)
+    actions["auto_advance"].setChecked(settings.auto_advance())
+    review.set_auto_advance(settings.auto_advance())
     view.bind(actions)
     ai_status = AiStatus(ai, actions["cancel_ai"], window)
 

@@ -48,6 +48,8 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("flag", "&Flag", "flag"),
     ActionSpec("flag_comment", "Flag with &Comment…", "flag", tip="Flag for a second look and say why"),
     ActionSpec("clear_flag", "C&lear Flag", tip="The second look is done: the image is no longer flagged"),
+    ActionSpec("auto_advance", "Auto-&advance after A / N / F", checkable=True,
+               tip="After a decision (accept, negative, flag) the next image of the worklist opens"),
     ActionSpec("triage", "&Triage: Sort by AI Probability", "triage"),
     ActionSpec("search", "&Search ImageId"),
     ActionSpec("fit", "&Fit to Window", "fit"),

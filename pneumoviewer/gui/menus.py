@@ -27,7 +27,8 @@ MENUS: tuple[tuple[str, tuple[Entry, ...]], ...] = (
         None, "dataset", None, "show_ids",
     )),
     ("&Review", (
-        "next", "previous", None, "accept", "negative", "flag", "flag_comment", "clear_flag", None, "triage", "search",
+        "next", "previous", None, "accept", "negative", "flag", "flag_comment", "clear_flag", None, "auto_advance",
+        None, "triage", "search",
     )),
     ("&Edit", ("undo", "redo", None, "pan", *(f"tool_{n}" for n in TOOLS), None, "shrink", "grow")),
     ("&AI", ("run_ai", "rerun_ai", "cancel_ai", None, "choose_model")),

@@ -108,6 +108,7 @@ class ReviewController(QObject):
         self._confirm_accept = confirm_accept
         self._parent = parent
         self.ask_comment: Callable[[str], str | None] = self._ask_comment_dialog
+        self.auto_advance = True
         worklist_model.set_status_source(session.status)
         nav.imageShown.connect(self.show)
         nav.loadFailed.connect(lambda _i, msg: (self.metadata.set_meta(None), message(f"Could not read: {msg}", 10000)))
@@ -213,6 +214,15 @@ class ReviewController(QObject):
             self._show_reference(self.nav.shown)
 
     # ------------------------------------------------------------------------------------------------ keys
+    def set_auto_advance(self, on: bool) -> None:
+        """Review ▸ Auto-advance: after a decision (A / N / F) the next image of the worklist opens."""
+        self.auto_advance = bool(on)
+
+    def _decided(self, done: bool) -> bool:
+        if done and self.auto_advance:
+            self.nav.step(+1)
+        return done
+
     def accept_ai(self) -> bool:
         """A: the final mask is the AI mask (refused, with a note, when there is no AI result yet)."""
         image_id = self.session.current
@@ -225,21 +235,21 @@ class ReviewController(QObject):
             self._message("No AI result for this image yet", 3000)
             return False
         self._message("Accepted the AI result", 2000)
-        return True
+        return self._decided(True)
 
     def mark_negative(self) -> bool:
         """N: no pneumothorax — the final mask is empty."""
         done = self.session.mark_negative()
         if done:
             self._message("Marked negative", 2000)
-        return done
+        return self._decided(done)
 
     def flag(self, comment: str | None = None) -> bool:
         """F: flag for a second look at once (keyboard-first; keeps an existing comment)."""
         done = self.session.flag(comment=comment)
         if done:
             self._message("Flagged" + (f": {comment}" if comment else ""), 3000)
-        return done
+        return self._decided(done)
 
     def flag_with_comment(self) -> bool:
         """Shift+F: flag and say why (asks for the comment; Cancel flags nothing)."""

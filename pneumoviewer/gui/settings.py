@@ -119,6 +119,13 @@ class Settings:
     def set_overlay_visible(self, visible: bool) -> None:
         self._q.setValue("overlay/visible", bool(visible))
 
+    def auto_advance(self) -> bool:
+        """After A / N / F the next image opens (on by default: triage is a flow of decisions)."""
+        return self._get_bool("review/auto_advance", True)
+
+    def set_auto_advance(self, on: bool) -> None:
+        self._q.setValue("review/auto_advance", bool(on))
+
     # -- window/level --------------------------------------------------------------------------------------------------
     def wl_presets(self, defaults: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
         """Named presets in display units (center, width); user edits override the defaults."""

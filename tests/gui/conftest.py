@@ -101,6 +101,13 @@ def make_window(
     windows: list[Any] = []
 
     def make(**kwargs: Any) -> Any:
+        """auto_advance=True / False sets Review ▸ Auto-advance first (default False: most tests decide image by
+        image and check that image; the auto-advance tests pass True, or None to keep what the last window saved)."""
+        from pneumoviewer.gui.settings import Settings
+
+        auto_advance = kwargs.pop("auto_advance", False)
+        if auto_advance is not None:
+            Settings().set_auto_advance(auto_advance)
         kwargs.setdefault("open_store", open_store)
         w = build_window(**kwargs)
         w.resize(1280, 800)

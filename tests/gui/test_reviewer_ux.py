@@ -183,3 +183,60 @@ def test_difference_view_shows_added_and_removed_pixels_in_their_colours(make_wi
     qtbot.keyClick(w.parts.viewer.graphics, Qt.Key.Key_D)
     assert w.parts.ai_overlay.isVisible() and not layers.added.isVisible()
     assert not w.parts.review_overlay.isVisible()  # equal to the AI mask again: drawn once, in amber
+
+
+def test_auto_advance_after_a_decision_is_on_by_default_and_can_be_turned_off(make_window, qtbot, phantom_dataset,
+                                                                              tmp_path):
+    import shutil
+
+    from pneumoviewer.gui.settings import Settings
+
+    assert Settings().auto_advance()  # a fresh profile: on
+    folder = tmp_path / "studies"
+    shutil.copytree(phantom_dataset.dicom_dir, folder)
+    w = make_window(run_ai=False, auto_advance=True)
+    open_and_wait(qtbot, w, folder)
+    ids = w.parts.worklist.visible_image_ids()
+    qtbot.waitUntil(lambda: w.parts.nav.shown == ids[0] and w.parts.editor.document is not None)
+    assert w.parts.actions["auto_advance"].isChecked()
+    graphics = w.parts.viewer.graphics
+    graphics.setFocus()
+    qtbot.keyClick(graphics, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: w.parts.nav.shown == ids[1])
+    assert w.parts.session.status(ids[0]).value == "negative"
+    qtbot.keyClick(graphics, Qt.Key.Key_A)  # no AI result: refused, so nothing was decided and it stays
+    assert w.parts.session.current == ids[1] and w.parts.session.status(ids[1]).value == "unreviewed"
+    qtbot.keyClick(graphics, Qt.Key.Key_F)
+    qtbot.waitUntil(lambda: w.parts.nav.shown == ids[2])
+    assert w.parts.session.status(ids[1]).value == "flagged"
+    w.parts.actions["auto_advance"].trigger()  # off: the decision stays on screen
+    qtbot.keyClick(graphics, Qt.Key.Key_N)
+    assert w.parts.session.status(ids[2]).value == "negative" and w.parts.session.current == ids[2]
+    w.close()
+    w2 = make_window(run_ai=False, auto_advance=None)  # the choice is remembered
+    assert not w2.parts.actions["auto_advance"].isChecked() and not w2.parts.review.auto_advance
+
+
+def test_t_sorts_by_ai_probability_and_goes_to_the_top(make_window, qtbot, phantom_dataset, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from pneumoviewer.core.types import ModelInfo, Prediction
+
+    folder = tmp_path / "studies"
+    shutil.copytree(phantom_dataset.dicom_dir, folder)
+    w = make_window(run_ai=False)
+    open_and_wait(qtbot, w, folder)
+    ids = w.parts.worklist.visible_image_ids()
+    qtbot.waitUntil(lambda: w.parts.nav.shown == ids[0])
+    shape = w.parts.editor.document.shape if w.parts.editor.document is not None else (256, 256)
+    top = ids[len(ids) // 2]
+    for i, image_id in enumerate(ids):  # the middle image gets the highest probability
+        p = 0.99 if image_id == top else 0.1 + 0.01 * i
+        w.parts.session.add_prediction(Prediction(image_id, p, np.zeros(shape, bool), ModelInfo("t", "0.1")))
+    qtbot.waitUntil(lambda: w.parts.worklist_model.rowCount() == len(ids))
+    w.parts.viewer.graphics.setFocus()
+    qtbot.keyClick(w.parts.viewer.graphics, Qt.Key.Key_T)
+    assert w.parts.worklist.visible_image_ids()[0] == top
+    qtbot.waitUntil(lambda: w.parts.nav.shown == top)
