@@ -281,6 +281,7 @@ def build_window(
         for name in EDITING_ACTIONS:
             actions[name].setEnabled(not read_only)
         tool_panel.setEnabled(not read_only)
+        metadata.edit_comment.setEnabled(not read_only)
         if read_only:
             editor.set_tool(None)
         if message:

@@ -6,6 +6,7 @@ only the pseudonymous patient key that the header reader keeps is shown, never a
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QRadioButton,
     QSlider,
     QVBoxLayout,
@@ -65,6 +67,10 @@ def _swatch(color: str) -> QIcon:
     return QIcon(pixmap)
 
 
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
 def _dash(value: Any) -> str:
     return "—" if value in (None, "") else str(value)
 
@@ -75,6 +81,7 @@ class MetadataPanel(QWidget):
     overlayStyleChanged = Signal(float, str)  # opacity 0..1, 'fill' | 'contour'
     overlayVisibleChanged = Signal(bool)
     layerToggled = Signal(str, bool)  # legend entry ('ai', 'mine', 'reference', 'difference'), checked
+    editCommentRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -132,6 +139,22 @@ class MetadataPanel(QWidget):
         ai_layout.addWidget(self.model_name)
         ai_layout.addWidget(self.disclaimer)
 
+        record = QGroupBox("Review")
+        record_layout = QVBoxLayout(record)
+        self.record_text = QLabel("—")
+        self.record_text.setObjectName("reviewRecord")
+        self.record_text.setWordWrap(True)
+        self.record_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.comment_text = QLabel("")
+        self.comment_text.setObjectName("reviewComment")
+        self.comment_text.setWordWrap(True)
+        self.edit_comment = QPushButton("Edit comment…")
+        self.edit_comment.setToolTip("Write or change this image's comment (kept with its review, undoable)")
+        self.edit_comment.clicked.connect(self.editCommentRequested)
+        record_layout.addWidget(self.record_text)
+        record_layout.addWidget(self.comment_text)
+        record_layout.addWidget(self.edit_comment)
+
         ov = QGroupBox("Mask overlay")
         ov_layout = QVBoxLayout(ov)
         self.overlay_visible = QCheckBox("Show masks (M)")
@@ -175,6 +198,7 @@ class MetadataPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(ai)
+        layout.addWidget(record)
         layout.addWidget(facts)
         layout.addWidget(ov)
         layout.addStretch(1)
@@ -209,6 +233,22 @@ class MetadataPanel(QWidget):
     def set_agreement(self, agreement: Any) -> None:
         """`gui.layers.Agreement` of the image on screen, or None (no AI mask or no document)."""
         self.agreement.setText(agreement.text() if agreement is not None else "")
+
+    def set_record(self, history: Any) -> None:
+        """The review record (`review.session.ReviewHistory`, or None when no folder is open)."""
+        if history is None:
+            self.record_text.setText("—")
+            self.comment_text.setText("")
+            return
+        lines = []
+        if history.updated is not None and history.changes:
+            lines.append(f"Last change: {_when(history.updated)} by {_dash(history.reviewer)}")
+        for change in history.changes[-6:]:
+            lines.append(f"{_when(change.time)} · {change.status.value} · {_dash(change.reviewer)}")
+        if len(history.changes) > 6:
+            lines.insert(1, f"… {len(history.changes) - 6} earlier changes")
+        self.record_text.setText("\n".join(lines) if lines else "not reviewed yet")
+        self.comment_text.setText(f"Comment: {history.comment}" if history.comment else "No comment")
 
     # -- content -----------------------------------------------------------------------------------------------------
     def _set_patient_row_visible(self, on: bool) -> None:

@@ -113,6 +113,8 @@ class ReviewController(QObject):
         nav.imageShown.connect(self.show)
         nav.loadFailed.connect(lambda _i, msg: (self.metadata.set_meta(None), message(f"Could not read: {msg}", 10000)))
         signals.statusChanged.connect(self._on_status)
+        signals.saved.connect(lambda image_id, _kind: self._show_record(image_id))
+        metadata.editCommentRequested.connect(self.edit_comment)
         signals.predictionAdded.connect(self._on_prediction)
         signals.aiFailed.connect(self._on_ai_error)
         signals.documentReplaced.connect(self._on_document_replaced)
@@ -151,6 +153,12 @@ class ReviewController(QObject):
         self.show_prediction(image_id)
         self._load_document(image_id)
         self._show_reference(image_id)
+        self._show_record(image_id)
+
+    def _show_record(self, image_id: str) -> None:
+        """The review record in the details (after each durable save, so the journal has the change)."""
+        if image_id == self.nav.shown:
+            self.metadata.set_record(self.session.review_history(image_id))
 
     def show_prediction(self, image_id: str) -> None:
         summary = self.session.prediction(image_id)
@@ -190,6 +198,7 @@ class ReviewController(QObject):
     def _on_status(self, image_id: str, status: str) -> None:
         self.worklist_model.status_changed(image_id)
         self._message(status, 1500)
+        self._show_record(image_id)
 
     def _on_prediction(self, summary: Any) -> None:
         self.worklist_model.set_probability(summary.image_id, summary.probability, summary.model)
@@ -265,7 +274,18 @@ class ReviewController(QObject):
             self._message("Flag cleared", 2000)
         return done
 
+    def edit_comment(self) -> bool:
+        """Details ▸ Edit comment…: change the comment of the image on screen (its status stays)."""
+        image_id = self.session.current
+        if image_id is None or not self.session.writable:
+            return False
+        comment = self.ask_comment(image_id)
+        if comment is None or not self.session.set_comment(comment, image_id):
+            return False
+        self._message("Comment saved" if comment.strip() else "Comment removed", 2000)
+        return True
+
     def _ask_comment_dialog(self, image_id: str) -> str | None:
         previous = self.session.comment(image_id) or ""
-        text, ok = QInputDialog.getText(self._parent, "Flag for a second look", "Why? (comment)", text=previous)
+        text, ok = QInputDialog.getText(self._parent, "Review comment", "Comment (why):", text=previous)
         return text if ok else None

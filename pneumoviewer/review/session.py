@@ -30,6 +30,7 @@ Events (``subscribe``) are frozen dataclasses that carry their data. All come on
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections import OrderedDict
@@ -135,6 +136,25 @@ class Label:
 
     status: ReviewStatus = ReviewStatus.UNREVIEWED
     comment: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One change of an image's status, from the store's journal."""
+
+    time: float  # seconds since the epoch
+    status: ReviewStatus
+    reviewer: str | None
+
+
+@dataclass(frozen=True)
+class ReviewHistory:
+    """The review record of one image: who changed it last and when, its status changes, the comment."""
+
+    reviewer: str | None
+    updated: float | None
+    changes: tuple[StatusChange, ...]  # oldest first; repeated saves of the same status are one change
+    comment: str | None
 
 
 @dataclass
@@ -544,6 +564,45 @@ class ReviewSession:
         else:
             self._decide(image_id, doc, None, label, "clear flag")
         return True
+
+    def set_comment(self, comment: str | None, image_id: str | None = None) -> bool:
+        """Edit the image's comment (blank: none); the status stays. One undo step where the image is open."""
+        image_id = image_id or self.current
+        if image_id is None or image_id not in self._paths or not self.writable:
+            return False
+        label = Label(self.status(image_id), (comment or "").strip() or None)
+        if label == self.label(image_id):
+            return False
+        doc = self.document(image_id)
+        if doc is None:
+            self._set_label(image_id, label)
+            self._save(image_id, None, label)
+        else:
+            self._decide(image_id, doc, None, label, "edit comment")
+        return True
+
+    def review_history(self, image_id: str, limit: int = 200) -> ReviewHistory | None:
+        """The stored record of `image_id` (the last `limit` journal entries; writes still queued are not in it)."""
+        store = self.store
+        if store is None or image_id not in self._paths:
+            return None
+        record = store.record(image_id)
+        changes: list[StatusChange] = []
+        for entry in reversed(store.journal(image_id, limit=limit)):
+            if entry["action"] != "status":
+                continue
+            try:
+                status = ReviewStatus(json.loads(entry["detail"])["status"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if not changes or changes[-1].status is not status:
+                changes.append(StatusChange(float(entry["ts"]), status, entry["reviewer"]))
+        return ReviewHistory(
+            record.reviewer if record is not None else None,
+            record.updated if record is not None else None,
+            tuple(changes),
+            self.comment(image_id),
+        )
 
     # ------------------------------------------------------------------------------------------------ other layers
     def reference_mask(self, image_id: str) -> np.ndarray | None:

@@ -240,3 +240,43 @@ def test_t_sorts_by_ai_probability_and_goes_to_the_top(make_window, qtbot, phant
     qtbot.keyClick(w.parts.viewer.graphics, Qt.Key.Key_T)
     assert w.parts.worklist.visible_image_ids()[0] == top
     qtbot.waitUntil(lambda: w.parts.nav.shown == top)
+
+
+def test_review_record_in_the_details_and_the_comment_edited_through_the_session(make_window, qtbot,
+                                                                                  phantom_dataset, tmp_path):
+    import shutil
+
+    folder = tmp_path / "studies"
+    shutil.copytree(phantom_dataset.dicom_dir, folder)
+    w = make_window(run_ai=False)
+    open_and_wait(qtbot, w, folder)
+    qtbot.waitUntil(lambda: w.parts.editor.document is not None and w.parts.nav.shown == w.parts.session.current)
+    session, metadata = w.parts.session, w.parts.metadata
+    image_id = session.current
+    assert metadata.record_text.text() == "not reviewed yet" and metadata.comment_text.text() == "No comment"
+    w.parts.viewer.graphics.setFocus()
+    qtbot.keyClick(w.parts.viewer.graphics, Qt.Key.Key_N)
+    session.flush()  # saves queued together coalesce into one (the newest state): here both reach the journal
+    w.parts.review.ask_comment = lambda _id: "apex unclear"
+    qtbot.keyClick(w.parts.viewer.graphics, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)
+    session.flush()
+    reviewer = session.store.reviewer
+    qtbot.waitUntil(lambda: "flagged" in metadata.record_text.text())
+    text = metadata.record_text.text()
+    assert f"by {reviewer}" in text and text.index("negative") < text.index("flagged")
+    assert metadata.comment_text.text() == "Comment: apex unclear"
+    # Edit comment… goes through the session: same status, new comment, saved, one undo step
+    w.parts.review.ask_comment = lambda _id: "  small apical rim  "
+    qtbot.mouseClick(metadata.edit_comment, Qt.MouseButton.LeftButton)
+    assert session.comment(image_id) == "small apical rim" and session.status(image_id).value == "flagged"
+    assert metadata.comment_text.text() == "Comment: small apical rim"
+    session.flush()
+    assert session.store.comment(image_id) == "small apical rim"
+    qtbot.keyClick(w.parts.viewer.graphics, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert session.comment(image_id) == "apex unclear" and metadata.comment_text.text() == "Comment: apex unclear"
+    w.close()
+    w2 = make_window(run_ai=False)  # the record comes back with the folder
+    open_and_wait(qtbot, w2, folder)
+    qtbot.waitUntil(lambda: w2.parts.nav.shown == image_id)
+    assert "flagged" in w2.parts.metadata.record_text.text()
+    assert w2.parts.metadata.comment_text.text() == "Comment: apex unclear"

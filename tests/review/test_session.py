@@ -395,3 +395,26 @@ def test_every_saved_mask_records_the_source_file_it_was_drawn_on(root):
     with ReviewStore(s.store.path) as other:
         assert other.source_identity(a) == SourceIdentity(a, "d" * 32)
     s.close()
+
+
+def test_comment_edit_and_the_review_history_from_the_journal(root):
+    s = open_session(root)
+    image_id = s.image_ids()[0]
+    s.set_current(image_id)
+    assert s.review_history(image_id).changes == ()
+    assert s.mark_negative()
+    s.flush()
+    assert s.flag(comment="apex unclear")
+    assert not s.set_comment("  apex unclear ")  # the same comment: nothing to do, no undo step
+    assert s.set_comment("small rim")
+    assert (s.status(image_id), s.comment(image_id)) == (ReviewStatus.FLAGGED, "small rim")
+    s.flush()
+    history = s.review_history(image_id)
+    assert [c.status for c in history.changes] == [ReviewStatus.NEGATIVE, ReviewStatus.FLAGGED]
+    assert history.reviewer == s.store.reviewer and history.comment == "small rim" and history.updated is not None
+    assert history.changes[0].time <= history.changes[1].time
+    s.document().undo()  # the comment edit is its own undo step
+    assert s.comment(image_id) == "apex unclear"
+    assert s.set_comment("")  # blank: no comment
+    assert s.comment(image_id) is None and s.status(image_id) is ReviewStatus.FLAGGED
+    s.close()
