@@ -104,7 +104,7 @@ def main() -> int:
         ("search_keystroke", lambda: panel.search.setText("1")),
         ("search_second_keystroke", lambda: panel.search.setText("1.")),
         ("search_cleared", lambda: panel.search.setText("")),
-        ("run_ai_queue", lambda: session.ai_queue(session.image_ids(), "other-sha")),
+        ("run_ai_queue", lambda: session.ai_queue([*panel.visible_image_ids(), *session.image_ids()], "other-sha")),
         ("ai_results_burst_while_sorted", lambda: burst(2)),
     ]
     queue = list(plan)

@@ -50,7 +50,6 @@ COLUMNS = ("ImageId", "View", "Sex", "Age", "AI P", "Status")
 COL_ID, COL_VIEW, COL_SEX, COL_AGE, COL_PROB, COL_STATUS = range(len(COLUMNS))
 IMAGE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 FAILED_ROLE = Qt.ItemDataRole.UserRole + 3
-STATUS_ROLE = Qt.ItemDataRole.UserRole + 4
 ALL = "All"
 DISAGREE = "AI and reviewer disagree most"  # the status filter that lists the dataset statistics' worst first
 RESORT_MS = 150  # rows changed while sorted / filtered are re-placed together at most this often
@@ -96,6 +95,7 @@ class WorklistModel(QAbstractTableModel):
         self._row_of: dict[str, int] = {}
         self._keys: dict[int, np.ndarray] = {}  # column -> int64 sort key per row (failed rows included)
         self._failed = np.zeros(0, bool)
+        self._prob = np.zeros(0, np.float64)  # the AI P sort key, updated in place as results arrive
         self._views = np.zeros(0, object)
         self._ids_lower: list[str] = []
         self._status_of = status_of or (lambda _id: ReviewStatus.UNREVIEWED)
@@ -155,7 +155,7 @@ class WorklistModel(QAbstractTableModel):
         return self._views
 
     def lower_ids(self) -> list[str]:
-        """Lower-case ImageIds (file names of failed rows) for the search box, in row order."""
+        """Lower-case ImageIds (paths of failed rows) for the search box, in row order."""
         return self._ids_lower
 
     def status_values(self) -> np.ndarray:
@@ -245,8 +245,6 @@ class WorklistModel(QAbstractTableModel):
         meta = r.meta
         assert meta is not None
         status = self._status_of(meta.image_id)
-        if role == STATUS_ROLE:
-            return status.value
         if role == Qt.ItemDataRole.DisplayRole:
             if col == COL_ID:
                 return short_id(meta.image_id)
@@ -296,8 +294,6 @@ class WorklistModel(QAbstractTableModel):
             if col == COL_STATUS:
                 return "unreadable"
             return ""
-        if role == STATUS_ROLE:
-            return "failed"
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{r.path}\nCould not be read: {r.reason}"
         if role == Qt.ItemDataRole.ForegroundRole:
@@ -388,6 +384,11 @@ class WorklistProxy(QAbstractProxyModel):
             mask = np.fromiter((text in i for i in ids), bool, len(ids)) if text else None
         self._text, self._text_mask = text, mask
         self._relayout()
+
+    def source_rows(self) -> np.ndarray:
+        """The source rows in on-screen order (a pending re-sort applied first)."""
+        self.flush()
+        return self._order
 
     def flush(self) -> None:
         """Apply a pending re-sort now (before reading the on-screen order)."""
@@ -582,13 +583,9 @@ class WorklistPanel(QWidget):
 
     def visible_image_ids(self) -> list[str]:
         """Image ids in on-screen order (sorted and filtered), failed files left out."""
-        self.proxy.flush()
-        out = []
-        for row in range(self.proxy.rowCount()):
-            idx = self.proxy.index(row, COL_ID)
-            if not self.proxy.data(idx, FAILED_ROLE):
-                out.append(str(self.proxy.data(idx, IMAGE_ID_ROLE)))
-        return out
+        order = self.proxy.source_rows()
+        rows = order[~self.model.failed_mask()[order]]
+        return [self.model.entry(int(r)).image_id for r in rows]
 
     def select_image(self, image_id: str) -> bool:
         self.proxy.flush()

@@ -75,6 +75,8 @@ def test_sorting_makes_no_python_call_per_pair_and_keeps_failed_last_ties_in_sca
     panel.table.sortByColumn(COL_PROB, Qt.SortOrder.AscendingOrder)
     panel.table.sortByColumn(COL_ID, Qt.SortOrder.AscendingOrder)
     assert CountingModel.calls < 100  # a comparison sort through data() would make > 2 · n · log2(n) ≈ 69,000
+    CountingModel.calls = 0
+    assert len(panel.visible_image_ids()) == 3000 and CountingModel.calls == 0  # Run AI's order: no call per row
     prob = lambda r: -1.0 if r.probability is None else r.probability  # noqa: E731
     panel.table.sortByColumn(COL_PROB, Qt.SortOrder.DescendingOrder)
     assert panel.visible_image_ids() == _expected(rows, prob, descending=True)
