@@ -125,3 +125,22 @@ def test_demo_data_command(tmp_path: Path, capsys) -> None:
     rc, _, _ = _run(capsys, "demo-data", str(out), "--n", "2", "--size", "64", "--seed", "5", "--force")
     assert rc == 0
     assert len(list((out / "dicom-images-train").rglob("*.dcm"))) == 2 and len(read_rle_csv(out / "train-rle.csv")) == 2
+
+
+@pytest.mark.slow
+def test_evaluate_with_a_model_runs_predict_and_scores_it(phantom_dataset, tmp_path: Path, capsys) -> None:
+    """Issue 10: `evaluate --model` = `predict` with that bundle, then the same score as `evaluate --pred`."""
+    from pneumoviewer.core.paths import models_dir
+
+    bundle, data, truth = models_dir() / "demo", phantom_dataset.root, phantom_dataset.csv_path
+    rc, out, _ = _run(capsys, "evaluate", "--model", str(bundle), "--data", str(data), "--truth", str(truth),
+                      "--json")
+    assert rc == 0
+    direct = json.loads(out)
+    pred, probs = tmp_path / "pred.csv", tmp_path / "probs.csv"
+    assert main(["predict", str(data), "--out", str(pred), "--probs", str(probs), "--model", str(bundle)]) == 0
+    rc, out, _ = _run(capsys, "evaluate", "--pred", str(pred), "--probs", str(probs), "--truth", str(truth),
+                      "--data", str(data), "--threshold", "0.5", "--json")
+    assert rc == 0 and json.loads(out) == direct and direct["n_images"] == 12
+    rc, _, err = _run(capsys, "evaluate", "--model", str(bundle), "--truth", str(truth))
+    assert rc == 2 and "--model needs --data" in err

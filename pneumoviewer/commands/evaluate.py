@@ -55,7 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--probs", type=Path, metavar="PROBS.csv", help="per-image P(pneumothorax): ImageId,probability"
     )
-    parser.add_argument("--threshold", type=_threshold, default=0.5, help="probability threshold (default 0.5)")
+    parser.add_argument("--model", type=Path, metavar="BUNDLE",
+                        help="instead of --pred/--probs: run this model bundle on --data first (as `predict` does), "
+                             "then score it")
+    parser.add_argument("--threshold", type=_threshold, default=None,
+                        help="probability threshold (default 0.5; with --model, the bundle's own)")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--size", type=_size, default=(1024, 1024), metavar="HxW", help="mask size (default 1024x1024)")
     size.add_argument("--data", type=Path, metavar="DIR", help="take each image's size from the DICOMs under DIR")
@@ -120,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
         except (sqlite3.Error, SchemaError, ReviewStoreError, OSError) as exc:
             _error(f"{args.store}: review store: {exc}")
             return 2
+    if args.model is not None:
+        return _run_model(args)
+    if args.threshold is None:
+        args.threshold = 0.5
     if args.pred is None or args.truth is None:
         print("pneumoviewer evaluate: --pred and --truth are both needed (or --store FOLDER)", file=sys.stderr)
         return 2
@@ -168,6 +176,31 @@ def run(args: argparse.Namespace) -> int:
     if args.per_image is not None:
         print(f"per-image table: {args.per_image}")
     return 0
+
+
+def _run_model(args: argparse.Namespace) -> int:
+    """`--model`: predict over --data with the bundle (the `predict` command itself), then score like --pred."""
+    import tempfile
+
+    from pneumoviewer.commands import predict
+
+    if args.pred is not None or args.probs is not None or args.data is None or args.truth is None:
+        print("pneumoviewer evaluate: --model needs --data and --truth (and no --pred/--probs)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="pv-evaluate-") as tmp:
+        parser = argparse.ArgumentParser()
+        predict.add_arguments(parser)
+        pargs = parser.parse_args([str(args.data), "--out", f"{tmp}/pred.csv", "--probs", f"{tmp}/probs.csv",
+                                   "--model", str(args.model)])
+        code = predict.run(pargs)
+        if code != 0:
+            return code
+        if args.threshold is None:
+            from pneumoviewer.inference.bundle import read_manifest
+
+            args.threshold = read_manifest(args.model).config.classifier_threshold
+        args.pred, args.probs, args.model = Path(tmp) / "pred.csv", Path(tmp) / "probs.csv", None
+        return run(args)
 
 
 def _bar() -> tqdm:

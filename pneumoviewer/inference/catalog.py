@@ -14,7 +14,7 @@ from typing import Any
 
 from pneumoviewer.core.paths import models_dir, user_data_dir
 from pneumoviewer.core.types import ModelInfo
-from pneumoviewer.inference.bundle import BundleError, Manifest, read_manifest
+from pneumoviewer.inference.bundle import BundleError, read_manifest
 
 DEMO_BUNDLE = "demo"
 REAL_BUNDLE = "siim"
@@ -27,15 +27,6 @@ def user_models_dir() -> Path:
     return Path(env) if env else user_data_dir() / "models"
 
 
-def bundle_sha256(manifest: Manifest) -> str:
-    """One identity for a bundle's weights: sha256 over its files' own sha256s (sorted by name).
-
-    Results in the review store carry it, so results of different models (or of a retrained bundle under the same
-    name) are never mixed up, and a stored result is reused only when it came from exactly these weights.
-    """
-    return manifest.sha256
-
-
 @dataclass(frozen=True)
 class BundleEntry:
     """One bundle found on disk, as a model picker shows it."""
@@ -43,7 +34,7 @@ class BundleEntry:
     path: Path
     origin: str  # "shipped" | "user"
     info: ModelInfo | None = None
-    sha256: str = ""
+    sha256: str = ""  # the bundle identity (Manifest.sha256) that results in the review store carry
     validation: dict[str, Any] = field(default_factory=dict)  # task -> figures from the manifest
     training_data: str = ""
     error: str = ""  # why it cannot be used (broken manifest); such entries are listed, never chosen
@@ -77,7 +68,7 @@ def _entry(path: Path, origin: str) -> BundleEntry:
     sources = sorted({str(e.training.get("data", "")) for e in m.models.values() if e.training.get("data")})
     if sources:
         data += f": {', '.join(sources)}"
-    return BundleEntry(path=path, origin=origin, info=m.model_info, sha256=bundle_sha256(m),
+    return BundleEntry(path=path, origin=origin, info=m.model_info, sha256=m.sha256,
                        validation={t: dict(e.validation) for t, e in m.models.items()}, training_data=data)
 
 

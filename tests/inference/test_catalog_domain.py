@@ -60,11 +60,11 @@ def test_find_bundles_lists_shipped_then_user_and_broken_ones(model_roots):
 
 def test_bundle_sha256_changes_with_any_weight_file(model_roots):
     shipped, _ = model_roots
-    a = catalog.bundle_sha256(read_manifest(shipped / "demo"))
+    a = read_manifest(shipped / "demo").sha256
     data = json.loads((shipped / "demo" / "manifest.json").read_text())
     data["files"]["segmenter.keras"]["sha256"] = "0" * 64
     (shipped / "demo" / "manifest.json").write_text(json.dumps(data))
-    b = catalog.bundle_sha256(read_manifest(shipped / "demo"))
+    b = read_manifest(shipped / "demo").sha256
     assert len(a) == 64 and a != b
 
 
