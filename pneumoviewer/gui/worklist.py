@@ -7,8 +7,9 @@ silently; they sort after every image and cannot be reviewed.
 Scale (issue 13, 12,000 rows): the proxy never compares rows in Python. The source model keeps one integer key per
 row and column (numpy; ranks of the text columns computed once per fill, the AI probability updated in place), the
 proxy sorts with one `np.lexsort` and filters with numpy masks, then moves the rows with one `layoutChanged`. Rows
-that change while sorted or filtered (AI results, statuses) are re-placed together, at most every `RESORT_MS`, not
-once per result; what reads the on-screen order (`visible_image_ids`, stepping) applies a pending re-sort first.
+that change while sorted or filtered (AI results, statuses) are re-placed together (AI rows also repainted), at
+most every `RESORT_MS`, not once per result; what reads the on-screen order (`visible_image_ids`, stepping)
+applies a pending re-sort first.
 """
 
 from __future__ import annotations
@@ -332,7 +333,8 @@ class WorklistProxy(QAbstractProxyModel):
         self._resort = QTimer(self)
         self._resort.setSingleShot(True)
         self._resort.setInterval(RESORT_MS)
-        self._resort.timeout.connect(self._relayout)
+        self._resort.timeout.connect(self._apply_changes)
+        self._moved = False  # rows changed in a sorted / filtered column since the last layout
 
     def _model(self) -> WorklistModel:
         model = self.sourceModel()
@@ -394,7 +396,7 @@ class WorklistProxy(QAbstractProxyModel):
         """Apply a pending re-sort now (before reading the on-screen order)."""
         if self._resort.isActive():
             self._resort.stop()
-            self._relayout()
+            self._apply_changes()
 
     def _accepted(self) -> np.ndarray:
         model = self._model()
@@ -431,6 +433,7 @@ class WorklistProxy(QAbstractProxyModel):
     def _relayout(self) -> None:
         """Re-sort and re-filter in one layout change; persistent indexes (selection, current) follow their rows."""
         self._resort.stop()
+        self._moved = False
         self.layoutAboutToBeChanged.emit()
         old = self.persistentIndexList()
         sources = [(int(self._order[i.row()]), i.column()) for i in old]
@@ -452,16 +455,25 @@ class WorklistProxy(QAbstractProxyModel):
         self.endResetModel()
 
     def _on_source_changed(self, top_left: QModelIndex, bottom_right: QModelIndex, roles: list[int] = ()) -> None:
-        first, last = top_left.row(), bottom_right.row()
-        for row in range(first, last + 1):
-            place = int(self._place[row]) if row < len(self._place) else -1
-            if place >= 0:
-                self.dataChanged.emit(self.createIndex(place, top_left.column()),
-                                      self.createIndex(place, bottom_right.column()))
+        """A reviewer's status change is repainted at once; AI rows (a burst while the folder runs) are repainted
+        and re-placed together when the batch timer fires."""
         cols = range(top_left.column(), bottom_right.column() + 1)
-        moves = self._sort_column in cols or (COL_STATUS in cols and self._status not in (ALL, "failed", DISAGREE))
-        if moves and not self._resort.isActive():
-            self._resort.start()  # re-placed together with the others arriving meanwhile
+        if self._sort_column in cols or (COL_STATUS in cols and self._status not in (ALL, "failed", DISAGREE)):
+            self._moved = True
+        if top_left.column() == bottom_right.column() == COL_STATUS:
+            for row in range(top_left.row(), bottom_right.row() + 1):
+                if row < len(self._place) and (place := int(self._place[row])) >= 0:
+                    self.dataChanged.emit(self.createIndex(place, COL_STATUS), self.createIndex(place, COL_STATUS))
+            if not self._moved:
+                return
+        if not self._resort.isActive():
+            self._resort.start()  # re-placed / repainted together with the others arriving meanwhile
+
+    def _apply_changes(self) -> None:
+        if self._moved:
+            self._relayout()
+        elif self._order.size:
+            self.dataChanged.emit(self.createIndex(0, 0), self.createIndex(len(self._order) - 1, len(COLUMNS) - 1))
 
     # -- Qt proxy ----------------------------------------------------------------------------------------------------
     def index(self, row: int, column: int, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> QModelIndex:  # noqa: B008

@@ -145,3 +145,17 @@ def test_selection_follows_its_row_through_sorts_filters_and_status_changes(qtbo
     model.status_changed(rows[41].image_id)
     assert rows[41].image_id not in panel.visible_image_ids()
     assert panel.current_image_id() == target
+
+
+def test_a_burst_of_results_unsorted_is_repainted_once_and_a_status_change_at_once(qtbot: Any) -> None:
+    rows = _rows(2000)
+    model, panel = _panel(qtbot, rows)
+    changed: list[int] = []
+    panel.proxy.dataChanged.connect(lambda *_: changed.append(1))
+    for r in rows:
+        if not r.failed:
+            model.set_probability(r.image_id, 0.5)
+    qtbot.waitUntil(lambda: len(changed) == 1, timeout=5000)
+    assert panel.proxy.data(panel.proxy.index(0, COL_PROB)) == "0.50"
+    model.status_changed(rows[0].image_id)
+    assert len(changed) == 2  # the reviewer's own change is not delayed
