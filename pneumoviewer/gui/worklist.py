@@ -97,6 +97,7 @@ class WorklistModel(QAbstractTableModel):
         self._keys: dict[int, np.ndarray] = {}  # column -> int64 sort key per row (failed rows included)
         self._failed = np.zeros(0, bool)
         self._prob = np.zeros(0, np.float64)  # the AI P sort key, updated in place as results arrive
+        self._status_codes: np.ndarray | None = None  # see status_codes()
         self._views = np.zeros(0, object)
         self._ids_lower: list[str] = []
         self._status_of = status_of or (lambda _id: ReviewStatus.UNREVIEWED)
@@ -106,6 +107,7 @@ class WorklistModel(QAbstractTableModel):
     def set_status_source(self, status_of: Callable[[str], ReviewStatus]) -> None:
         self.beginResetModel()
         self._status_of = status_of
+        self._status_codes = None
         self.endResetModel()
 
     # -- content -----------------------------------------------------------------------------------------------------
@@ -113,6 +115,7 @@ class WorklistModel(QAbstractTableModel):
         self.beginResetModel()
         self._rows = list(rows)
         self._row_of = {r.image_id: i for i, r in enumerate(self._rows) if not r.failed}
+        self._status_codes = None
         self._index_keys()
         self.endResetModel()
 
@@ -144,9 +147,7 @@ class WorklistModel(QAbstractTableModel):
         if col == COL_PROB:
             return self._prob
         if col == COL_STATUS:
-            return np.fromiter(
-                (99 if r.meta is None else _STATUS_ORDER[self._status_of(r.meta.image_id)] for r in self._rows),
-                np.int64, len(self._rows))
+            return self.status_codes()
         return self._keys[col]
 
     def failed_mask(self) -> np.ndarray:
@@ -159,8 +160,14 @@ class WorklistModel(QAbstractTableModel):
         """Lower-case ImageIds (paths of failed rows) for the search box, in row order."""
         return self._ids_lower
 
-    def status_values(self) -> np.ndarray:
-        return np.array([r.meta and self._status_of(r.meta.image_id).value for r in self._rows], dtype=object)
+    def status_codes(self) -> np.ndarray:
+        """Each row's status as its place in `ReviewStatus` (99: failed), read from the status source once and then
+        kept up to date by `status_changed`, so sorting or filtering by status asks no row again."""
+        if self._status_codes is None:
+            self._status_codes = np.fromiter(
+                (99 if r.meta is None else _STATUS_ORDER[self._status_of(r.meta.image_id)] for r in self._rows),
+                np.int64, len(self._rows))
+        return self._status_codes
 
     def clear(self) -> None:
         self.set_rows([])
@@ -202,6 +209,8 @@ class WorklistModel(QAbstractTableModel):
     def status_changed(self, image_id: str) -> None:
         row = self._row_of.get(image_id)
         if row is not None:
+            if self._status_codes is not None:
+                self._status_codes[row] = _STATUS_ORDER[self._status_of(image_id)]
             self._changed(row, COL_STATUS)
 
     def _changed(self, row: int, col: int) -> None:
@@ -406,7 +415,7 @@ class WorklistProxy(QAbstractProxyModel):
         elif self._status == DISAGREE:
             keep = np.array([not f and model.entry(r).image_id in self._rank for r, f in enumerate(failed)], bool)
         elif self._status != ALL:
-            keep = model.status_values() == self._status
+            keep = model.status_codes() == _STATUS_ORDER[ReviewStatus(self._status)]
         else:
             keep = np.ones(len(failed), bool)
         if self._view != ALL:
