@@ -3,6 +3,13 @@
 Rows are images in scan order; the proxy sorts (triage = AI probability, highest first, unknown last) and filters by
 status, view and an ImageId search. Failed files stay listed (greyed, with their reason) so nothing disappears
 silently; they sort after every image and cannot be reviewed.
+
+Scale (issue 13, 12,000 rows): the proxy never compares rows in Python. The source model keeps one integer key per
+row and column (numpy; ranks of the text columns computed once per fill, the AI probability updated in place), the
+proxy sorts with one `np.lexsort` and filters with numpy masks, then moves the rows with one `layoutChanged`. Rows
+that change while sorted or filtered (AI results, statuses) are re-placed together (AI rows also repainted), at
+most every `RESORT_MS`, not once per result; what reads the on-screen order (`visible_image_ids`, stepping)
+applies a pending re-sort first.
 """
 
 from __future__ import annotations
@@ -12,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import (
+    QAbstractProxyModel,
     QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
-    QSortFilterProxyModel,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import QBrush, QColor, QFont
@@ -40,12 +49,12 @@ from pneumoviewer.gui.theme import FAILED_COLOR, STATUS_COLORS
 
 COLUMNS = ("ImageId", "View", "Sex", "Age", "AI P", "Status")
 COL_ID, COL_VIEW, COL_SEX, COL_AGE, COL_PROB, COL_STATUS = range(len(COLUMNS))
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 IMAGE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 FAILED_ROLE = Qt.ItemDataRole.UserRole + 3
-STATUS_ROLE = Qt.ItemDataRole.UserRole + 4
 ALL = "All"
 DISAGREE = "AI and reviewer disagree most"  # the status filter that lists the dataset statistics' worst first
+RESORT_MS = 150  # rows changed while sorted / filtered are re-placed together at most this often
+_STATUS_ORDER = {s: i for i, s in enumerate(ReviewStatus)}
 
 
 def short_id(image_id: str, keep: int = 12) -> str:
@@ -85,6 +94,12 @@ class WorklistModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[WorklistRow] = []
         self._row_of: dict[str, int] = {}
+        self._keys: dict[int, np.ndarray] = {}  # column -> int64 sort key per row (failed rows included)
+        self._failed = np.zeros(0, bool)
+        self._prob = np.zeros(0, np.float64)  # the AI P sort key, updated in place as results arrive
+        self._status_codes: np.ndarray | None = None  # see status_codes()
+        self._views = np.zeros(0, object)
+        self._ids_lower: list[str] = []
         self._status_of = status_of or (lambda _id: ReviewStatus.UNREVIEWED)
         self._bold = QFont()
         self._bold.setBold(True)
@@ -92,6 +107,7 @@ class WorklistModel(QAbstractTableModel):
     def set_status_source(self, status_of: Callable[[str], ReviewStatus]) -> None:
         self.beginResetModel()
         self._status_of = status_of
+        self._status_codes = None
         self.endResetModel()
 
     # -- content -----------------------------------------------------------------------------------------------------
@@ -99,7 +115,59 @@ class WorklistModel(QAbstractTableModel):
         self.beginResetModel()
         self._rows = list(rows)
         self._row_of = {r.image_id: i for i, r in enumerate(self._rows) if not r.failed}
+        self._status_codes = None
+        self._index_keys()
         self.endResetModel()
+
+    def _index_keys(self) -> None:
+        """The typed sort keys of every row, once per fill: ranks of the text columns, ages, probabilities."""
+        rows = self._rows
+        self._failed = np.fromiter((r.failed for r in rows), bool, len(rows))
+        self._ids_lower = [r.image_id.lower() for r in rows]
+        self._views = np.array([r.meta.view_position if r.meta else None for r in rows], dtype=object)
+
+        def ranks(texts: list[str]) -> np.ndarray:
+            return np.unique(np.array(texts, dtype=str), return_inverse=True)[1].astype(np.int64).reshape(-1)
+
+        meta_text = {
+            COL_ID: [r.meta.image_id if r.meta else "~" + r.path.name for r in rows],
+            COL_VIEW: [(r.meta.view_position or "—") if r.meta else "~" + r.path.name for r in rows],
+            COL_SEX: [(r.meta.patient_sex or "—") if r.meta else "~" + r.path.name for r in rows],
+        }
+        self._keys = {col: ranks(texts) if rows else np.zeros(0, np.int64) for col, texts in meta_text.items()}
+        self._keys[COL_AGE] = np.fromiter(
+            (-2 if r.meta is None else -1 if r.meta.patient_age is None else int(r.meta.patient_age) for r in rows),
+            np.int64, len(rows))
+        self._prob = np.fromiter(
+            (-2.0 if r.failed else -1.0 if r.probability is None else float(r.probability) for r in rows),
+            np.float64, len(rows))
+
+    def sort_key(self, col: int) -> np.ndarray:
+        """One number per row that orders column `col` ascending (ties = equal keys); failed rows are separate."""
+        if col == COL_PROB:
+            return self._prob
+        if col == COL_STATUS:
+            return self.status_codes()
+        return self._keys[col]
+
+    def failed_mask(self) -> np.ndarray:
+        return self._failed
+
+    def view_values(self) -> np.ndarray:
+        return self._views
+
+    def lower_ids(self) -> list[str]:
+        """Lower-case ImageIds (paths of failed rows) for the search box, in row order."""
+        return self._ids_lower
+
+    def status_codes(self) -> np.ndarray:
+        """Each row's status as its place in `ReviewStatus` (99: failed), read from the status source once and then
+        kept up to date by `status_changed`, so sorting or filtering by status asks no row again."""
+        if self._status_codes is None:
+            self._status_codes = np.fromiter(
+                (99 if r.meta is None else _STATUS_ORDER[self._status_of(r.meta.image_id)] for r in self._rows),
+                np.int64, len(self._rows))
+        return self._status_codes
 
     def clear(self) -> None:
         self.set_rows([])
@@ -126,6 +194,7 @@ class WorklistModel(QAbstractTableModel):
         r = self._rows[row]
         r.probability = probability
         r.ai_error = None
+        self._prob[row] = -1.0 if probability is None else float(probability)
         if model is not None:
             r.model, r.model_label = model, model.label
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))  # tooltips of the whole row
@@ -140,6 +209,8 @@ class WorklistModel(QAbstractTableModel):
     def status_changed(self, image_id: str) -> None:
         row = self._row_of.get(image_id)
         if row is not None:
+            if self._status_codes is not None:
+                self._status_codes[row] = _STATUS_ORDER[self._status_of(image_id)]
             self._changed(row, COL_STATUS)
 
     def _changed(self, row: int, col: int) -> None:
@@ -184,8 +255,6 @@ class WorklistModel(QAbstractTableModel):
         meta = r.meta
         assert meta is not None
         status = self._status_of(meta.image_id)
-        if role == STATUS_ROLE:
-            return status.value
         if role == Qt.ItemDataRole.DisplayRole:
             if col == COL_ID:
                 return short_id(meta.image_id)
@@ -204,16 +273,6 @@ class WorklistModel(QAbstractTableModel):
                 return f"⚠ {r.probability:.2f}" if outside else f"{r.probability:.2f}"
             if col == COL_STATUS:
                 return status.value
-        if role == SORT_ROLE:
-            if col == COL_ID:
-                return meta.image_id
-            if col == COL_AGE:
-                return -1 if meta.patient_age is None else meta.patient_age
-            if col == COL_PROB:
-                return -1.0 if r.probability is None else float(r.probability)
-            if col == COL_STATUS:
-                return list(ReviewStatus).index(status)
-            return self.data(index, Qt.ItemDataRole.DisplayRole)
         if role == Qt.ItemDataRole.ToolTipRole:
             caveat = r.caveat
             note = f"\nAI: {caveat.text}" if caveat is not None else ""
@@ -245,10 +304,6 @@ class WorklistModel(QAbstractTableModel):
             if col == COL_STATUS:
                 return "unreadable"
             return ""
-        if role == SORT_ROLE:
-            return {COL_PROB: -2.0, COL_AGE: -2, COL_STATUS: 99}.get(col, "~" + r.path.name)
-        if role == STATUS_ROLE:
-            return "failed"
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{r.path}\nCould not be read: {r.reason}"
         if role == Qt.ItemDataRole.ForegroundRole:
@@ -266,80 +321,198 @@ def _probability_color(p: float) -> str:
     return "#8fa3b8"
 
 
-class WorklistProxy(QSortFilterProxyModel):
-    """Sort (failed files always last) and filter by status, view and ImageId text."""
+class WorklistProxy(QAbstractProxyModel):
+    """Sort (failed files always last, ties in scan order) and filter by status, view and ImageId text, with numpy.
+
+    `_order` lists the source rows on screen, `_place` is its inverse (-1: hidden). Sorting and filtering rebuild
+    both from the source model's key arrays (no Python comparison per pair, no Python call per row but the search
+    test); a keystroke that extends the search only re-tests the rows still shown."""
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.setSortRole(SORT_ROLE)
-        self.setDynamicSortFilter(True)
         self._status = ALL
         self._view = ALL
         self._text = ""
+        self._text_mask: np.ndarray | None = None  # rows matching self._text
         self._rank: dict[str, int] = {}  # image id -> place in the disagreement ranking (0 = worst)
+        self._sort_column = -1
+        self._sort_order = Qt.SortOrder.AscendingOrder
+        self._order = np.zeros(0, np.int64)
+        self._place = np.zeros(0, np.int64)
+        self._resort = QTimer(self)
+        self._resort.setSingleShot(True)
+        self._resort.setInterval(RESORT_MS)
+        self._resort.timeout.connect(self._apply_changes)
+        self._moved = False  # rows changed in a sorted / filtered column since the last layout
+
+    def _model(self) -> WorklistModel:
+        model = self.sourceModel()
+        assert isinstance(model, WorklistModel)
+        return model
+
+    def setSourceModel(self, model: WorklistModel) -> None:  # type: ignore[override]
+        self.beginResetModel()
+        super().setSourceModel(model)
+        model.modelAboutToBeReset.connect(self.beginResetModel)
+        model.modelReset.connect(self._on_source_reset)
+        model.dataChanged.connect(self._on_source_changed)
+        self._on_source_reset()
+
+    # -- what is shown -----------------------------------------------------------------------------------------------
+    def sortColumn(self) -> int:
+        return self._sort_column
+
+    def sortOrder(self) -> Qt.SortOrder:
+        return self._sort_order
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self._sort_column, self._sort_order = column, order
+        self._relayout()
 
     def set_status_filter(self, status: str) -> None:
-        self._refilter(lambda: setattr(self, "_status", status))
+        self._status = status
+        self._relayout()
 
     def set_disagreement(self, ranked: list[str]) -> None:
         """The images where AI and reviewer disagree most, worst first (`DatasetStats.disagree_most`)."""
-        self._refilter(lambda: setattr(self, "_rank", {image_id: i for i, image_id in enumerate(ranked)}))
-        if self._status == DISAGREE:
-            self.invalidate()  # re-sort in the new order
+        self._rank = {image_id: i for i, image_id in enumerate(ranked)}
+        self._relayout()
 
     def set_view_filter(self, view: str) -> None:
-        self._refilter(lambda: setattr(self, "_view", view))
+        self._view = view
+        self._relayout()
 
     def set_text_filter(self, text: str) -> None:
-        self._refilter(lambda: setattr(self, "_text", text.strip().lower()))
-
-    def _refilter(self, change: Callable[[], None]) -> None:
-        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10 (invalidateFilter is deprecated there)
-            self.beginFilterChange()
-            change()
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        text = text.strip().lower()
+        if text == self._text:
+            return
+        ids = self._model().lower_ids()
+        if self._text_mask is not None and self._text and text.startswith(self._text):  # narrows: test the matches
+            mask = self._text_mask.copy()
+            for row in np.flatnonzero(mask):
+                mask[row] = text in ids[row]
         else:
-            change()
-            self.invalidateFilter()
+            mask = np.fromiter((text in i for i in ids), bool, len(ids)) if text else None
+        self._text, self._text_mask = text, mask
+        self._relayout()
 
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
-        model = self.sourceModel()
-        idx = model.index(source_row, COL_ID, source_parent)
-        failed = bool(model.data(idx, FAILED_ROLE))
-        if self._text and self._text not in str(model.data(idx, IMAGE_ID_ROLE)).lower():
-            return False
-        if failed:
-            return self._status in (ALL, "failed") and self._view == ALL
+    def source_rows(self) -> np.ndarray:
+        """The source rows in on-screen order (a pending re-sort applied first)."""
+        self.flush()
+        return self._order
+
+    def flush(self) -> None:
+        """Apply a pending re-sort now (before reading the on-screen order)."""
+        if self._resort.isActive():
+            self._resort.stop()
+            self._apply_changes()
+
+    def _accepted(self) -> np.ndarray:
+        model = self._model()
+        failed = model.failed_mask()
         if self._status == "failed":
-            return False
-        if self._status == DISAGREE:
-            return model.data(idx, IMAGE_ID_ROLE) in self._rank
-        if self._status != ALL and model.data(idx, STATUS_ROLE) != self._status:
-            return False
+            keep = failed.copy()
+        elif self._status == DISAGREE:
+            keep = np.array([not f and model.entry(r).image_id in self._rank for r, f in enumerate(failed)], bool)
+        elif self._status != ALL:
+            keep = model.status_codes() == _STATUS_ORDER[ReviewStatus(self._status)]
+        else:
+            keep = np.ones(len(failed), bool)
         if self._view != ALL:
-            view = model.data(model.index(source_row, COL_VIEW, source_parent), Qt.ItemDataRole.DisplayRole)
-            if view != self._view:
-                return False
-        return True
+            keep &= model.view_values() == self._view
+        if self._text_mask is not None:
+            keep &= self._text_mask
+        return keep
 
-    def lessThan(self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
-        model = self.sourceModel()
+    def _sorted(self) -> np.ndarray:
+        model = self._model()
+        n = model.rowCount()
+        scan = np.arange(n, dtype=np.int64)
+        col = self._sort_column
+        if col < 0 or n == 0:
+            return scan
         if self._status == DISAGREE:  # the ranking's order (worst first) whichever column is sorted
-            a = self._rank.get(model.data(left, IMAGE_ID_ROLE), len(self._rank))
-            b = self._rank.get(model.data(right, IMAGE_ID_ROLE), len(self._rank))
-            return a < b if self.sortOrder() == Qt.SortOrder.AscendingOrder else a > b
-        lf, rf = bool(model.data(left, FAILED_ROLE)), bool(model.data(right, FAILED_ROLE))
-        if lf != rf:
-            # failed files after every image whichever way the column is sorted
-            return rf if self.sortOrder() == Qt.SortOrder.AscendingOrder else lf
-        a, b = model.data(left, SORT_ROLE), model.data(right, SORT_ROLE)
-        try:
-            if a == b:  # ties keep scan order whichever way the column is sorted
-                ascending = self.sortOrder() == Qt.SortOrder.AscendingOrder
-                return left.row() < right.row() if ascending else left.row() > right.row()
-            return a < b
-        except TypeError:
-            return str(a) < str(b)
+            key = np.array([self._rank.get(model.entry(r).image_id, len(self._rank)) for r in range(n)], np.int64)
+        else:
+            key = model.sort_key(col)
+        if self._sort_order == Qt.SortOrder.DescendingOrder:
+            key = -key
+        return np.lexsort((scan, key, model.failed_mask()))  # failed last, then the key, ties in scan order
+
+    def _relayout(self) -> None:
+        """Re-sort and re-filter in one layout change; persistent indexes (selection, current) follow their rows."""
+        self._resort.stop()
+        self._moved = False
+        self.layoutAboutToBeChanged.emit()
+        old = self.persistentIndexList()
+        sources = [(int(self._order[i.row()]), i.column()) for i in old]
+        self._set_order()
+        new = [self.index(int(self._place[r]), c) if self._place[r] >= 0 else QModelIndex() for r, c in sources]
+        self.changePersistentIndexList(old, new)
+        self.layoutChanged.emit()
+
+    def _set_order(self) -> None:
+        order = self._sorted()
+        self._order = order[self._accepted()[order]]
+        self._place = np.full(self._model().rowCount(), -1, np.int64)
+        self._place[self._order] = np.arange(len(self._order), dtype=np.int64)
+
+    def _on_source_reset(self) -> None:
+        ids = self._model().lower_ids()
+        self._text_mask = np.fromiter((self._text in i for i in ids), bool, len(ids)) if self._text else None
+        self._set_order()
+        self.endResetModel()
+
+    def _on_source_changed(self, top_left: QModelIndex, bottom_right: QModelIndex, roles: list[int] = ()) -> None:
+        """A reviewer's status change is repainted at once; AI rows (a burst while the folder runs) are repainted
+        and re-placed together when the batch timer fires."""
+        cols = range(top_left.column(), bottom_right.column() + 1)
+        if self._sort_column in cols or (COL_STATUS in cols and self._status not in (ALL, "failed", DISAGREE)):
+            self._moved = True
+        if top_left.column() == bottom_right.column() == COL_STATUS:
+            for row in range(top_left.row(), bottom_right.row() + 1):
+                if row < len(self._place) and (place := int(self._place[row])) >= 0:
+                    self.dataChanged.emit(self.createIndex(place, COL_STATUS), self.createIndex(place, COL_STATUS))
+            if not self._moved:
+                return
+        if not self._resort.isActive():
+            self._resort.start()  # re-placed / repainted together with the others arriving meanwhile
+
+    def _apply_changes(self) -> None:
+        if self._moved:
+            self._relayout()
+        elif self._order.size:
+            self.dataChanged.emit(self.createIndex(0, 0), self.createIndex(len(self._order) - 1, len(COLUMNS) - 1))
+
+    # -- Qt proxy ----------------------------------------------------------------------------------------------------
+    def index(self, row: int, column: int, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
+        if parent.isValid() or not (0 <= row < len(self._order)) or not (0 <= column < len(COLUMNS)):
+            return QModelIndex()
+        return self.createIndex(row, column)
+
+    def parent(self, _child: Any = None) -> Any:  # type: ignore[override]
+        return QModelIndex()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._order)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def mapToSource(self, proxy_index: QModelIndex | QPersistentModelIndex) -> QModelIndex:
+        if not proxy_index.isValid() or proxy_index.row() >= len(self._order):
+            return QModelIndex()
+        return self._model().index(int(self._order[proxy_index.row()]), proxy_index.column())
+
+    def mapFromSource(self, source_index: QModelIndex | QPersistentModelIndex) -> QModelIndex:
+        row = source_index.row()
+        if not source_index.isValid() or row >= len(self._place) or self._place[row] < 0:
+            return QModelIndex()
+        return self.createIndex(int(self._place[row]), source_index.column())
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        horizontal = orientation == Qt.Orientation.Horizontal
+        return self._model().headerData(section, orientation, role) if horizontal else None
 
 
 class WorklistPanel(QWidget):
@@ -431,14 +604,12 @@ class WorklistPanel(QWidget):
 
     def visible_image_ids(self) -> list[str]:
         """Image ids in on-screen order (sorted and filtered), failed files left out."""
-        out = []
-        for row in range(self.proxy.rowCount()):
-            idx = self.proxy.index(row, COL_ID)
-            if not self.proxy.data(idx, FAILED_ROLE):
-                out.append(str(self.proxy.data(idx, IMAGE_ID_ROLE)))
-        return out
+        order = self.proxy.source_rows()
+        rows = order[~self.model.failed_mask()[order]]
+        return [self.model.entry(int(r)).image_id for r in rows]
 
     def select_image(self, image_id: str) -> bool:
+        self.proxy.flush()
         row = self.model.row_for(image_id)
         if row is None:
             return False
@@ -450,6 +621,7 @@ class WorklistPanel(QWidget):
         return True
 
     def _proxy_row(self, image_id: str) -> int | None:
+        self.proxy.flush()
         row = self.model.row_for(image_id)
         if row is None:
             return None
