@@ -310,9 +310,19 @@ def build_window(
     return window
 
 
+def _no_display() -> bool:
+    """Linux/BSD without an X or Wayland display and no platform chosen: the window cannot open."""
+    if not sys.platform.startswith(("linux", "freebsd")) or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def create_app(argv: Sequence[str] | None = None) -> tuple[object, object]:
     """(QApplication, MainWindow), the window shown and opening its folder; the caller runs `app.exec()`."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if _no_display():
+        # Qt would abort with advice to reinstall the application; one line says what is really missing
+        raise SystemExit("pneumoviewer: no display found (set DISPLAY or use QT_QPA_PLATFORM=offscreen for tests)")
     from PySide6.QtWidgets import QApplication
 
     from pneumoviewer.gui.theme import apply_dark_theme

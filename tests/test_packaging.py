@@ -121,6 +121,17 @@ def test_linux_runtime_libraries_for_each_distribution_family(app: dict) -> None
     assert app["windows"]["packaging_format"] == "msi"
 
 
+def test_packaging_readme_lists_every_debian_build_package(app: dict) -> None:
+    """Issue 14: a new maintainer's first build stopped on Briefcase's system check; the README's apt-get line
+    names every Debian runtime library Briefcase checks for."""
+    text = (ROOT / "packaging" / "README.md").read_text(encoding="utf-8")
+    block = text.split("sudo apt-get install", 1)[1].split("```", 1)[0]
+    listed = set(block.replace("\\", " ").split())
+    missing = set(app["linux"]["system"]["debian"]["system_runtime_requires"]) - listed
+    assert not missing, f"packaging/README.md's apt-get line lacks {sorted(missing)}"
+    assert {"libwayland-cursor0", "libwayland-egl1", "dpkg-dev"} <= listed
+
+
 def _clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PNEUMOVIEWER_LINUX_TEMPLATE"}
     env["PNEUMOVIEWER_BUILD_DIR"] = "/nonexistent-never-created"
