@@ -27,6 +27,9 @@ DEMO_IMAGES = 24
 DEMO_SIZE = 1024
 DEMO_SEED = 0
 DEMO_POSITIVE_RATE = 0.35
+# what `.complete` says; demo studies written by an older generator (without the phantom mark, which the
+# synthetic-model guard reads) do not match it and are regenerated in place (same UIDs, so reviews are kept)
+DEMO_STAMP = f"n={DEMO_IMAGES} size={DEMO_SIZE} seed={DEMO_SEED} phantom-mark=1\n"
 
 
 def demo_folder() -> Path:
@@ -38,7 +41,10 @@ def demo_folder() -> Path:
 
 
 def demo_ready(folder: Path) -> bool:
-    return (folder / ".complete").is_file()
+    try:
+        return (folder / ".complete").read_text(encoding="utf-8") == DEMO_STAMP
+    except OSError:
+        return False
 
 
 def generate_demo(folder: Path, progress: Callable[[int, int], None], cancel: Callable[[], bool]) -> Path:
@@ -54,7 +60,7 @@ def generate_demo(folder: Path, progress: Callable[[int, int], None], cancel: Ca
     generate_dataset(
         folder, DEMO_IMAGES, seed=DEMO_SEED, size=DEMO_SIZE, positive_rate=DEMO_POSITIVE_RATE, progress=step
     )
-    (folder / ".complete").write_text(f"n={DEMO_IMAGES} size={DEMO_SIZE} seed={DEMO_SEED}\n", encoding="utf-8")
+    (folder / ".complete").write_text(DEMO_STAMP, encoding="utf-8")
     return folder
 
 

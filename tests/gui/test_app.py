@@ -108,3 +108,16 @@ def test_open_help_runs_without_qt(argv):
     )
     assert proc.returncode == 0
     assert "folder" in proc.stdout
+
+
+def test_demo_studies_without_the_phantom_mark_are_regenerated(tmp_path):
+    """Older demo studies (no phantom mark, which the synthetic-model guard reads) are not taken as ready."""
+    from pneumoviewer.gui.folders import DEMO_STAMP, demo_ready
+
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    assert not demo_ready(folder)
+    (folder / ".complete").write_text("n=24 size=1024 seed=0\n", encoding="utf-8")  # an older generator's stamp
+    assert not demo_ready(folder)
+    (folder / ".complete").write_text(DEMO_STAMP, encoding="utf-8")
+    assert demo_ready(folder)
