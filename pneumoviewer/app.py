@@ -223,6 +223,7 @@ def build_window(
         window.message("AI stopped for the remaining images (AI ▸ Run AI resumes)", 4000)
 
     def after_paint(_image_id: str) -> None:
+        editor.warm_up()  # the editing libraries load in the background once the image is on screen
         if run_ai and not auto_run["queued"] and session.image_ids():
             auto_run["queued"] = True
             QTimer.singleShot(0, start_ai)  # after the first image is on screen, not before

@@ -81,11 +81,11 @@ def test_brush_stroke_paints_one_undo_step_and_undo_redo_keys(make_window, qtbot
     after = doc.mask.copy()
     assert after[100, 60:181].all()  # the whole segment, no gaps
     assert after[95, 120] and not after[90, 120]  # radius 5
-    assert doc.undo_label == "brush"
+    assert doc.undo_label == "Brush"
     # the overlay shows the document's pixels (the partial repaint wrote the RGBA slice)
     rgba = w.parts.review_overlay._rgba
     assert (rgba[..., 3] > 0).sum() == after.sum()
-    assert w.parts.tool_panel.undo_button.text() == "Undo brush"
+    assert w.parts.tool_panel.undo_button.text() == "Undo Brush"
     key(w, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(doc.mask, before)
     assert (w.parts.editor.overlay._rgba[..., 3] > 0).sum() == 0
@@ -203,7 +203,7 @@ def test_fill_click_fills_a_hole(make_window, qtbot, folder):
     key(w, qtbot, Qt.Key.Key_3)
     click(w, qtbot, (100, 100))
     assert doc.mask[60:140, 60:140].all()
-    assert doc.undo_label == "fill"
+    assert doc.undo_label == "Fill"
     click(w, qtbot, (10, 10))  # outside: reaches the border, nothing filled, a message says why
     assert doc.mask.sum() == 80 * 80
     assert "border" in w.parts.tool_panel.message.text()
@@ -246,7 +246,7 @@ def test_islands_click_and_apply(make_window, qtbot, folder):
     m[150:160, 150:160] = True  # small
     m[200:205, 30:35] = True  # tiny
     doc.replace(m)
-    key(w, qtbot, Qt.Key.Key_5)  # islands, default: remove clicked
+    key(w, qtbot, Qt.Key.Key_6)  # islands, default: remove clicked
     click(w, qtbot, (155, 155))
     assert not doc.mask[150:160, 150:160].any() and doc.mask[200:205, 30:35].all()
     panel = w.parts.tool_panel
@@ -263,7 +263,7 @@ def test_morphology_apply_and_clear(make_window, qtbot, folder):
     m = np.zeros(doc.shape, bool)
     m[50:150, 50:150] = True
     doc.replace(m)
-    key(w, qtbot, Qt.Key.Key_6)  # morphology
+    key(w, qtbot, Qt.Key.Key_7)  # morphology
     panel = w.parts.tool_panel
     combo = panel.option_widgets[("morphology", "operation")]
     combo.setCurrentIndex(combo.findData("erode"))
@@ -271,7 +271,7 @@ def test_morphology_apply_and_clear(make_window, qtbot, folder):
     qtbot.mouseClick(panel.apply_button, Qt.MouseButton.LeftButton)
     assert doc.mask.sum() < 100 * 100 and doc.mask[100, 100] and not doc.mask[52, 100]
     assert "erode" in panel.undo_button.text()
-    key(w, qtbot, Qt.Key.Key_7)  # clear: a click on the image clears, Ctrl+Z brings it back
+    key(w, qtbot, Qt.Key.Key_8)  # clear: a click on the image clears, Ctrl+Z brings it back
     click(w, qtbot, (10, 10))
     assert not doc.mask.any()
     key(w, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)

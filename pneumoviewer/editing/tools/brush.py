@@ -51,7 +51,7 @@ class BrushTool(Tool):
         return self.radius
 
     def press(self, doc: MaskDocument, point: Point) -> None:
-        doc.begin_stroke(self.name)
+        doc.begin_stroke(self.label)
         p = (round(point[0]), round(point[1]))
         self._last = p
         hit = disc_modifier(p, self.radius, doc.shape)
