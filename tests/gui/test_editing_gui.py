@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +50,20 @@ def drag(w: Any, a: tuple[float, float], b: tuple[float, float], steps: int = 12
 
 def click(w: Any, qtbot: Any, at: tuple[float, float]) -> None:
     qtbot.mouseClick(w.parts.viewer.graphics.viewport(), Qt.MouseButton.LeftButton, pos=screen(w, *at))
+
+
+def double_click(w: Any, pos: QPoint) -> None:
+    """What a real double-click delivers: press, release, double-click, release (QTest's mouseDClick is not it)."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    vp = w.parts.viewer.graphics.viewport()
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    for kind, held in ((QMouseEvent.Type.MouseButtonPress, left), (QMouseEvent.Type.MouseButtonRelease, none),
+                       (QMouseEvent.Type.MouseButtonDblClick, left), (QMouseEvent.Type.MouseButtonRelease, none)):
+        ev = QMouseEvent(kind, QPointF(pos), QPointF(vp.mapToGlobal(pos)), left, held, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(vp, ev)
 
 
 def key(w: Any, qtbot: Any, k: Any, mod: Any = Qt.KeyboardModifier.NoModifier) -> None:
@@ -209,7 +228,7 @@ def test_fill_click_fills_a_hole(make_window, qtbot, folder):
     assert "border" in w.parts.tool_panel.message.text()
 
 
-def test_polygon_drag_fills_the_outline(make_window, qtbot, folder):
+def test_lasso_drag_fills_the_outline_as_one_lasso_step(make_window, qtbot, folder):
     w = editing_window(make_window, qtbot, folder)
     doc = doc_of(w)
     doc.replace(np.zeros(doc.shape, bool))
@@ -236,6 +255,9 @@ def test_polygon_drag_fills_the_outline(make_window, qtbot, folder):
     ev(QMouseEvent.Type.MouseButtonRelease, screen(w, *pts[-1]), left, none)
     assert doc.mask[70:170, 70:170].all() and not doc.mask[:50].any()
     assert w.parts.editor.preview_item.path().isEmpty()
+    assert doc.undo_label == "Lasso" and doc.history.undo_levels == 1
+    assert w.parts.tool_panel.undo_button.text() == "Undo Lasso"
+    assert w.parts.actions["undo"].text().replace("&", "") == "Undo Lasso"
 
 
 def test_islands_click_and_apply(make_window, qtbot, folder):
@@ -317,3 +339,161 @@ def test_partial_repaint_reaches_the_screen_and_matches_a_full_redraw(make_windo
     partial_rgba = overlay._rgba.copy()
     overlay.set_mask(doc.mask)
     assert np.array_equal(partial_rgba, overlay._rgba)
+
+
+def _expected_polygon(vertices: list[tuple[float, float]], shape: tuple[int, int]) -> np.ndarray:
+    from skimage.draw import polygon
+
+    want = np.zeros(shape, bool)
+    rr, cc = polygon([v[0] for v in vertices], [v[1] for v in vertices], shape=shape)
+    want[rr, cc] = True
+    return want
+
+
+def _placed(w: Any, qtbot: Any, at: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Click each pixel; all the vertices the tool now holds (the new ones within a screen pixel of those asked)."""
+    tool = w.parts.editor.tool
+    for p in at:
+        click(w, qtbot, p)
+    got = list(tool.handles())
+    tol = 1.0 / w.parts.viewer.zoom() + 0.01
+    assert len(got) >= len(at)
+    assert all(abs(g[0] - a[0]) <= tol and abs(g[1] - a[1]) <= tol for g, a in zip(got[-len(at) :], at, strict=True))
+    return got
+
+
+def test_polygon_vertices_backspace_enter_fill_one_polygon_step(make_window, qtbot, folder):
+    w = editing_window(make_window, qtbot, folder)
+    doc, ctl = doc_of(w), w.parts.editor
+    doc.replace(np.zeros(doc.shape, bool))
+    key(w, qtbot, Qt.Key.Key_5)
+    assert ctl.tool_name == "polygon" and w.parts.tool_panel.buttons["polygon"].isChecked()
+    _placed(w, qtbot, [(40, 50), (45, 200), (190, 220), (120, 120)])
+    key(w, qtbot, Qt.Key.Key_Backspace)  # the wrong fourth vertex goes
+    assert len(ctl.tool.handles()) == 3
+    vertices = _placed(w, qtbot, [(170, 60)])
+    qtbot.mouseMove(w.parts.viewer.graphics.viewport(), screen(w, 150, 30))  # the rubber band follows the mouse
+    assert ctl.tool.preview()[0][-1] != vertices[-1]
+    assert not ctl.preview_item.path().isEmpty()
+    assert not doc.mask.any() and doc.history.undo_levels == 0  # nothing written before it is closed
+    key(w, qtbot, Qt.Key.Key_Return)
+    assert np.array_equal(doc.mask, _expected_polygon(vertices, doc.shape))
+    assert doc.history.undo_levels == 1 and doc.undo_label == "Polygon"
+    assert w.parts.tool_panel.undo_button.text() == "Undo Polygon"
+    assert ctl.preview_item.path().isEmpty() and not ctl.tool.pending
+    key(w, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert not doc.mask.any()
+
+
+def test_polygon_escape_drops_it_and_double_click_or_first_vertex_closes(make_window, qtbot, folder):
+    w = editing_window(make_window, qtbot, folder)
+    doc, ctl = doc_of(w), w.parts.editor
+    doc.replace(np.zeros(doc.shape, bool))
+    key(w, qtbot, Qt.Key.Key_5)
+    _placed(w, qtbot, [(40, 40), (40, 120), (120, 120)])
+    key(w, qtbot, Qt.Key.Key_Escape)
+    assert not ctl.tool.pending and not doc.mask.any() and doc.history.undo_levels == 0
+    assert ctl.tool_name == "polygon"  # Esc dropped the polygon, not the tool
+    # a click on the first vertex closes it
+    square = _placed(w, qtbot, [(40, 40), (40, 120), (120, 120), (120, 40)])
+    click(w, qtbot, (40, 40))
+    assert not ctl.tool.pending
+    assert np.array_equal(doc.mask, _expected_polygon(square, doc.shape)) and doc.history.undo_levels == 1
+    # a double-click places its vertex and closes; in Remove mode the polygon is cut out
+    ctl.set_option("mode", "remove")
+    vertices = _placed(w, qtbot, [(60, 60), (60, 100), (100, 100)])
+    last = screen(w, 100, 60)
+    double_click(w, last)
+    assert not ctl.tool.pending
+    viewer = w.parts.viewer
+    vertices.append(ctl._pt(*viewer.scene_to_image(viewer.graphics.mapToScene(last))))
+    want = _expected_polygon(square, doc.shape) & ~_expected_polygon(vertices, doc.shape)
+    assert np.array_equal(doc.mask, want)
+    assert doc.history.undo_levels == 2 and doc.undo_label == "Polygon"
+
+
+def test_smooth_stray_click_leaves_mask_and_history_alone(make_window, qtbot, folder):
+    w = editing_window(make_window, qtbot, folder)
+    doc = doc_of(w)
+    m = np.zeros(doc.shape, bool)
+    m[60:140, 60:140] = True
+    m[100, 60:100] = False  # a slit a closing fills
+    doc.replace(m)
+    key(w, qtbot, Qt.Key.Key_7)
+    assert w.parts.editor.tool_name == "morphology"
+    for at in ((100, 100), (10, 200)):  # on the mask, then far from it
+        click(w, qtbot, at)
+        assert np.array_equal(doc.mask, m) and doc.history.undo_levels == 0 and not doc.can_undo
+    assert "Drag" in w.parts.tool_panel.message.text()
+    drag(w, (10, 200), (20, 240))  # a drag that touches no mask pixel: nothing either
+    assert np.array_equal(doc.mask, m) and doc.history.undo_levels == 0
+    w.parts.editor.set_option("size", 5)
+    assert w.parts.editor.radius == 5  # the outline cursor shows the brushed area
+    drag(w, (100, 62), (100, 80))  # over the slit's open end: closed there only
+    assert doc.history.undo_levels == 1 and doc.undo_label == "close 3 px"
+    assert doc.mask[100, 62:75].all() and not doc.mask[100, 90:100].any()
+
+
+WARM_CHILD = textwrap.dedent(
+    """
+    import json, sys, threading, time
+    watched = {"scipy.ndimage": None, "skimage.draw": None}
+
+    class Spy:  # records which thread first imports each watched module, and when
+        def find_spec(self, name, path=None, target=None):
+            if name in watched and watched[name] is None:
+                watched[name] = [threading.current_thread().name, time.perf_counter()]
+            return None
+
+    sys.meta_path.insert(0, Spy())
+    from PySide6.QtCore import QTimer
+    from pneumoviewer.app import create_app
+
+    app, w = create_app([sys.argv[1], "--no-ai"])
+    seen = {}
+    w.parts.nav.imagePainted.connect(lambda i: seen.setdefault("painted", time.perf_counter()))
+
+    def check():
+        if "painted" in seen and all(watched.values()):
+            app.quit()
+
+    timer = QTimer(); timer.timeout.connect(check); timer.start(20)
+    QTimer.singleShot(30000, app.quit)
+    app.exec()
+    w.close()
+    print("RESULT" + json.dumps({"painted": seen.get("painted"), "imports": watched}))
+    """
+)
+
+
+def test_the_editing_libraries_are_imported_off_the_gui_thread_after_the_first_paint(folder):
+    """No edit is made: the first Fill's libraries arrive by themselves, in the warm-up thread, once painted."""
+    from pneumoviewer.gui.editing_controller import WARM_UP_THREAD
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-c", WARM_CHILD, str(folder)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
+    assert line is not None, proc.stdout + proc.stderr
+    seen = json.loads(line[len("RESULT") :])
+    assert seen["painted"] is not None
+    for module, (thread, when) in seen["imports"].items():
+        assert thread == WARM_UP_THREAD, (module, thread)
+        assert when > seen["painted"], module
+
+
+def test_every_key_is_bound_once_and_the_polygon_keys_come_from_the_table():
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QKeyEvent, QKeySequence
+
+    from pneumoviewer.gui.shortcuts import SHORTCUTS, matches
+
+    keys = [QKeySequence(k).toString() for s in SHORTCUTS for k in s.keys]
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
+    assert {f"tool_{name}" for name in TOOLS} <= {s.action for s in SHORTCUTS}
+    press = QEvent.Type.KeyPress
+    none, keypad = Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier
+    assert matches("polygon_close", QKeyEvent(press, Qt.Key.Key_Return, none))
+    assert matches("polygon_close", QKeyEvent(press, Qt.Key.Key_Enter, keypad))  # the keypad's Enter
+    assert matches("polygon_back", QKeyEvent(press, Qt.Key.Key_Backspace, none))
+    assert not matches("polygon_back", QKeyEvent(press, Qt.Key.Key_Backspace, Qt.KeyboardModifier.ControlModifier))
