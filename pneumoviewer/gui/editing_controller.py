@@ -167,7 +167,7 @@ class EditingController(QObject):
         if t is None:
             return
         t.set_option(name, value)
-        if name in ("radius", "size"):
+        if name == t.size_option:
             self.radiusChanged.emit(int(t.cursor_radius or 0))
             self._update_cursor()
         self.optionChanged.emit(t.name, name)
@@ -190,23 +190,22 @@ class EditingController(QObject):
         return f"{r} px" + (f" ({mm:.1f} mm)" if mm is not None else "")
 
     def grow(self) -> None:
-        """`]`: a bigger brush (or eraser)."""
+        """`]`: a bigger brush (brush, eraser, smooth)."""
         t = self._tool
-        if t is not None and hasattr(t, "grow"):
-            t.grow()
+        if t is not None and t.grow() is not None:
             self._radius_changed(t)
 
     def shrink(self) -> None:
-        """`[`: a smaller brush (or eraser)."""
+        """`[`: a smaller brush (brush, eraser, smooth)."""
         t = self._tool
-        if t is not None and hasattr(t, "shrink"):
-            t.shrink()
+        if t is not None and t.shrink() is not None:
             self._radius_changed(t)
 
     def _radius_changed(self, t: Tool) -> None:
         self._update_cursor()
-        self.radiusChanged.emit(int(getattr(t, "radius", 0)))
-        self.optionChanged.emit(t.name, "radius")
+        self.radiusChanged.emit(int(t.cursor_radius or 0))
+        if t.size_option:
+            self.optionChanged.emit(t.name, t.size_option)
         self.message.emit(f"{t.label} size {self.radius_text()}")
 
     def apply_whole(self) -> bool:

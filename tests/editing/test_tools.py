@@ -338,3 +338,11 @@ def test_smooth_drag_changes_only_the_brushed_area_as_the_whole_image_would():
     assert np.array_equal(doc.mask, np.where(area, morphology(m, "dilate", 3), m))
     assert doc.mask.sum() > m.sum() and doc.history.undo_levels == 1
     assert doc.undo_label == "dilate 3 px"
+
+
+def test_bracket_keys_size_the_smooth_brush_too():
+    t = MorphologyTool(size=25, radius=3)
+    assert t.cursor_radius == 25
+    assert t.grow() == 30 and t.size == 30 and t.radius == 3  # the brush, not the operation's radius
+    assert t.shrink() == 25
+    assert FillTool().grow() is None and FillTool().cursor_radius is None

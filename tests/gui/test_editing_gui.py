@@ -497,3 +497,18 @@ def test_every_key_is_bound_once_and_the_polygon_keys_come_from_the_table():
     assert matches("polygon_close", QKeyEvent(press, Qt.Key.Key_Enter, keypad))  # the keypad's Enter
     assert matches("polygon_back", QKeyEvent(press, Qt.Key.Key_Backspace, none))
     assert not matches("polygon_back", QKeyEvent(press, Qt.Key.Key_Backspace, Qt.KeyboardModifier.ControlModifier))
+
+
+def test_shift_on_the_first_vertex_cuts_the_whole_polygon_out(make_window, qtbot, folder):
+    w = editing_window(make_window, qtbot, folder)
+    doc, ctl = doc_of(w), w.parts.editor
+    doc.replace(np.ones(doc.shape, bool))
+    key(w, qtbot, Qt.Key.Key_5)
+    vp = w.parts.viewer.graphics.viewport()
+    qtbot.mouseClick(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, screen(w, 30, 30))
+    assert ctl.tool.mode == "remove"
+    vertices = _placed(w, qtbot, [(30, 150), (150, 150)])  # no Shift: still the same polygon, still removing
+    assert ctl.tool.mode == "remove"
+    key(w, qtbot, Qt.Key.Key_Enter, Qt.KeyboardModifier.KeypadModifier)
+    assert np.array_equal(~doc.mask, _expected_polygon(vertices, doc.shape))
+    assert ctl.tool.mode == "add"  # the flip lasted one polygon

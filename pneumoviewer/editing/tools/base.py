@@ -47,6 +47,7 @@ class Tool:
     options: ClassVar[tuple[ToolOption, ...]] = ()
     drag: ClassVar[bool] = False  # True: press→move→release is one stroke; False: acts on press
     whole_mask: ClassVar[bool] = False  # True: the panel offers Apply, which runs the tool on the whole mask
+    size_option: ClassVar[str | None] = None  # the int option `[` / `]` change (the brush radius), if any
 
     def __init__(self, **kwargs: Any) -> None:
         for opt in self.options:
@@ -88,8 +89,24 @@ class Tool:
 
     @property
     def cursor_radius(self) -> int | None:
-        """Radius in px of the outline cursor to draw, or None for a plain cross-hair."""
-        return None
+        """Radius in px of the outline cursor to draw (the size option's value), or None for a plain cross-hair."""
+        return int(getattr(self, self.size_option)) if self.size_option else None
+
+    def grow(self, step: int | None = None) -> int | None:
+        """`]`: a bigger brush (steps scale with the size so large brushes change quickly); the new size or None."""
+        size = self.cursor_radius
+        if size is None or self.size_option is None:
+            return None
+        self.set_option(self.size_option, size + (step if step is not None else max(1, size // 5)))
+        return self.cursor_radius
+
+    def shrink(self, step: int | None = None) -> int | None:
+        """`[`: a smaller brush; the new size or None."""
+        size = self.cursor_radius
+        if size is None or self.size_option is None:
+            return None
+        self.set_option(self.size_option, size - (step if step is not None else max(1, size // 6)))
+        return self.cursor_radius
 
     # ---------------------------------------------------------------- events
 

@@ -28,6 +28,7 @@ class BrushTool(Tool):
         MODE_OPTION,
     )
     default_mode: ClassVar[str] = Mode.ADD.value
+    size_option: ClassVar[str | None] = "radius"
 
     radius: int
     mode: str
@@ -35,20 +36,6 @@ class BrushTool(Tool):
     def __init__(self, radius: int = 20, mode: str | Mode | None = None, **kwargs: Any) -> None:
         super().__init__(radius=radius, mode=mode if mode is not None else self.default_mode, **kwargs)
         self._last: tuple[int, int] | None = None
-
-    @property
-    def cursor_radius(self) -> int | None:
-        return self.radius
-
-    def grow(self, step: int | None = None) -> int:
-        """`]`: a bigger brush (steps scale with the size so large brushes change quickly); returns the radius."""
-        self.set_option("radius", self.radius + (step if step is not None else max(1, self.radius // 5)))
-        return self.radius
-
-    def shrink(self, step: int | None = None) -> int:
-        """`[`: a smaller brush; returns the radius."""
-        self.set_option("radius", self.radius - (step if step is not None else max(1, self.radius // 6)))
-        return self.radius
 
     def press(self, doc: MaskDocument, point: Point) -> None:
         doc.begin_stroke(self.label)

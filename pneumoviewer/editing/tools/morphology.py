@@ -35,6 +35,7 @@ class MorphologyTool(Tool):
         ToolOption("size", "Brush", "int", 25, 2, 300, help="Radius of the area a drag smooths", suffix="px"),
     )
     min_spacing: ClassVar[float] = 1.0
+    size_option: ClassVar[str | None] = "size"
 
     operation: str
     radius: int
@@ -48,10 +49,6 @@ class MorphologyTool(Tool):
     def step_label(self) -> str:
         """The undo step says what was done ("close 3 px"): short enough not to be elided on the Undo button."""
         return f"{self.operation} {self.radius} px"
-
-    @property
-    def cursor_radius(self) -> int | None:
-        return self.size
 
     def preview(self) -> tuple[Sequence[Point], bool]:
         return self._path, False
