@@ -383,8 +383,12 @@ class EditingController(QObject):
         if t is not None:
             zoom = self.viewer.zoom()
             half = VERTEX_SCREEN_PX / zoom if zoom > 0 else VERTEX_SCREEN_PX
-            for r, c in t.handles():
+            handles = t.handles()
+            for r, c in handles:
                 path.addRect(QRectF(c + 0.5 - half, r + 0.5 - half, 2 * half, 2 * half))
+            if t.pending and len(handles) >= 3:  # the first vertex's ring: a click inside it closes the polygon
+                snap = SNAP_SCREEN_PX / zoom if zoom > 0 else SNAP_SCREEN_PX
+                path.addEllipse(QPointF(handles[0][1] + 0.5, handles[0][0] + 0.5), snap, snap)
         self.preview_item.setPath(path)
 
     # ------------------------------------------------------------------------------------------------ events
