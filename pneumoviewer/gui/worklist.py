@@ -1,8 +1,9 @@
 """The worklist: a table model of the folder's images (+ failed files), a sort/filter proxy, and the panel widget.
 
 Rows are images in scan order; the proxy sorts (triage = AI probability, highest first, unknown last) and filters by
-status, view and an ImageId search. Failed files stay listed (greyed, with their reason) so nothing disappears
-silently; they sort after every image and cannot be reviewed.
+status, view and a search of the ImageId and the reviewer's comment. Failed files stay listed (greyed, with their
+reason) so nothing disappears silently; they sort after every image and cannot be reviewed. A row's tooltip shows its
+review record (status history, reviewer, time, comment), read from the store for that row only when it shows.
 
 Scale (issue 13, 12,000 rows): the proxy never compares rows in Python. The source model keeps one integer key per
 row and column (numpy; ranks of the text columns computed once per fill, the AI probability updated in place), the
