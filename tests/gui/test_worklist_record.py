@@ -223,3 +223,28 @@ def test_keyboard_starts_on_the_list_and_never_lands_in_the_search_box(make_wind
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_J)
     assert session.current != shown and panel.search.text() == ""
     assert panel.search.focusPolicy() == Qt.FocusPolicy.ClickFocus  # Tab passes it by; Ctrl+F or a click only
+
+
+def test_a_saved_state_that_no_longer_fits_falls_back_to_the_defaults(qtbot, tmp_path):
+    from pneumoviewer.gui.settings import Settings
+
+    settings = Settings()
+    a, b = tmp_path / "a", tmp_path / "b"
+    settings.set_worklist_state(a, {"sort": "AI P", "order": "descending", "status": "flagged", "view": "PA"})
+    assert settings.worklist_state(a)["status"] == "flagged"
+    assert settings.worklist_state(b) == {"sort": "AI P", "order": "descending"}  # never opened: the last sort
+    settings.qsettings.setValue(f"worklist/by_folder/{settings._folder_key(a)}", "{not json")
+    assert settings.worklist_state(a) == {"sort": "AI P", "order": "descending"}
+    model = WorklistModel()
+    panel = WorklistPanel(model)
+    qtbot.addWidget(panel)
+    model.set_rows(_rows(10))
+    saved: list[dict] = []
+    panel.stateChanged.connect(saved.append)
+    panel.restore_state({"sort": "Priority", "order": "sideways", "status": "archived", "view": "LL"})
+    assert panel.proxy.sortColumn() == -1 and panel.status_filter.currentText() == ALL
+    assert panel.view_filter.currentText() == ALL and len(panel.visible_image_ids()) == 10
+    assert saved == []  # restoring is not a change of the reviewer's
+    panel.restore_state({"sort": "View", "order": "descending", "view": "AP"})
+    assert panel.visible_image_ids() == [f"1.2.{i}" for i in range(0, 10, 2)]
+    assert panel.state() == {"sort": "View", "order": "descending", "status": ALL, "view": "AP"}
