@@ -161,6 +161,7 @@ class MetadataPanel(QWidget):
         self.record_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.comment_text = QLabel("")
         self.comment_text.setObjectName("reviewComment")
+        self.comment_text.setTextFormat(Qt.TextFormat.PlainText)  # a comment is shown as typed, never as markup
         self.comment_text.setWordWrap(True)
         self.edit_comment = QPushButton("Edit comment…")
         self.edit_comment.setToolTip("Write or change this image's comment (kept with its review, undoable)")
