@@ -69,6 +69,7 @@ class EditingController(QObject):
         self._flipped_mode: str | None = None  # the tool's own mode while Shift flips it for one stroke
         self._press_modifiers = Qt.KeyboardModifier.NoModifier
         self._warm_up: threading.Thread | None = None
+        self._doc_image: Any = None  # the viewer's image when the document was set (same image: keep a polygon)
 
         vb = viewer.view_box
         self.cursor_item = QGraphicsEllipseItem()
@@ -109,8 +110,18 @@ class EditingController(QObject):
         return self._doc
 
     def set_document(self, doc: MaskDocument | None, pixel_spacing: tuple[float, float] | None = None) -> None:
-        """Edit `doc` (None: nothing to edit); the overlay shows its mask by reference and repaints per change."""
-        self.cancel_stroke()
+        """Edit `doc` (None: nothing to edit); the overlay shows its mask by reference and repaints per change.
+
+        An open polygon survives a new document of the image on screen (the AI result arriving replaces an
+        untouched document while the reader is placing vertices); another image drops it.
+        """
+        t, old = self._tool, self._doc
+        same_image = (doc is not None and old is not None and doc.shape == old.shape
+                      and self.viewer.image is self._doc_image)
+        keep = same_image and t is not None and t.pending and not self._dragging
+        if not keep:
+            self.cancel_stroke()
+        self._doc_image = self.viewer.image
         for unsub in self._unsubscribe:
             unsub()
         self._unsubscribe = []
@@ -122,7 +133,8 @@ class EditingController(QObject):
             self.overlay.set_mask(doc.mask)
         else:
             self.overlay.set_mask(None)
-        self.preview_item.setPath(QPainterPath())
+        if not keep:
+            self.preview_item.setPath(QPainterPath())
         self.documentChanged.emit()
         self.historyChanged.emit()
         self.radiusChanged.emit(self.radius or 0)

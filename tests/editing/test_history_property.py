@@ -50,7 +50,8 @@ def _run(doc, name, n, choice, pts):
         tool = create_tool(name, operation=choice, radius=n)
     else:
         tool = create_tool(name)
-    if name == "polygon":  # click by click, then closed
+    if name == "polygon":  # click by click, then closed by finish (no click snaps: one polygon per op)
+        tool.snap_radius = 0.0
         for p in pts:
             tool.press(doc, p)
             tool.release(doc)

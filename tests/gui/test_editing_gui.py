@@ -512,3 +512,25 @@ def test_shift_on_the_first_vertex_cuts_the_whole_polygon_out(make_window, qtbot
     key(w, qtbot, Qt.Key.Key_Enter, Qt.KeyboardModifier.KeypadModifier)
     assert np.array_equal(~doc.mask, _expected_polygon(vertices, doc.shape))
     assert ctl.tool.mode == "add"  # the flip lasted one polygon
+
+
+def test_an_open_polygon_survives_the_ai_result_and_is_dropped_by_another_image(make_window, qtbot, folder):
+    from pneumoviewer.core.types import ModelInfo, Prediction
+
+    w = editing_window(make_window, qtbot, folder)
+    ctl, session = w.parts.editor, w.parts.session
+    key(w, qtbot, Qt.Key.Key_5)
+    vertices = _placed(w, qtbot, [(40, 40), (40, 160), (160, 160)])
+    first_doc = doc_of(w)
+    ai = np.zeros(first_doc.shape, bool)
+    ai[300:340, 300:340] = True
+    session.add_prediction(Prediction(session.current, 0.9, ai, ModelInfo("rect-test", "0.1"), device="CPU"))
+    qtbot.waitUntil(lambda: np.array_equal(doc_of(w).mask, ai))  # the untouched document follows the AI mask
+    assert ctl.tool.pending and ctl.tool.handles() == vertices  # the reader's polygon is still there
+    key(w, qtbot, Qt.Key.Key_Return)
+    assert np.array_equal(doc_of(w).mask, ai | _expected_polygon(vertices, ai.shape))
+    _placed(w, qtbot, [(40, 40), (40, 160)])
+    w.parts.nav.step(+1)  # another image: the open polygon is dropped, nothing is written anywhere
+    qtbot.waitUntil(lambda: w.parts.nav.shown == session.current and doc_of(w) is not None
+                    and doc_of(w) is not first_doc)
+    assert not ctl.tool.pending

@@ -55,8 +55,8 @@ class Tool:
         for key, value in kwargs.items():
             self.set_option(key, value)
         self.message: str = ""  # last user-facing note (e.g. why a fill did nothing), for a status bar
-        #: a click this close (image px) to a handle (the polygon's first vertex) picks it; the GUI sets it from the
-        #: zoom so the target is the same few screen pixels at any magnification
+        #: a click this close (image px) to a handle (the polygon's first vertex) picks it (0: never); the GUI sets
+        #: it from the zoom so the target is the same few screen pixels at any magnification
         self.snap_radius: float = 4.0
 
     # ---------------------------------------------------------------- options

@@ -56,7 +56,7 @@ class PolygonTool(Tool):
     def press(self, doc: MaskDocument, point: Point) -> None:
         self.message = ""
         p = (float(point[0]), float(point[1]))
-        if len(self.vertices) >= 3:
+        if len(self.vertices) >= 3 and self.snap_radius > 0:
             r0, c0 = self.vertices[0]
             if (p[0] - r0) ** 2 + (p[1] - c0) ** 2 <= self.snap_radius**2:
                 self.finish(doc)
