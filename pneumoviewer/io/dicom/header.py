@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pydicom
+from pydicom.charset import python_encoding
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -462,7 +463,7 @@ _FAST_MAX = 4 * 1024 * 1024  # a longer header goes to pydicom
 _FAST_DEPTH = 16  # sequences nested deeper go to pydicom
 _PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00009, 0x7FE00008})
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_TRANSFER_SYNTAX, _MEDIA_SOP_INSTANCE = 0x00020010, 0x00020003
+_TRANSFER_SYNTAX, _MEDIA_SOP_INSTANCE, _CHARSET = 0x00020010, 0x00020003, 0x00080005
 _TAG_OF: dict[str, int] = {k: int(tag_for_keyword(k)) for k in HEADER_TAGS}  # type: ignore[arg-type]
 _WANTED = frozenset(_TAG_OF.values())
 _KNOWN_VRS = frozenset(v.value.encode("ascii") for v in VR if len(v.value) == 2)
@@ -519,6 +520,14 @@ class _PlainReader:
         a, b = self.data[pos + 4], self.data[pos + 5]
         return not (0x40 < a < 0x5B and 0x40 < b < 0x5B)
 
+    def check_charset(self, length: int, value_at: int) -> None:
+        """pydicom decodes every Specific Character Set it meets (and fails on some): only one plain name passes."""
+        if length == 0xFFFFFFFF:
+            raise _NotPlain
+        text = self.need(value_at + length)[value_at : value_at + length].decode("latin-1").rstrip(" \0")
+        if text not in python_encoding:  # a term pydicom corrects, warns about or refuses; ISO 2022 extensions
+            raise _NotPlain
+
     def skip_value(self, tag: int, vr: bytes | None, length: int, value_at: int, implicit: bool, depth: int) -> int:
         """The offset after an element's value. pydicom parses only undefined-length sequences, so only they are
         walked (to find their end); another undefined length goes to pydicom."""
@@ -555,6 +564,8 @@ class _PlainReader:
                 if end is not None or length:
                     raise _NotPlain
                 return value_at
+            if tag == _CHARSET:
+                self.check_charset(length, value_at)
             pos = self.skip_value(tag, vr, length, value_at, implicit, depth)
         if pos != end:
             raise _NotPlain
@@ -565,6 +576,8 @@ class _PlainReader:
         end)."""
         self.need(140)
         if self.data[128:132] != b"DICM" or _DEFLATED_UID in self.data[:4096] or self.looks_implicit(132):
+            raise _NotPlain
+        if self.data[132:140] != b"\x02\x00\x00\x00UL\x04\x00":  # pydicom converts the first element: a group length
             raise _NotPlain
         pos, file_meta = 132, {}
         while True:  # the file meta group: always explicit VR little endian
@@ -595,6 +608,8 @@ class _PlainReader:
                 return values, file_meta, pos
             if tag == _ITEM_END:
                 raise _NotPlain  # pydicom would end the dataset here
+            if tag == _CHARSET:
+                self.check_charset(length, value_at)
             if tag in _WANTED:
                 if length == 0xFFFFFFFF or vr not in _RAW_VR_BYTES:
                     raise _NotPlain  # pydicom converts this value its own way
