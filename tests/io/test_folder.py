@@ -186,7 +186,8 @@ def test_a_damaged_cache_is_read_afresh_and_rewritten(tree: dict[str, object], d
 
 
 def test_a_cache_naming_other_code_is_refused(tree: dict[str, object], tmp_path: Path) -> None:
-    """A cache file is unpickled with only ImageMeta allowed: one that names a function is ignored, never run."""
+    """A cache file is unpickled with no class or function allowed: one that names a function is ignored, never
+    run."""
     import pickle
 
     root: Path = tree["root"]  # type: ignore[assignment]
