@@ -184,7 +184,7 @@ def iter_candidate_files(root: Path) -> Iterator[tuple[Path, os.stat_result | No
     Hidden files and folders (`.pneumoviewer/`, `.DS_Store`) are skipped; symlinked folders are not followed (no
     loops). `stat` is None when the file cannot be stat'ed.
     """
-    for path, st, ignored in _walk(str(root)):
+    for path, _rel, st, ignored in _walk(str(root)):
         yield Path(path), st, ignored
 
 
@@ -198,9 +198,11 @@ _Listing = tuple[tuple[str, bool], ...]
 _DirCache = dict[str, tuple[int, int, _Listing]]
 
 
-def _walk(
-    root: str, old_dirs: _DirCache | None = None, new_dirs: _DirCache | None = None
-) -> Iterator[tuple[str, os.stat_result | None, bool]]:
+# a file found by a walk: (path, path relative to the root with '/' separators, stat or None, ignored)
+_Found = tuple[str, str, os.stat_result | None, bool]
+
+
+def _walk(root: str, old_dirs: _DirCache | None = None, new_dirs: _DirCache | None = None) -> Iterator[_Found]:
     """String-path walk (Path objects cost more than the stat on a warm scan), depth first, with an explicit stack
     (a folder nested thousands deep is walked, not a RecursionError).
 
@@ -231,7 +233,7 @@ def _walk(
                 st = None
             if st is not None and not isreg(st.st_mode):
                 continue
-            yield path, st, _is_ignored(name)
+            yield path, f"{rel}/{name}" if rel else name, st, _is_ignored(name)
         else:
             stack.pop()
 
@@ -416,34 +418,38 @@ def _save_cache(root: Path, entries: dict[str, _Entry], dirs: _DirCache, walk: l
         cache_path(root).with_suffix(".json").unlink(missing_ok=True)  # the cache of versions before 6
 
 
-def _walk_unchanged(root: str, cache: _Cache) -> list[tuple[str, os.stat_result | None, bool]] | None:
+def _walk_unchanged(root: str, cache: _Cache) -> list[_Found] | None:
     """What `_walk` would find, when no folder changed since the last scan (each folder has the mtime it had when
     listed, long enough before): the files it found then, stat'ed again. None when a folder changed (or cannot be
-    stat'ed): `_walk` then lists what changed. Saves the per-folder work of the walk: one stat per folder and file."""
+    stat'ed): `_walk` then lists what changed. Saves the per-folder work of the walk: one stat per folder and file,
+    in list comprehensions (the per-file Python cost matters next to the stat at 12,000 files)."""
     if not cache.dirs:
         return None  # a cancelled scan kept its entries, not its walk
-    sep = os.sep
-    for rel, mtime, listed_at in cache.dirs:
-        try:
-            now = os.stat(root + sep + rel if rel else root).st_mtime_ns
-        except OSError:
-            return None
-        if now != mtime or not mtime < listed_at - _RACY_NS:
-            return None
-    found: list[tuple[str, os.stat_result | None, bool]] = []
+    sep, stat_ = os.sep, os.stat
+    base = root + sep
+    try:
+        now = [stat_(base + rel if rel else root).st_mtime_ns for rel, _mtime, _listed in cache.dirs]
+    except OSError:
+        return None
+    if any(t != mtime or not mtime < listed - _RACY_NS for t, (_rel, mtime, listed) in zip(now, cache.dirs)):
+        return None
+    paths = [base + rel for rel in cache.walk] if sep == "/" else [base + r.replace("/", sep) for r in cache.walk]
+    try:
+        stats: list[os.stat_result | None] = [stat_(path) for path in paths]
+    except OSError:  # a file gone or unreadable: the careful way, file by file
+        stats = []
+        for path in paths:
+            try:
+                stats.append(stat_(path))
+            except FileNotFoundError:
+                stats.append(None)
+                paths[len(stats) - 1] = ""  # gone: left out
+            except OSError:
+                stats.append(None)
     isreg = stat.S_ISREG
-    for rel in cache.walk:
-        path = root + sep + (rel if sep == "/" else rel.replace("/", sep))
-        try:
-            st: os.stat_result | None = os.stat(path)
-        except FileNotFoundError:
-            continue
-        except OSError:
-            st = None
-        if st is not None and not isreg(st.st_mode):
-            continue
-        found.append((path, st, _is_ignored(rel[rel.rfind("/") + 1 :])))
-    return found
+    return [(path, rel, st, _is_ignored(rel[rel.rfind("/") + 1 :]))
+            for path, rel, st in zip(paths, cache.walk, stats, strict=True)
+            if path and (st is None or isreg(st.st_mode))]
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -483,9 +489,8 @@ def scan_folder(
         dirs_changed = len(new_dirs) != len(old_dirs) or any(d is not old_dirs.get(r) for r, d in new_dirs.items())
     else:
         old_dirs, dirs_changed = None, False
-    ignored = [Path(path) for path, _st, skip in candidates if skip]
-    files = [(path, st) for path, st, skip in candidates if not skip]
-    prefix = len(str(root)) + 1
+    ignored = [Path(path) for path, _rel, _st, skip in candidates if skip]
+    files = [(path, rel, st) for path, rel, st, skip in candidates if not skip]
     total = len(files)
     new: dict[str, _Entry] = {}
     index = FolderIndex(root=root, ignored=ignored)
@@ -496,13 +501,12 @@ def scan_folder(
     if progress is not None:
         progress(0, total)
 
-    prefetch = _Prefetcher([path for path, _st in files])
+    prefetch = _Prefetcher([path for path, _rel, _st in files])
     try:
-        for done, (path, st) in enumerate(files, start=1):
+        for done, (path, rel, st) in enumerate(files, start=1):
             if cancelled():
                 raise Cancelled(f"scan of {root} cancelled after {done - 1} of {total} files")
             prefetch.ahead_of(done - 1)
-            rel = path[prefix:] if os.sep == "/" else path[prefix:].replace(os.sep, "/")
             cached = old.get(rel)
             if (
                 st is not None and cached is not None and cached[0] == st.st_size and cached[1] == st.st_mtime_ns
@@ -529,8 +533,7 @@ def scan_folder(
     if use_cache and (changed or len(new) != len(old)):
         if old_dirs is None:
             new_dirs = cache.listings()  # type: ignore[union-attr]  # the folders did not change
-        _save_cache(root, new, new_dirs, [p[prefix:] if os.sep == "/" else p[prefix:].replace(os.sep, "/")
-                                          for p, _st, _skip in candidates])
+        _save_cache(root, new, new_dirs, [rel for _path, rel, _st, _skip in candidates])
     index._by_id = {img.meta.image_id: img for img in index.images}
     index.elapsed_s = time.perf_counter() - started
     return index

@@ -285,6 +285,25 @@ def test_an_unchanged_tree_still_notices_a_file_rewritten_in_place(tree: dict[st
     assert listed == [] and third.from_cache == 8 and third.by_id("1.2.3.101.2").meta.rows == 48
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_an_unchanged_tree_drops_a_link_whose_file_is_gone(tree: dict[str, object], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A symlinked file whose target disappears leaves its folder's mtime as it was: the unchanged-tree scan finds
+    it gone by its stat, and the other files still come from the cache."""
+    root: Path = tree["root"]  # type: ignore[assignment]
+    outside = write_siim_like(tmp_path / "elsewhere" / "x.dcm", size=32, attrs={"SOPInstanceUID": "7.7.7"})
+    (root / "linked.dcm").symlink_to(outside)
+    _backdate(root)
+    assert scan_folder(root).by_id("7.7.7") is not None
+    outside.unlink()
+    listed: list[str] = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda p: listed.append(str(p)) or real_scandir(p))
+    again = scan_folder(root)
+    assert listed == [] and again.by_id("7.7.7") is None
+    assert len(again.images) == 4 and again.from_cache == 8
+
+
 def test_phantom_dataset_indexes_and_loads(phantom_dataset) -> None:
     """The project's SIIM-layout phantom: every image indexed, the CSV skipped, every image displayable."""
     from pneumoviewer.io.dicom import load_image
