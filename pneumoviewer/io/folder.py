@@ -315,7 +315,7 @@ class _Cache:
     entries: dict[str, _Entry]
     dirs: list[tuple[str, int, int]]  # (relative folder, mtime_ns, listed_at_ns), walk order
     walk: list[str]  # relative path of every file found, walk order
-    listings_blob: bytes
+    listings_blob: memoryview  # its CRC-checked block, as read
 
     def listings(self) -> _DirCache:
         try:
@@ -366,12 +366,12 @@ def _load_cache(root: Path) -> _Cache | None:
         for position, rel in columns["walk_extra"]:
             walk.insert(position, rel)
         dirs = list(zip(columns["dirs"], columns["dir_mtime"], columns["dir_listed"], strict=True))
-        return _Cache(entries, dirs, walk, data[at:])
+        return _Cache(entries, dirs, walk, memoryview(data)[at:])
     except (OSError, ValueError, TypeError, AttributeError, KeyError, EOFError, pickle.UnpicklingError, MemoryError):
         return None  # no cache, or a damaged one: scan afresh
 
 
-def _block(data: bytes, at: int) -> tuple[memoryview, int]:
+def _block(data: bytes | memoryview, at: int) -> tuple[memoryview, int]:
     """The CRC-checked block at `at` (4-byte CRC-32, 8-byte length, bytes) and the offset after it."""
     crc, size = int.from_bytes(data[at : at + 4], "little"), int.from_bytes(data[at + 4 : at + 12], "little")
     block = memoryview(data)[at + 12 : at + 12 + size]
