@@ -304,7 +304,9 @@ _MAGIC = b"PNEUMOVIEWER-FOLDER-INDEX\n"
 _META_FIELDS = tuple(f.name for f in fields(ImageMeta))
 _META_ROW = operator.attrgetter(*_META_FIELDS)  # ImageMeta → its values, in field order
 _ENTRY_COLUMNS = ("size", "mtime", "ctime", "ino", "meta", "reason")
-_CHUNK = 1000  # ImageMeta rows per pickle: the scan thread never holds the GIL long (the GUI thread runs between)
+# ImageMeta rows or folder listings per pickle; each column is pickled apart too: (un)pickling holds the GIL, and the
+# scan thread must never hold it long (the GUI thread runs between)
+_CHUNK = 1000
 
 
 @dataclass
@@ -319,10 +321,12 @@ class _Cache:
 
     def listings(self) -> _DirCache:
         try:
-            listings = _unpickle(_block(self.listings_blob, 0)[0])
+            listings: _DirCache = {}
+            for chunk in _unpickle(_block(self.listings_blob, 0)[0]):
+                listings.update(_unpickle(chunk))
+            return listings
         except (ValueError, TypeError, EOFError, pickle.UnpicklingError, MemoryError):
             return {}
-        return listings if isinstance(listings, dict) else {}
 
 
 class _CacheUnpickler(pickle.Unpickler):
@@ -347,17 +351,19 @@ def _load_cache(root: Path) -> _Cache | None:
     another version or for another salt: the folder is then read afresh.
 
     One file: magic, then two blocks (CRC-32, length, pickle): the columns (lists of numbers and strings in walk
-    order, ImageMeta as rows of values: one read, no per-entry parsing, several times faster than the JSON it
-    replaces), then the folder listings, checked and unpickled only when a folder changed."""
+    order, ImageMeta as rows of values, each pickled apart: one read, no per-entry parsing, several times faster
+    than the JSON it replaces), then the folder listings in chunks, checked and unpickled only when a folder
+    changed."""
     try:
         with open(cache_path(root), "rb") as fh:
             data = fh.read()
         if not data.startswith(_MAGIC):
             return None
         main, at = _block(data, len(_MAGIC))
-        header, columns = _unpickle(main)
+        header, pickled = _unpickle(main)
         if header != _cache_header(root):
             return None
+        columns = {name: _unpickle(blob) for name, blob in pickled.items()}
         rels = columns["rel"]
         columns["meta"] = [None if row is None else ImageMeta(*row) for chunk in columns["meta"]
                            for row in _unpickle(chunk)]
@@ -380,8 +386,12 @@ def _block(data: bytes | memoryview, at: int) -> tuple[memoryview, int]:
     return block, at + 12 + size
 
 
+def _dumps(value: object) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def _pack(value: object) -> bytes:
-    blob = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    blob = _dumps(value)
     return zlib.crc32(blob).to_bytes(4, "little") + len(blob).to_bytes(8, "little") + blob
 
 
@@ -408,9 +418,10 @@ def _save_cache(root: Path, entries: dict[str, _Entry], dirs: _DirCache, walk: l
     # ImageMeta as rows of plain values (rebuilt by its constructor: faster than unpickling objects, and the cache
     # names no class at all), pickled in chunks: (un)pickling one holds the GIL for a few ms only
     rows = [None if meta is None else _META_ROW(meta) for meta in columns["meta"]]
-    columns["meta"] = [pickle.dumps(rows[i : i + _CHUNK], protocol=pickle.HIGHEST_PROTOCOL)
-                       for i in range(0, len(rows), _CHUNK)]
-    payload = _MAGIC + _pack((_cache_header(root), columns)) + _pack(dirs)
+    columns["meta"] = [_dumps(rows[i : i + _CHUNK]) for i in range(0, len(rows), _CHUNK)]
+    listings = list(dirs.items())
+    payload = (_MAGIC + _pack((_cache_header(root), {name: _dumps(values) for name, values in columns.items()}))
+               + _pack([_dumps(dict(listings[i : i + _CHUNK])) for i in range(0, len(listings), _CHUNK)]))
     # a read-only cache folder must not break scanning
     with contextlib.suppress(OSError):
         with atomic_write(cache_path(root), "wb") as fh:
