@@ -25,13 +25,13 @@ def _fill_ai_mask_area(conn: sqlite3.Connection) -> None:
     )
 
 
-def component_rows(final_rle: str, height: int) -> str:
-    """The training-CSV rows of a stored mask (its 8-connected components, one RLE each), newline-joined; empty for
-    an empty mask. Kept beside every final mask (``images.final_components``) when it is written, so an export
+def component_rows(final_rle: str, height: int) -> list[str]:
+    """The training-CSV rows of a stored mask: its 8-connected components, one RLE each (none for an empty mask).
+    Kept beside every final mask (``images.final_components``, newline-joined) when it is written, so an export
     labels nothing it has labelled before (issue 13)."""
     if final_rle == rle.EMPTY:
-        return ""
-    return "\n".join(rle.runs_to_string(*part) for part in run_components(*rle.parse(final_rle), height))
+        return []
+    return [rle.runs_to_string(*part) for part in run_components(*rle.parse(final_rle), height)]
 
 
 def _fill_final_components(conn: sqlite3.Connection) -> None:
@@ -39,7 +39,7 @@ def _fill_final_components(conn: sqlite3.Connection) -> None:
     rows = conn.execute("SELECT image_id, final_rle, height FROM images WHERE final_rle IS NOT NULL").fetchall()
     conn.executemany(
         "UPDATE images SET final_components=? WHERE image_id=?",
-        [(component_rows(text, int(h)), image_id) for image_id, text, h in rows if h is not None],
+        [("\n".join(component_rows(text, int(h))), image_id) for image_id, text, h in rows if h is not None],
     )
 
 

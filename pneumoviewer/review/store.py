@@ -1033,7 +1033,7 @@ class ReviewStore:
             c.execute(
                 "UPDATE images SET final_rle=?, final_components=?, final_updated=?, final_from_import=0, updated=?, "
                 "reviewer=? WHERE image_id=?",
-                (text, component_rows(text, h), now, now, self.reviewer, image_id),
+                (text, "\n".join(component_rows(text, h)), now, now, self.reviewer, image_id),
             )
             if status is not None:
                 c.execute("UPDATE images SET status=? WHERE image_id=?", (ReviewStatus(status).value, image_id))
@@ -1253,10 +1253,11 @@ class ReviewStore:
             text, key = picked[0]
             self._set_source(c, image_id, source)
             now = _now()
+            components = "\n".join(component_rows(text, size[0]))
             c.execute(
                 "UPDATE images SET final_rle=?, final_components=?, final_updated=?, final_from_import=0, status=?, "
                 "reviewer=?, updated=? WHERE image_id=?",
-                (text, component_rows(text, size[0]), now, ReviewStatus.ACCEPTED.value, self.reviewer, now, image_id),
+                (text, components, now, ReviewStatus.ACCEPTED.value, self.reviewer, now, image_id),
             )
             self._journal(c, image_id, "accept_ai", {"sha256": key})
         return rle.decode(text, *size)
