@@ -75,6 +75,9 @@ class ExportPlan:
     seg: Path | None = None
     only_reviewed: bool = False
     layer: str = "final"  # "original": the AI masks instead of the reviewer's
+    # whose AI masks ("original"; for "final", the model a corrected SEG names): a bundle sha256 ('' unknown bundle),
+    # None = per image the folder's current model (the one the app shows), else the newest result
+    model_sha256: str | None = None
     deid: DeidOptions = PROFILE
 
     def parts(self) -> list[str]:
@@ -150,7 +153,7 @@ def export(
         raise ExportError("nothing to export: choose a CSV, PNG and/or SEG target")
     if plan.seg is not None and index is None:
         raise ExportError("a DICOM SEG export needs the folder's index (its source images)")
-    entries = store.final_entries(only_reviewed=plan.only_reviewed, layer=plan.layer)
+    entries = store.final_entries(only_reviewed=plan.only_reviewed, layer=plan.layer, model_sha256=plan.model_sha256)
     total = max(1, len(entries) * len(parts))
     ticker = _Ticker(progress, cancel, total)
     out: dict[str, ExportResult] = {}
