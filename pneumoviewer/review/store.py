@@ -1122,9 +1122,10 @@ class ReviewStore:
             raise ValueError("the reference layer is imported rows, not exported from the store")
         final = layer is MaskLayer.FINAL
         sql = (
-            "SELECT image_id, status, height, width, final_rle, final_components, import_rows, final_from_import, "
-            "reviewer, source_uid, source_hash, (SELECT a.model_sha256 FROM ai_results a WHERE a.image_id = "
-            "images.image_id AND a.rle = images.final_rle ORDER BY a.updated DESC LIMIT 1) FROM images"
+            "SELECT image_id, status, height, width, final_rle, final_components, CASE WHEN final_from_import THEN "
+            "import_rows END, final_from_import, reviewer, source_uid, source_hash, (SELECT a.model_sha256 FROM "
+            "ai_results a WHERE a.image_id = images.image_id AND a.rle = images.final_rle ORDER BY a.updated DESC "
+            "LIMIT 1) FROM images"
             + (" WHERE final_rle IS NOT NULL" if final else "")
         )
         params: tuple = ()
