@@ -212,6 +212,7 @@ class ReviewSession:
         self._labels: dict[str, Label] = {}
         self._ai: dict[str, AiSummary] = {}  # results of the model in use only
         self._model: str | None = None  # its bundle sha256 ('' unknown identity); None: not told (newest shown)
+        self._ai_written: set[str] = set()  # images whose AI result was queued for the store since the last switch
         self._ai_errors: dict[str, str] = {}
         self._ai_masks: OrderedDict[str, np.ndarray] = OrderedDict()
         self._docs: OrderedDict[str, _Open] = OrderedDict()
@@ -341,7 +342,10 @@ class ReviewSession:
         store = self.store
         if store is None:
             return True
-        self.flush()  # results still queued for the store are read back below
+        writer = self.writer
+        if writer is not None and any(writer.pending(i) for i in self._ai_written):
+            writer.flush()  # AI results still queued are read back below (other queued writes are not waited for)
+        self._ai_written.clear()
         self._ai = self._stored_summaries(store)
         self._ai_errors.clear()
         self._ai_masks.clear()
@@ -387,6 +391,7 @@ class ReviewSession:
             store = self.store
             kept = Prediction(image_id, summary.probability, mask, prediction.model, device=prediction.device)
             self._submit(lambda: store.set_ai_result(kept, model_sha256=sha), image_id, "ai")
+            self._ai_written.add(image_id)
         if self._model is not None and (sha or "") != self._model:
             return None  # another model's (finished after AI ▸ Model… switched): stored under its model, not shown
         self._ai[image_id] = summary
@@ -731,6 +736,7 @@ class ReviewSession:
         self._ai = {}
         self._ai_errors = {}
         self._ai_masks.clear()
+        self._ai_written = set()
         self._saved_position = None
         self._edited = set()
 
