@@ -35,12 +35,16 @@ def component_rows(final_rle: str, height: int) -> list[str]:
 
 
 def _fill_final_components(conn: sqlite3.Connection) -> None:
-    """Version 3 keeps each final mask's component rows; stores from before get them once, here."""
+    """Version 3 keeps each final mask's component rows; stores from before get them once, here. A mask whose RLE
+    cannot be read keeps none (the export then labels it and names the error; the upgrade never fails on it)."""
     rows = conn.execute("SELECT image_id, final_rle, height FROM images WHERE final_rle IS NOT NULL").fetchall()
-    conn.executemany(
-        "UPDATE images SET final_components=? WHERE image_id=?",
-        [("\n".join(component_rows(text, int(h))), image_id) for image_id, text, h in rows if h is not None],
-    )
+    filled = []
+    for image_id, text, h in rows:
+        try:
+            filled.append(("\n".join(component_rows(text, int(h))), image_id))
+        except (TypeError, ValueError):  # RleError is a ValueError
+            continue
+    conn.executemany("UPDATE images SET final_components=? WHERE image_id=?", filled)
 
 
 MIGRATIONS: dict[int, tuple[Step, ...]] = {

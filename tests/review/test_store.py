@@ -332,6 +332,9 @@ def _v2_store(folder) -> tuple:
             "ai_updated, final_rle) VALUES (?, 40, 30, 'corrected', 1, 1, 0.6, ?, 35, 'old', '3', 1, ?, 'CPU', 2, ?)",
             (image_id, rle.encode(mask), sha, None if fin is None else rle.encode(fin)),
         )
+    conn.execute(  # a final mask whose RLE cannot be read: the upgrade must not fail on it
+        "INSERT INTO images(image_id, height, width, created, updated, final_rle) VALUES ('bad', 40, 30, 1, 1, '5 2 9')"
+    )
     conn.close()
     return path, mask, final
 
@@ -350,7 +353,8 @@ def test_migration_from_version_2_keeps_each_ai_result_under_its_recorded_sha(tm
         assert ai.probability == pytest.approx(0.6) and ai.model == ModelInfo("old", "3", True)
         assert store.stored_ai(SHA_A)["x"].mask_area == 35 and set(store.stored_ai()) == {"x", "y"}
         assert store.status("x") is ReviewStatus.CORRECTED and np.array_equal(store.final_mask("x"), final)
-        (entry,) = store.final_entries()
+        entry, bad = store.final_entries()
         assert entry.components is not None and len(entry.components) == 2  # filled once by the migration
+        assert bad.image_id == "bad" and bad.components is None
         cols = {r[1] for r in store._conn.execute("PRAGMA table_info(images)")}
         assert not {c for c in cols if c.startswith("ai_")}  # the AI lives in ai_results only
