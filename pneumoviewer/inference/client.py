@@ -232,7 +232,9 @@ class InferenceClient:
             if not conn.poll(0.02):
                 if not proc.is_alive():
                     if not self._stop:
-                        self._emit(Fatal(f"the inference process ended unexpectedly (exit code {proc.exitcode})"))
+                        where = f"; its output is in {proc.log_file}" if proc.log_file is not None else ""
+                        code = proc.exitcode
+                        self._emit(Fatal(f"the inference process ended unexpectedly (exit code {code}{where})"))
                     return
                 continue
             try:
