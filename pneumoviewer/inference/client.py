@@ -208,7 +208,7 @@ class InferenceClient:
         try:
             self._serve(proc)
         finally:
-            proc.shutdown()
+            proc.shutdown(loading=not self.model_ready)
 
     def _serve(self, proc: ChildProcess) -> None:
         conn = proc.conn

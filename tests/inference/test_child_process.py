@@ -1,5 +1,6 @@
-"""The AI child's stderr (fd 2: TensorFlow's C++ lines too) goes to the log file, never to the reader's terminal;
-what the reader must know still arrives through the protocol."""
+"""The AI child process: its stderr (fd 2: TensorFlow's C++ lines too) goes to the log file, never to the reader's
+terminal, while what the reader must know still arrives through the protocol; it quits without making the window's
+close wait."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import pytest
 
 from pneumoviewer.core.logs import log_path
 from pneumoviewer.inference.child import ChildProcess
-from pneumoviewer.inference.protocol import Failed, Fatal, Predict, Ready, Result
+from pneumoviewer.inference.protocol import Failed, Fatal, ModelLoading, Predict, Ready, Result
 
 # An engine whose load() writes to fd 2 below Python, as TensorFlow's C++ logging does on a CPU machine.
 NATIVE_ENGINE = textwrap.dedent(
     """
     import os
+    import time
     from pneumoviewer.core.types import ModelInfo
 
     class NativeNoiseEngine:
@@ -29,6 +31,11 @@ NATIVE_ENGINE = textwrap.dedent(
 
         def load(self):
             os.write(2, b"E0000 00:00:1 12 cuda_platform.cc:52] failed call to cuInit: test noise\\n")
+
+
+    class EndlessLoadEngine(NativeNoiseEngine):
+        def load(self):
+            time.sleep(3600)  # TensorFlow still importing: no message is read meanwhile
 
         def predict(self, image):
             raise RuntimeError("not reached: the test sends only unreadable paths")
@@ -58,12 +65,12 @@ def native_engine(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     import pv_native_engine
 
-    yield pv_native_engine.NativeNoiseEngine
+    yield pv_native_engine
     sys.modules.pop("pv_native_engine", None)
 
 
 def test_native_stderr_and_tracebacks_of_the_child_go_to_the_log_file(native_engine, capfd, tmp_path):
-    child = ChildProcess.start(None, native_engine)
+    child = ChildProcess.start(None, native_engine.NativeNoiseEngine)
     try:
         assert isinstance(_receive(child, (Ready, Fatal), 60), Ready)
         child.conn.send(Predict("img-1", str(tmp_path / "missing.dcm")))
@@ -98,3 +105,19 @@ def test_tensorflow_in_the_child_prints_nothing_in_the_terminal(rule_bundle, pha
     assert not TF_LINE.search(terminal), terminal
     text = child.log_file.read_text(encoding="utf-8")
     assert f"model ready on {ready.device}" in text
+
+
+def test_a_ready_child_quits_cleanly_and_a_loading_one_is_not_waited_for(native_engine):
+    ready = ChildProcess.start(None, native_engine.NativeNoiseEngine)
+    loading = ChildProcess.start(None, native_engine.EndlessLoadEngine)
+    try:
+        assert isinstance(_receive(ready, (Ready, Fatal), 60), Ready)
+        _receive(loading, (ModelLoading,), 60)
+    finally:
+        ready.shutdown(grace_s=60)
+        t0 = time.monotonic()
+        loading.shutdown(grace_s=60, loading=True)
+        loading_s = time.monotonic() - t0
+    assert ready.exitcode == 0  # it read Quit and exited by itself, within the grace period
+    assert loading.exitcode is not None and loading.exitcode != 0  # terminated, not left running
+    assert loading_s < 30  # not the 60 s grace: a loading child reads no Quit, so it is not waited for
