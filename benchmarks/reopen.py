@@ -46,6 +46,7 @@ ai.modelFailed.connect(lambda msg: (out.__setitem__("model_error", msg), finish(
 def decided():
     # runs after the app's own start of the AI (queued behind it on the first paint)
     out["pending_after_start"] = ai.worker.pending() if ai.worker is not None else 0
+    out["ai_worker_started"] = ai.worker is not None  # the child process (TensorFlow import) runs even so
     out["n_images"] = w.parts.worklist_model.image_count()
     out["results_in_session"] = len(w.parts.session.predictions())
     if mode == "reopen":
@@ -85,6 +86,7 @@ def one_run(mode: str, env: dict[str, str], extra: list[str]) -> dict[str, objec
         "quit_to_closed_s": round(r["t_closed"] - r["t_quit"], 3),
         "queued_inferences": r["queued"],
         "pending_after_start": r["pending_after_start"],
+        "ai_worker_started": r["ai_worker_started"],
         "predictions_arrived": r["predictions"],
         "ai_errors": r["errors"],
         "results_in_session": r["results_in_session"],
