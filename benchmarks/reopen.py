@@ -6,7 +6,8 @@ model predicts every image; the run ends when the AI is idle and the window clos
 Each reopen is a fresh interpreter through `pneumoviewer.app.create_app` (as `pneumoviewer` with no folder does),
 timed from just before the process is spawned until the window's `imagePainted`; after the app's own decision of
 what the AI still has to do (queued after the first paint), it reports how many images were queued and how many
-predictions arrived.
+predictions arrived. Each reopen is followed by one with `--no-ai`: the same reopen without the AI process, under the
+same machine load, for comparison.
 
     .venv/bin/python benchmarks/reopen.py [--runs 5] [--model DIR]
 """
@@ -108,8 +109,12 @@ def main() -> int:
         first = one_run("first", env, extra)
         if first["results_in_session"] + first["predictions_arrived"] == 0:
             raise RuntimeError("the first run stored no AI result: nothing to reopen with (is a model bundle there?)")
-        reopens = [one_run("reopen", env, extra) for _ in range(max(1, args.runs))]
+        reopens, baseline = [], []
+        for _ in range(max(1, args.runs)):  # interleaved, so both series meet the same machine load
+            reopens.append(one_run("reopen", env, extra))
+            baseline.append(one_run("reopen", env, [*extra, "--no-ai"]))
         painted = [float(r["first_image_painted_s"]) for r in reopens]
+        painted_no_ai = [float(r["first_image_painted_s"]) for r in baseline]
         result = {
             "machine": machine(load0),
             "benchmark": "reopen",
@@ -117,8 +122,11 @@ def main() -> int:
                     " (offscreen Qt), and how many images the AI queued again",
             "first_run": first,
             "reopens": reopens,
+            "reopens_no_ai": baseline,
             "reopen_first_image_painted_median_s": round(statistics.median(painted), 3),
             "reopen_first_image_painted_max_s": round(max(painted), 3),
+            "reopen_no_ai_first_image_painted_median_s": round(statistics.median(painted_no_ai), 3),
+            "reopen_ai_worker_started": [bool(r["ai_worker_started"]) for r in reopens],
             "reopen_queued_inferences_total": sum(int(r["queued_inferences"]) for r in reopens),
             "reopen_predictions_arrived_total": sum(int(r["predictions_arrived"]) for r in reopens),
         }
