@@ -31,7 +31,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("flag", ("F",), "Flag for a second look", "Worklist"),
     Shortcut("flag_comment", ("Shift+F",), "Flag with a comment (says why)", "Worklist"),
     Shortcut("triage", ("T",), "Sort by AI probability, highest first, and go to the top", "Worklist"),
-    Shortcut("search", ("Ctrl+F",), "Search ImageId", "Worklist"),
+    Shortcut("search", ("Ctrl+F",), "Search ImageId or comment", "Worklist"),
     Shortcut("fit", ("Home",), "Fit image to window", "View"),
     Shortcut("one_to_one", ("Ctrl+1",), "One image pixel per screen pixel", "View"),
     Shortcut("zoom_in", ("Ctrl+=", "Ctrl++"), "Zoom in (or mouse wheel)", "View"),
