@@ -33,6 +33,12 @@ NATIVE_ENGINE = textwrap.dedent(
             os.write(2, b"E0000 00:00:1 12 cuda_platform.cc:52] failed call to cuInit: test noise\\n")
 
 
+    class CrashingEngine(NativeNoiseEngine):
+        def load(self):
+            os.write(2, b"F0000 native abort of the test engine\\n")
+            os._exit(3)  # a native crash: no Python exception, no protocol message
+
+
     class EndlessLoadEngine(NativeNoiseEngine):
         def load(self):
             time.sleep(3600)  # TensorFlow still importing: no message is read meanwhile
@@ -121,3 +127,28 @@ def test_a_ready_child_quits_cleanly_and_a_loading_one_is_not_waited_for(native_
     assert ready.exitcode == 0  # it read Quit and exited by itself, within the grace period
     assert loading.exitcode is not None and loading.exitcode != 0  # terminated, not left running
     assert loading_s < 30  # not the 60 s grace: a loading child reads no Quit, so it is not waited for
+
+
+def test_a_child_that_dies_is_reported_with_where_its_output_went(native_engine, capfd):
+    import threading
+
+    from pneumoviewer.inference.client import InferenceClient
+
+    events: list[object] = []
+    fatal = threading.Event()
+
+    def on_event(event: object) -> None:
+        events.append(event)
+        if isinstance(event, Fatal):
+            fatal.set()
+
+    client = InferenceClient(on_event, None, "process", native_engine.CrashingEngine)
+    thread = threading.Thread(target=client.run, daemon=True)
+    thread.start()
+    assert fatal.wait(60)
+    client.request_stop()
+    thread.join(30)
+    message = next(e for e in events if isinstance(e, Fatal)).message
+    assert "ended unexpectedly (exit code 3" in message and str(log_path()) in message
+    assert "native abort" not in capfd.readouterr().err
+    assert "F0000 native abort of the test engine" in log_path().read_text(encoding="utf-8")
