@@ -315,7 +315,9 @@ class _Cache:
     it found in walk order, and the folders' listings (unpickled only when a folder changed)."""
 
     entries: dict[str, _Entry]
-    dirs: list[tuple[str, int, int]]  # (relative folder, mtime_ns, listed_at_ns), walk order
+    dirs: list[str]  # every folder walked (relative), walk order
+    dir_mtimes: list[int]  # each one's mtime_ns when it was listed
+    dirs_trusted: bool  # every folder was listed long enough after its last change (see _RACY_NS)
     walk: list[str]  # relative path of every file found, walk order
     listings_blob: memoryview  # its CRC-checked block, as read
 
@@ -371,8 +373,11 @@ def _load_cache(root: Path) -> _Cache | None:
         walk = list(rels)  # the walk found these files in this order, and a few more that have no entry
         for position, rel in columns["walk_extra"]:
             walk.insert(position, rel)
-        dirs = list(zip(columns["dirs"], columns["dir_mtime"], columns["dir_listed"], strict=True))
-        return _Cache(entries, dirs, walk, memoryview(data)[at:])
+        dirs, mtimes, listed = columns["dirs"], columns["dir_mtime"], columns["dir_listed"]
+        if not len(dirs) == len(mtimes) == len(listed):
+            return None
+        trusted = all(mtime < listed_at - _RACY_NS for mtime, listed_at in zip(mtimes, listed))
+        return _Cache(entries, dirs, mtimes, trusted, walk, memoryview(data)[at:])
     except (OSError, ValueError, TypeError, AttributeError, KeyError, EOFError, pickle.UnpicklingError, MemoryError):
         return None  # no cache, or a damaged one: scan afresh
 
@@ -434,15 +439,15 @@ def _walk_unchanged(root: str, cache: _Cache) -> list[_Found] | None:
     listed, long enough before): the files it found then, stat'ed again. None when a folder changed (or cannot be
     stat'ed): `_walk` then lists what changed. Saves the per-folder work of the walk: one stat per folder and file,
     in list comprehensions (the per-file Python cost matters next to the stat at 12,000 files)."""
-    if not cache.dirs:
-        return None  # a cancelled scan kept its entries, not its walk
+    if not cache.dirs or not cache.dirs_trusted:
+        return None  # a cancelled scan kept its entries, not its walk; a folder was listed too soon to trust
     sep, stat_ = os.sep, os.stat
     base = root + sep
     try:
-        now = [stat_(base + rel if rel else root).st_mtime_ns for rel, _mtime, _listed in cache.dirs]
+        now = [stat_(base + rel if rel else root).st_mtime_ns for rel in cache.dirs]
     except OSError:
         return None
-    if any(t != mtime or not mtime < listed - _RACY_NS for t, (_rel, mtime, listed) in zip(now, cache.dirs)):
+    if now != cache.dir_mtimes:
         return None
     paths = [base + rel for rel in cache.walk] if sep == "/" else [base + r.replace("/", sep) for r in cache.walk]
     try:
