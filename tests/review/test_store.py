@@ -346,7 +346,7 @@ def test_migration_from_version_2_keeps_each_ai_result_under_its_recorded_sha(tm
         assert store.stored_ai(SHA_A)["x"].probability == pytest.approx(0.6)
     assert path.read_bytes() == before
     with ReviewStore.open(tmp_path) as store:
-        assert schema_version(store._conn) == SCHEMA_VERSION == 3
+        assert schema_version(store._conn) == SCHEMA_VERSION == 4
         assert np.array_equal(store.original_mask("x", SHA_A), mask)
         assert np.array_equal(store.original_mask("y", ""), mask)  # no sha recorded: the unknown bundle's slot
         ai = store.ai_result("x", SHA_A)
@@ -358,3 +358,17 @@ def test_migration_from_version_2_keeps_each_ai_result_under_its_recorded_sha(tm
         assert bad.image_id == "bad" and bad.components is None
         cols = {r[1] for r in store._conn.execute("PRAGMA table_info(images)")}
         assert not {c for c in cols if c.startswith("ai_")}  # the AI lives in ai_results only
+
+
+def test_one_images_record_is_read_through_the_journal_index_not_a_scan(tmp_path):
+    """The row tooltip and the details read one image's journal newest first: that must not scan every entry."""
+    with ReviewStore.open(tmp_path) as store:
+        for i in range(50):
+            store.set_status(f"img{i % 5}", ReviewStatus.FLAGGED if i % 2 else ReviewStatus.NEGATIVE, comment=str(i))
+        plan = store._conn.execute(
+            "EXPLAIN QUERY PLAN SELECT ts, image_id, action, detail, reviewer FROM journal WHERE image_id=? "
+            "ORDER BY id DESC LIMIT ?", ("img3", 10)).fetchall()
+        assert any("journal_image" in row[-1] for row in plan), plan
+        entries = store.journal("img3", limit=3)
+        assert [e["image_id"] for e in entries] == ["img3"] * 3
+        assert [e["ts"] for e in entries] == sorted((e["ts"] for e in entries), reverse=True)
