@@ -119,28 +119,59 @@ class WorklistModel(QAbstractTableModel):
         self._index_keys()
         self.endResetModel()
 
+    def append_rows(self, rows: Iterable[WorklistRow]) -> None:
+        """Rows streamed in while the folder is still indexed: one `rowsInserted` per batch, at the end; the key
+        arrays are extended, not rebuilt (a batch costs its own rows, not the whole list)."""
+        rows = list(rows)
+        if not rows:
+            return
+        start = len(self._rows)
+        self.beginInsertRows(QModelIndex(), start, start + len(rows) - 1)
+        self._rows.extend(rows)
+        self._row_of.update({r.image_id: i for i, r in enumerate(rows, start) if not r.failed})
+        self._append_keys(rows)
+        self.endInsertRows()
+
     def _index_keys(self) -> None:
-        """The typed sort keys of every row, once per fill: ranks of the text columns, ages, probabilities."""
-        rows = self._rows
-        self._failed = np.fromiter((r.failed for r in rows), bool, len(rows))
-        self._ids_lower = [r.image_id.lower() for r in rows]
-        self._views = np.array([r.meta.view_position if r.meta else None for r in rows], dtype=object)
+        """The typed sort keys of every row, once per fill (see `_append_keys`)."""
+        self._failed = np.zeros(0, bool)
+        self._ids_lower = []
+        self._views = np.zeros(0, object)
+        self._keys = {COL_AGE: np.zeros(0, np.int64)}
+        self._prob = np.zeros(0, np.float64)
+        self._append_keys(self._rows)
 
-        def ranks(texts: list[str]) -> np.ndarray:
-            return np.unique(np.array(texts, dtype=str), return_inverse=True)[1].astype(np.int64).reshape(-1)
-
-        meta_text = {
-            COL_ID: [r.meta.image_id if r.meta else "~" + r.path.name for r in rows],
-            COL_VIEW: [(r.meta.view_position or "—") if r.meta else "~" + r.path.name for r in rows],
-            COL_SEX: [(r.meta.patient_sex or "—") if r.meta else "~" + r.path.name for r in rows],
-        }
-        self._keys = {col: ranks(texts) if rows else np.zeros(0, np.int64) for col, texts in meta_text.items()}
-        self._keys[COL_AGE] = np.fromiter(
+    def _append_keys(self, rows: list[WorklistRow]) -> None:
+        """Extend the keys by `rows` (the last rows of the list): ages and probabilities as numbers, statuses as
+        codes; the text columns' ranks are dropped and recomputed for the whole list when a sort needs one."""
+        n = len(rows)
+        self._failed = np.concatenate([self._failed, np.fromiter((r.failed for r in rows), bool, n)])
+        self._ids_lower += [r.image_id.lower() for r in rows]
+        views = np.empty(n, dtype=object)
+        views[:] = [r.meta.view_position if r.meta else None for r in rows]
+        self._views = np.concatenate([self._views, views])
+        ages = np.fromiter(
             (-2 if r.meta is None else -1 if r.meta.patient_age is None else int(r.meta.patient_age) for r in rows),
-            np.int64, len(rows))
-        self._prob = np.fromiter(
+            np.int64, n)
+        self._keys = {COL_AGE: np.concatenate([self._keys[COL_AGE], ages])}
+        self._prob = np.concatenate([self._prob, np.fromiter(
             (-2.0 if r.failed else -1.0 if r.probability is None else float(r.probability) for r in rows),
-            np.float64, len(rows))
+            np.float64, n)])
+        if self._status_codes is not None:
+            self._status_codes = np.concatenate([self._status_codes, self._codes(rows)])
+
+    def _text_ranks(self, col: int) -> np.ndarray:
+        """Ranks of a text column's values (failed rows by file name, after the images)."""
+        rows = self._rows
+        if not rows:
+            return np.zeros(0, np.int64)
+        if col == COL_ID:
+            texts = [r.meta.image_id if r.meta else "~" + r.path.name for r in rows]
+        elif col == COL_VIEW:
+            texts = [(r.meta.view_position or "—") if r.meta else "~" + r.path.name for r in rows]
+        else:
+            texts = [(r.meta.patient_sex or "—") if r.meta else "~" + r.path.name for r in rows]
+        return np.unique(np.array(texts, dtype=str), return_inverse=True)[1].astype(np.int64).reshape(-1)
 
     def sort_key(self, col: int) -> np.ndarray:
         """One number per row that orders column `col` ascending (ties = equal keys); failed rows are separate."""
@@ -148,7 +179,10 @@ class WorklistModel(QAbstractTableModel):
             return self._prob
         if col == COL_STATUS:
             return self.status_codes()
-        return self._keys[col]
+        key = self._keys.get(col)
+        if key is None:
+            key = self._keys[col] = self._text_ranks(col)
+        return key
 
     def failed_mask(self) -> np.ndarray:
         return self._failed
@@ -164,10 +198,13 @@ class WorklistModel(QAbstractTableModel):
         """Each row's status as its place in `ReviewStatus` (99: failed), read from the status source once and then
         kept up to date by `status_changed`, so sorting or filtering by status asks no row again."""
         if self._status_codes is None:
-            self._status_codes = np.fromiter(
-                (99 if r.meta is None else _STATUS_ORDER[self._status_of(r.meta.image_id)] for r in self._rows),
-                np.int64, len(self._rows))
+            self._status_codes = self._codes(self._rows)
         return self._status_codes
+
+    def _codes(self, rows: list[WorklistRow]) -> np.ndarray:
+        return np.fromiter(
+            (99 if r.meta is None else _STATUS_ORDER[self._status_of(r.meta.image_id)] for r in rows),
+            np.int64, len(rows))
 
     def clear(self) -> None:
         self.set_rows([])
@@ -356,6 +393,7 @@ class WorklistProxy(QAbstractProxyModel):
         model.modelAboutToBeReset.connect(self.beginResetModel)
         model.modelReset.connect(self._on_source_reset)
         model.dataChanged.connect(self._on_source_changed)
+        model.rowsInserted.connect(self._on_source_appended)
         self._on_source_reset()
 
     # -- what is shown -----------------------------------------------------------------------------------------------
@@ -462,6 +500,30 @@ class WorklistProxy(QAbstractProxyModel):
         self._text_mask = np.fromiter((self._text in i for i in ids), bool, len(ids)) if self._text else None
         self._set_order()
         self.endResetModel()
+
+    def _on_source_appended(self, _parent: QModelIndex, first: int, last: int) -> None:
+        """Rows streamed in at the end of the source: the accepted ones are inserted at the end (one
+        `rowsInserted`), then, when sorted, moved to their sorted places in one layout change; the current row and
+        the selection stay on their images."""
+        ids = self._model().lower_ids()
+        if self._text_mask is not None:
+            new_mask = np.fromiter((self._text in ids[r] for r in range(first, last + 1)), bool, last - first + 1)
+            self._text_mask = np.concatenate([self._text_mask[:first], new_mask])
+        added = np.arange(first, last + 1, dtype=np.int64)
+        added = added[self._accepted()[first:last + 1]]
+        place = np.full(last + 1, -1, np.int64)
+        place[:first] = self._place[:first]
+        if added.size:
+            start = len(self._order)
+            self.beginInsertRows(QModelIndex(), start, start + added.size - 1)
+            self._order = np.concatenate([self._order, added])
+            place[added] = np.arange(start, start + added.size, dtype=np.int64)
+            self._place = place
+            self.endInsertRows()
+            if self._sort_column >= 0:
+                self._relayout()
+        else:
+            self._place = place
 
     def _on_source_changed(self, top_left: QModelIndex, bottom_right: QModelIndex, roles: list[int] = ()) -> None:
         """A reviewer's status change is repainted at once; AI rows (a burst while the folder runs) are repainted
@@ -583,6 +645,7 @@ class WorklistPanel(QWidget):
         self.view_filter.currentTextChanged.connect(self.proxy.set_view_filter)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         model.modelReset.connect(self._refresh_views)
+        model.rowsInserted.connect(self._on_rows_added)
 
     def _on_status_filter(self, status: str) -> None:
         self.proxy.set_status_filter(status)
@@ -684,6 +747,15 @@ class WorklistPanel(QWidget):
         self.view_filter.blockSignals(False)
         self.proxy.set_view_filter(self.view_filter.currentText())
         self.update_summary()
+
+    def _on_rows_added(self, _parent: QModelIndex, first: int, last: int) -> None:
+        """Streamed rows: a view position not offered yet joins the view filter; the counts follow."""
+        known = {self.view_filter.itemText(i) for i in range(self.view_filter.count())}
+        new = {v for r in range(first, last + 1) if (meta := self.model.entry(r).meta) and (v := meta.view_position)}
+        if new - known:
+            self._refresh_views()
+        else:
+            self.update_summary()
 
     def update_summary(self) -> None:
         n, f = self.model.image_count(), self.model.failure_count()
