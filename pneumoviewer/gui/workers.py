@@ -48,8 +48,12 @@ CancelFn = Callable[[], bool]
 # One-shot tasks: scan a folder, generate the demo studies
 
 
+PROGRESS_S = 0.25  # a task's progress reaches the GUI at most this often: each QProgressBar.setValue that changes
+# its text repaints the window at once (synchronously, with whatever else is dirty), so 20/s cost a 12k scan seconds
+
+
 class TaskThread(QThread):
-    """Runs `fn(progress, cancel)` once; progress is throttled to ~20 updates/s."""
+    """Runs `fn(progress, cancel)` once; progress is throttled to one update per `PROGRESS_S` (and the last)."""
 
     progress = Signal(int, int)
     succeeded = Signal(object)
@@ -71,7 +75,7 @@ class TaskThread(QThread):
 
     def _progress(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if done >= total or now - self._last_emit >= 0.05:
+        if done >= total or now - self._last_emit >= PROGRESS_S:
             self._last_emit = now
             self.progress.emit(int(done), int(total))
 
@@ -286,11 +290,12 @@ class ImageLoader(QThread):
 # AI inference
 
 EVENT_BATCH_MS = 100  # the AI's events reach the GUI thread at most this often (the first one at once) ...
-EVENT_BATCH_MAX = 200  # ... and at most this many per turn of its event loop (~100 results: ~20 ms of work)
+EVENT_BATCH_MAX = 100  # ... and at most this many per turn of its event loop (~50 results: ~10-20 ms of work)
 
 
 class InferenceWorker(QThread):
-    """A thin QThread around `pneumoviewer.inference.client.InferenceClient`: its events become signals.
+    """A thin QThread around `pneumoviewer.inference.client.InferenceClient`: its events become signals, in order,
+    through one `Batches` stream (results in lists: a burst costs a signal per batch, not per image).
 
     `mode="process"` (default): a child process does the TensorFlow work; `mode="thread"`: the engine runs in this
     QThread. `engine_factory(bundle_dir)` replaces `InferenceEngine` (a tiny engine in tests; must be picklable and

@@ -198,7 +198,7 @@ def test_a_burst_of_ai_results_while_sorted_is_applied_in_batches(make_window, q
     qtbot.waitUntil(lambda: len(w.parts.session.predictions()) == N_IMAGES, timeout=20000)
     # every image and its progress is one event (+ model loading, ready, idle): EVENT_BATCH_MAX per turn
     turns = math.ceil((2 * N_IMAGES + 3) / EVENT_BATCH_MAX)
-    assert sum(batches) == N_IMAGES and len(batches) <= turns <= 3  # a signal per turn, not one per result
+    assert sum(batches) == N_IMAGES and len(batches) <= turns < N_IMAGES / 10  # a signal per turn, not per result
     qtbot.waitUntil(lambda: panel.proxy.sortColumn() == COL_PROB and len(layouts) >= 1, timeout=5000)
     assert len(layouts) <= len(batches)  # re-placed per batch at most, never per result
     probs = [w.parts.session.prediction(i).probability for i in panel.visible_image_ids()]
