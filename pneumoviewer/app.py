@@ -231,6 +231,8 @@ def build_window(
 
     nav.imagePainted.connect(auto_start)
     signals.indexChanged.connect(auto_start)
+    # Run AI pressed while the rows were still streaming in: the images indexed after it join the running queue
+    signals.indexChanged.connect(lambda _n: start_ai() if ai.worker is not None and ai.worker.pending() else None)
     worklist.currentImageChanged.connect(
         lambda image_id: ai.prioritize(nav.neighbours(image_id, AI_PRIORITY_AHEAD))
     )

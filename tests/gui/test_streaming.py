@@ -203,3 +203,19 @@ def test_a_burst_of_ai_results_while_sorted_is_applied_in_batches(make_window, q
     assert len(layouts) <= len(batches)  # re-placed per batch at most, never per result
     probs = [w.parts.session.prediction(i).probability for i in panel.visible_image_ids()]
     assert probs == sorted(probs, reverse=True) and len(set(probs)) > 1
+
+
+def test_run_ai_pressed_while_rows_stream_in_covers_the_images_indexed_after(
+    make_window, qtbot, folder, gate, engine_factory
+):
+    # the model takes long to load, so the run pressed mid-scan is still pending when the index completes
+    w = make_window(run_ai=False, inference_mode="thread", engine_factory=engine_factory(load_delay=5.0))
+    finished = _open(w, folder.root)
+    gate.wait_until_held()
+    qtbot.waitUntil(lambda: w.parts.worklist_model.rowCount() == HELD_AFTER, timeout=20000)
+    w.parts.actions["run_ai"].trigger()
+    assert w.parts.ai.worker.pending() == HELD_AFTER
+    gate.release.set()
+    qtbot.waitUntil(lambda: bool(finished), timeout=20000)
+    assert w.parts.ai.worker.pending() == N_IMAGES  # the rest joined the running queue
+    qtbot.waitUntil(lambda: len(w.parts.session.predictions()) == N_IMAGES, timeout=60000)
