@@ -135,7 +135,10 @@ class WorklistModel(QAbstractTableModel):
         self.endInsertRows()
 
     def _index_keys(self) -> None:
-        """The typed sort keys of every row, once per fill (see `_append_keys`)."""
+        """The typed sort keys of every row, once per fill (see `_append_keys`); an empty list (a folder opening)
+        starts the status codes too, so rows streamed in keep them current batch by batch."""
+        if not self._rows:
+            self._status_codes = np.zeros(0, np.int64)
         self._failed = np.zeros(0, bool)
         self._ids_lower = []
         self._views = np.zeros(0, object)
