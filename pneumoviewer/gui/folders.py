@@ -28,7 +28,8 @@ from pneumoviewer.gui.workers import Batches, CancelFn, ProgressFn, TaskThread
 from pneumoviewer.gui.worklist import WorklistModel, WorklistPanel, WorklistRow
 from pneumoviewer.review.session import ReviewSession
 
-SCAN_BATCH_MS = 100  # streamed rows join the worklist at most this often (the first ones at once) ...
+SCAN_BATCH_MS = 250  # streamed rows join the worklist at most this often (the first ones at once): each batch
+# repaints the table (~20-50 ms of GUI thread), 4/s leaves the scan most of the GIL ...
 SCAN_BATCH_MAX = 1000  # ... and at most this many per turn of the event loop (~20 ms of GUI work)
 DEMO_IMAGES = 24
 DEMO_SIZE = 1024
