@@ -11,7 +11,8 @@ thread (the longest gap per step is the stall a user feels) it runs, one after t
   relays `Result` events into the inference worker as fast as it can (as the AI's thread does, only faster than
   any model), so the results go the real way (worker → `Batches` → `AiController` → session, store writer,
   worklist); from the first result to the last one applied;
-* sort by each column, filter by status and back, search keystrokes and clearing, Run AI's queueing;
+* a comment on every tenth image, one row's tooltip (its review record, read from the store), sort by each
+  column, filter by status and back, search keystrokes and clearing, a comment search, Run AI's queueing;
 * once the store writer has caught up (`session.flush()`), a **warm reopen** of the same folder (index cache warm,
   the store holding a result per image, still sorted by AI probability: the rows stream in sorted): open → first
   paint, scan finished, longest gap;
@@ -195,8 +196,19 @@ def main() -> int:
         parts.folders.open_folder(folder)
         return lambda: "painted_warm" in marks and "scan_finished_warm" in marks
 
+    def comment_every_tenth() -> None:
+        for k, i in enumerate(session.image_ids()[::10]):
+            session.set_comment(f"note {k % 97}", i)
+
+    def hover_tooltip() -> None:  # what resting the pointer on a row costs: its review record, read from the store
+        proxy_index = panel.proxy.index(panel.proxy.rowCount() // 2, 0)
+        panel.proxy.data(proxy_index, Qt.ItemDataRole.ToolTipRole)
+
     plan: list[tuple[str, Callable[[], Any]]] = [
         ("ai_results_burst_unsorted", lambda: burst(1)),
+        ("comment_every_tenth_image", comment_every_tenth),
+        ("flush_store", session.flush),
+        ("row_tooltip_with_record", hover_tooltip),
         *((f"sort_{c}", (lambda c=c: panel.table.sortByColumn(COLUMNS.index(c), Qt.SortOrder.AscendingOrder)))
           for c in COLUMNS),
         ("sort_ai_p_descending", panel.sort_by_probability),
@@ -205,6 +217,8 @@ def main() -> int:
         ("search_keystroke", lambda: panel.search.setText("1")),
         ("search_second_keystroke", lambda: panel.search.setText("1.")),
         ("search_cleared", lambda: panel.search.setText("")),
+        ("search_comment", lambda: panel.search.setText("note 5")),
+        ("search_comment_cleared", lambda: panel.search.setText("")),
         ("run_ai_queue", lambda: session.ai_queue([*panel.visible_image_ids(), *session.image_ids()], "other-sha")),
         ("ai_results_burst_while_sorted", lambda: burst(2)),
         ("store_flush_before_reopen", session.flush),  # the writer catches up (not a target: off the GUI thread)
@@ -316,7 +330,7 @@ def main() -> int:
     t_open = marks["open"]
     cold_paint = marks["painted"] - t_open
     warm_paint = marks.get("painted_warm", float("nan")) - marks.get("open_warm", float("nan"))
-    targets = {k: v for k, v in out_steps.items() if k != "store_flush_before_reopen"}
+    targets = {k: v for k, v in out_steps.items() if k not in ("flush_store", "store_flush_before_reopen")}
     worst = {key: max((v[key] for v in targets.values()), default=0.0) for key in ("max_gap_ms", "max_gap_cpu_ms")}
     print(json.dumps({
         "machine": machine(load0),

@@ -117,7 +117,7 @@ class ReviewController(QObject):
         self._parent = parent
         self.ask_comment: Callable[[str], str | None] = self._ask_comment_dialog
         self.auto_advance = True
-        worklist_model.set_status_source(session.status)
+        worklist_model.set_status_source(session.status, session.comment, session.review_history)
         nav.imageShown.connect(self.show)
         nav.loadFailed.connect(lambda _i, msg: (self.metadata.set_meta(None), message(f"Could not read: {msg}", 10000)))
         signals.statusChanged.connect(self._on_status)
