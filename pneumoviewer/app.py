@@ -193,7 +193,7 @@ def build_window(
         model_state()
         window.message(f"AI model: {bundle.name}", 4000)
         if run_ai and session.image_ids():
-            start_ai()  # the images without a result of this bundle; results already shown stay until redone
+            start_ai()  # only the images this bundle has no stored result for (the session shows its stored ones)
 
     folders = FolderController(session, nav, worklist, worklist_model, settings, window.task_progress,
                                window.message, on_open, window)

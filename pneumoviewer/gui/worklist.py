@@ -18,7 +18,7 @@ applies a pending re-sort first.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pneumoviewer.core.types import ImageMeta, ModelInfo, ReviewStatus
+from pneumoviewer.core.types import AiSummary, ImageMeta, ModelInfo, ReviewStatus
 from pneumoviewer.gui.domain_guard import UNTRUSTED_COLOR, Caveat, ai_caveat
 from pneumoviewer.gui.metadata_panel import record_lines
 from pneumoviewer.gui.theme import FAILED_COLOR, STATUS_COLORS
@@ -291,6 +291,18 @@ class WorklistModel(QAbstractTableModel):
         if model is not None:
             r.model, r.model_label = model, model.label
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))  # tooltips of the whole row
+
+    def set_predictions(self, summaries: Mapping[str, AiSummary]) -> None:
+        """Every row's AI result at once (another model is in use): its result, or none yet; one repaint."""
+        for row, r in enumerate(self._rows):
+            if r.failed:
+                continue
+            s = summaries.get(r.image_id)
+            r.probability, r.ai_error = (s.probability if s is not None else None), None
+            r.model, r.model_label = (s.model, s.model.label) if s is not None else (None, None)
+            self._prob[row] = -1.0 if s is None else float(s.probability)
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(COLUMNS) - 1))
 
     def set_ai_error(self, image_id: str, message: str) -> None:
         row = self._row_of.get(image_id)
