@@ -6,6 +6,7 @@ The scan is held part-way by a gate in the header reader (the real scan, reading
 
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 import threading
@@ -94,6 +95,7 @@ def test_rows_stream_in_and_the_first_image_opens_before_the_scan_ends(make_wind
     assert sorted(panel.visible_image_ids()) == sorted(folder.image_ids)
     assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(inserts))  # appended in order
     assert w.parts.session.current == first  # the first image stayed open
+    assert gc.get_freeze_count() > N_IMAGES  # the index's objects are out of the cyclic collector's way
 
 
 def test_selection_stays_and_sorted_order_is_right_while_rows_stream_in(make_window, qtbot, folder, gate):
