@@ -31,7 +31,7 @@ from pneumoviewer.review.session import ReviewSession
 
 SCAN_BATCH_MS = 250  # streamed rows join the worklist at most this often (the first ones at once): each batch
 # repaints the table (~20-50 ms of GUI thread), 4/s leaves the scan most of the GIL ...
-SCAN_BATCH_MAX = 1000  # ... and at most this many per turn of the event loop (~20 ms of GUI work)
+SCAN_BATCH_MAX = 500  # ... and at most this many per turn of the event loop (~20-50 ms of GUI work)
 DEMO_IMAGES = 24
 DEMO_SIZE = 1024
 DEMO_SEED = 0
@@ -248,6 +248,7 @@ class FolderController(QObject):
                 row.probability, row.model_label, row.model = s.probability, s.model.label, s.model
             rows.append(row)
         self.worklist_model.append_rows(rows)
+        gc.freeze()  # as in _index_done: the rows so far stay out of the collector's full passes while more arrive
         self._open_start()
 
     def _open_start(self) -> None:
