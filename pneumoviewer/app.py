@@ -235,7 +235,11 @@ def build_window(
             auto_run["queued"] = True
             QTimer.singleShot(0, start_ai)
 
-    nav.imagePainted.connect(auto_start)
+    def after_paint(_image_id: str) -> None:
+        editor.warm_up()  # the editing libraries load in the background once the image is on screen
+        auto_start()
+
+    nav.imagePainted.connect(after_paint)
     signals.indexChanged.connect(auto_start)
     # Run AI pressed while the rows were still streaming in: the images indexed after it join the running queue
     signals.indexChanged.connect(lambda _n: start_ai() if ai.worker is not None and ai.worker.pending() else None)

@@ -5,10 +5,15 @@ hook); the controller hands them to the active `pneumoviewer.editing` tool, and 
 repaints **only the changed rectangle** of the reviewer-mask overlay (`MaskOverlay.update_rect`: the RGBA buffer is
 rewritten under the brush and Qt repaints just that rectangle, not the whole 1024² or 3000² layer).
 
-Keyboard (actions from `gui.actions`, keys from `gui.shortcuts`): 1…7 pick the tools in registry order, 0 / Esc (when no
-stroke is open) returns to pan, `[` / `]` change the brush size, Ctrl+Z undo, Ctrl+Shift+Z and Ctrl+Y redo, Esc during
-a drag cancels the stroke. Holding Shift when the drag starts flips add ↔ remove for that stroke. Space + drag and the
-middle button keep panning (the viewer handles those before the tool sees anything).
+Keyboard (actions from `gui.actions`, keys from `gui.shortcuts`): 1…8 pick the tools in registry order, 0 returns to
+pan, `[` / `]` change the brush size, Ctrl+Z undo, Ctrl+Shift+Z and Ctrl+Y redo, Esc during a drag cancels the
+stroke. Holding Shift when the drag starts flips add ↔ remove for that stroke. Space + drag and the middle button
+keep panning (the viewer handles those before the tool sees anything).
+
+The polygon is drawn across clicks: while it is open (`Tool.pending`) the canvas's keys `polygon_close` (Enter),
+`polygon_back` (Backspace) and `edit_cancel` (Esc) go to it, a double-click closes it, the mouse position drives its
+rubber band, and Shift on its first vertex flips add ↔ remove for the whole polygon. Changing tool or image drops an
+open polygon (nothing was written to the mask yet).
 
 Coordinates: the viewer gives image (row, col) floats where pixel (r, c) covers [r, r + 1) × [c, c + 1); tools work in
 pixel-centre coordinates (pixel (r, c) is the point (r, c)), so the controller shifts by half a pixel.
@@ -17,18 +22,24 @@ pixel-centre coordinates (pixel (r, c) is the point (r, c)), so the controller s
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainterPath, QPen
+from PySide6.QtGui import QColor, QKeyEvent, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem
 
 from pneumoviewer.editing import MaskDocument, radius_mm
+from pneumoviewer.editing.algorithms import warm_up
 from pneumoviewer.editing.tools import TOOLS, Tool, create_tool
+from pneumoviewer.gui.shortcuts import matches
 
 CURSOR_COLOR = "#f2f5f8"
 PREVIEW_COLOR = "#2fd0c8"
+VERTEX_SCREEN_PX = 3.0  # half-size of a polygon vertex marker on screen
+SNAP_SCREEN_PX = 8.0  # a click this close (screen px) to the first vertex closes the polygon
+WARM_UP_THREAD = "editing-warm-up"
 BBox = tuple[int, int, int, int]
 
 
@@ -57,6 +68,8 @@ class EditingController(QObject):
         self._cancelled = False
         self._flipped_mode: str | None = None  # the tool's own mode while Shift flips it for one stroke
         self._press_modifiers = Qt.KeyboardModifier.NoModifier
+        self._warm_up: threading.Thread | None = None
+        self._doc_image: Any = None  # the viewer's image when the document was set (same image: keep a polygon)
 
         vb = viewer.view_box
         self.cursor_item = QGraphicsEllipseItem()
@@ -82,6 +95,14 @@ class EditingController(QObject):
         # modifiers of the press that starts a drag (Shift flips add/remove), Esc during a drag
         viewer.graphics.viewport().installEventFilter(self)
         viewer.graphics.installEventFilter(self)
+        viewer.zoomChanged.connect(lambda _z: self._update_preview())
+
+    def warm_up(self) -> None:
+        """Import the tools' libraries in a background thread, once (after the first paint): the first Fill of a
+        session then costs what any Fill costs instead of a ~0.5 s import on the GUI thread."""
+        if self._warm_up is None:
+            self._warm_up = threading.Thread(target=warm_up, name=WARM_UP_THREAD, daemon=True)
+            self._warm_up.start()
 
     # ------------------------------------------------------------------------------------------------ document
     @property
@@ -89,8 +110,18 @@ class EditingController(QObject):
         return self._doc
 
     def set_document(self, doc: MaskDocument | None, pixel_spacing: tuple[float, float] | None = None) -> None:
-        """Edit `doc` (None: nothing to edit); the overlay shows its mask by reference and repaints per change."""
-        self.cancel_stroke()
+        """Edit `doc` (None: nothing to edit); the overlay shows its mask by reference and repaints per change.
+
+        An open polygon survives a new document of the image on screen (the AI result arriving replaces an
+        untouched document while the reader is placing vertices); another image drops it.
+        """
+        t, old = self._tool, self._doc
+        same_image = (doc is not None and old is not None and doc.shape == old.shape
+                      and self.viewer.image is self._doc_image)
+        keep = same_image and t is not None and t.pending and not self._dragging
+        if not keep:
+            self.cancel_stroke()
+        self._doc_image = self.viewer.image
         for unsub in self._unsubscribe:
             unsub()
         self._unsubscribe = []
@@ -102,7 +133,8 @@ class EditingController(QObject):
             self.overlay.set_mask(doc.mask)
         else:
             self.overlay.set_mask(None)
-        self.preview_item.setPath(QPainterPath())
+        if not keep:
+            self.preview_item.setPath(QPainterPath())
         self.documentChanged.emit()
         self.historyChanged.emit()
         self.radiusChanged.emit(self.radius or 0)
@@ -147,8 +179,8 @@ class EditingController(QObject):
         if t is None:
             return
         t.set_option(name, value)
-        if name == "radius":
-            self.radiusChanged.emit(int(getattr(t, "radius", 0)))
+        if name == t.size_option:
+            self.radiusChanged.emit(int(t.cursor_radius or 0))
             self._update_cursor()
         self.optionChanged.emit(t.name, name)
 
@@ -170,23 +202,22 @@ class EditingController(QObject):
         return f"{r} px" + (f" ({mm:.1f} mm)" if mm is not None else "")
 
     def grow(self) -> None:
-        """`]`: a bigger brush (or eraser)."""
+        """`]`: a bigger brush (brush, eraser, smooth)."""
         t = self._tool
-        if t is not None and hasattr(t, "grow"):
-            t.grow()
+        if t is not None and t.grow() is not None:
             self._radius_changed(t)
 
     def shrink(self) -> None:
-        """`[`: a smaller brush (or eraser)."""
+        """`[`: a smaller brush (brush, eraser, smooth)."""
         t = self._tool
-        if t is not None and hasattr(t, "shrink"):
-            t.shrink()
+        if t is not None and t.shrink() is not None:
             self._radius_changed(t)
 
     def _radius_changed(self, t: Tool) -> None:
         self._update_cursor()
-        self.radiusChanged.emit(int(getattr(t, "radius", 0)))
-        self.optionChanged.emit(t.name, "radius")
+        self.radiusChanged.emit(int(t.cursor_radius or 0))
+        if t.size_option:
+            self.optionChanged.emit(t.name, t.size_option)
         self.message.emit(f"{t.label} size {self.radius_text()}")
 
     def apply_whole(self) -> bool:
@@ -218,16 +249,42 @@ class EditingController(QObject):
         return done
 
     def cancel_stroke(self) -> bool:
-        """Esc during a drag: drop the unfinished stroke (the document restores its pixels)."""
-        if not self._dragging or self._tool is None:
+        """Esc during a drag or with a polygon open: drop the unfinished shape (the document restores its pixels)."""
+        t = self._tool
+        if t is None or not (self._dragging or t.pending):
             return False
+        pending = t.pending
         if self._doc is not None:
-            self._tool.cancel(self._doc)
+            t.cancel(self._doc)
+        self._cancelled = self._dragging  # the release of this drag must not act
         self._end_drag()
-        self._cancelled = True
         self.preview_item.setPath(QPainterPath())
-        self.message.emit("Stroke cancelled")
+        self.message.emit(f"{t.label} cancelled" if pending else "Stroke cancelled")
         return True
+
+    def finish_shape(self) -> bool:
+        """Enter (or a double-click) with a polygon open: close and fill it as one undo step."""
+        t, doc = self._tool, self._doc
+        if t is None or doc is None or not t.pending:
+            return False
+        t.finish(doc)
+        self._report(t)
+        self._after_shape(t)
+        return True
+
+    def back_shape(self) -> bool:
+        """Backspace with a polygon open: remove its last vertex (the last one gone: the polygon is dropped)."""
+        t = self._tool
+        if t is None or not t.pending or not t.back():
+            return False
+        self._after_shape(t)
+        return True
+
+    def _after_shape(self, t: Tool) -> None:
+        if not t.pending and not self._dragging:
+            self._end_drag()
+        self._update_preview()
+        self.historyChanged.emit()
 
     def _end_drag(self) -> None:
         self._dragging = False
@@ -245,10 +302,13 @@ class EditingController(QObject):
         self._cancelled = False
         if t is None or doc is None:
             return
-        if self._press_modifiers & Qt.KeyboardModifier.ShiftModifier and "mode" in t.option_values():
+        starts = not t.pending  # a press on an open polygon continues it: Shift counted on its first vertex only
+        if starts and self._press_modifiers & Qt.KeyboardModifier.ShiftModifier and "mode" in t.option_values():
             self._flipped_mode = str(t.mode)  # type: ignore[attr-defined]
             t.set_option("mode", "remove" if self._flipped_mode == "add" else "add")
         self._dragging = True
+        zoom = self.viewer.zoom()
+        t.snap_radius = SNAP_SCREEN_PX / zoom if zoom > 0 else SNAP_SCREEN_PX
         t.press(doc, self._pt(row, col))
         if not t.drag:  # click tools act on press
             self._report(t)
@@ -274,11 +334,22 @@ class EditingController(QObject):
         if t.drag:
             t.release(doc)
             self._report(t)
-        self._end_drag()
-        self.preview_item.setPath(QPainterPath())
+        if t.pending:  # an open polygon: the next click continues it
+            self._dragging = False
+        else:
+            self._end_drag()
+        self._update_preview()
         self.historyChanged.emit()
 
+    def double_click(self, row: float, col: float) -> None:
+        """A double-click closes an open polygon (its first click already placed the last vertex)."""
+        self.finish_shape()
+
     def hover(self, row: float, col: float) -> None:
+        t = self._tool
+        if t is not None and t.pending and not self._dragging:
+            t.hover(self._pt(row, col))
+            self._update_preview()
         self._hover_at(row, col)
 
     # ------------------------------------------------------------------------------------------------ cursor
@@ -309,7 +380,9 @@ class EditingController(QObject):
             self.cursor_item.setVisible(False)
 
     def _update_preview(self) -> None:
-        pts = getattr(self._tool, "points", None)
+        """The tool's outline (lasso, smooth drag) or the open polygon: vertices, edges and the rubber band."""
+        t = self._tool
+        pts, closed = t.preview() if t is not None else ((), False)
         if not pts:
             if not self.preview_item.path().isEmpty():
                 self.preview_item.setPath(QPainterPath())
@@ -317,7 +390,17 @@ class EditingController(QObject):
         path = QPainterPath(QPointF(pts[0][1] + 0.5, pts[0][0] + 0.5))
         for r, c in pts[1:]:
             path.lineTo(QPointF(c + 0.5, r + 0.5))
-        path.closeSubpath()
+        if closed:
+            path.closeSubpath()
+        if t is not None:
+            zoom = self.viewer.zoom()
+            half = VERTEX_SCREEN_PX / zoom if zoom > 0 else VERTEX_SCREEN_PX
+            handles = t.handles()
+            for r, c in handles:
+                path.addRect(QRectF(c + 0.5 - half, r + 0.5 - half, 2 * half, 2 * half))
+            if t.pending and len(handles) >= 3:  # the first vertex's ring: a click inside it closes the polygon
+                snap = SNAP_SCREEN_PX / zoom if zoom > 0 else SNAP_SCREEN_PX
+                path.addEllipse(QPointF(handles[0][1] + 0.5, handles[0][0] + 0.5), snap, snap)
         self.preview_item.setPath(path)
 
     # ------------------------------------------------------------------------------------------------ events
@@ -325,9 +408,17 @@ class EditingController(QObject):
         et = event.type()
         if et == QEvent.Type.MouseButtonPress:
             self._press_modifiers = event.modifiers()  # type: ignore[attr-defined]
-        elif et == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Escape and self._dragging:  # type: ignore[attr-defined]
-            self.cancel_stroke()
-            return True
+        elif et == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            t = self._tool
+            if matches("edit_cancel", event) and (self._dragging or (t is not None and t.pending)):
+                self.cancel_stroke()
+                return True
+            if t is not None and t.pending and matches("polygon_close", event):
+                self.finish_shape()
+                return True
+            if t is not None and t.pending and matches("polygon_back", event):
+                self.back_shape()
+                return True
         elif et == QEvent.Type.Leave and obj is self.viewer.graphics.viewport():
             self.cursor_item.setVisible(False)
             self._last_hover = None

@@ -5,14 +5,21 @@ only has to call `update_rect(r0, r1, c0, c1)`: just that slice of the RGBA buff
 slice by the contour width so edges stay right) and only that rectangle of the item is repainted. pyqtgraph wraps the
 RGBA buffer in its QImage without a copy (RGBA8888 pass-through), so invalidating the rectangle is enough: no QImage
 rebuild, no whole-item repaint (Qt repaints a few hundred screen pixels per brush event, not a 1024² or 3000² layer).
+
+A paint draws only the rectangle that can hold coloured pixels (an upper bound kept per update, exact after
+`set_mask`), so a zoom or pan with a small lesion on screen does not blend a whole transparent 1024² layer per layer.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor
+
+from pneumoviewer.editing.algorithms import bbox_of
 
 FILL = "fill"
 CONTOUR = "contour"
@@ -52,6 +59,7 @@ class MaskOverlay(pg.ImageItem):
         self._mode = mode
         self._mask: np.ndarray | None = None
         self._rgba: np.ndarray | None = None
+        self._content: list[int] | None = None  # (r0, r1, c0, c1) holding every coloured pixel; None: none
         self.setZValue(z)
         self.setAutoDownsample(False)
 
@@ -85,6 +93,7 @@ class MaskOverlay(pg.ImageItem):
         if mask is None:
             self._mask = None
             self._rgba = None
+            self._content = None
             self.clear()
             return
         if mask.ndim != 2:
@@ -92,6 +101,7 @@ class MaskOverlay(pg.ImageItem):
         self._mask = mask if mask.dtype == bool else mask.astype(bool)
         h, w = self._mask.shape
         self._rgba = np.zeros((h, w, 4), dtype=np.uint8)
+        self._content = None
         self._fill_rgba(0, h, 0, w)
         self.setImage(self._rgba, autoLevels=False, levels=None)
 
@@ -108,6 +118,7 @@ class MaskOverlay(pg.ImageItem):
             self._mode = mode
         if self._mask is not None and self._rgba is not None:
             h, w = self._mask.shape
+            self._content = None
             self._fill_rgba(0, h, 0, w)
             self.updateImage()
 
@@ -149,3 +160,24 @@ class MaskOverlay(pg.ImageItem):
         out = self._rgba[r0:r1, c0:c1]
         out[...] = 0
         out[sel] = (*self._color, self._alpha if self._mode == FILL else min(255, self._alpha + 110))
+        box = bbox_of(sel)
+        if box is not None:
+            b = [r0 + box[0], r0 + box[1], c0 + box[2], c0 + box[3]]
+            cb = self._content
+            if cb is not None:
+                b = [min(cb[0], b[0]), max(cb[1], b[1]), min(cb[2], b[2]), max(cb[3], b[3])]
+            self._content = b
+
+    def paint(self, painter: Any, *args: Any) -> None:
+        """Draw only the rectangle that can hold coloured pixels (nothing for an empty layer)."""
+        if self.image is None:
+            return
+        if self._renderRequired:  # once per set_mask: later edits write into the QImage's own buffer
+            self.render()
+            if self._unrenderable:
+                return
+        if self._content is None:
+            return
+        r0, r1, c0, c1 = self._content
+        rect = QRectF(c0, r0, c1 - c0, r1 - r0)
+        painter.drawImage(rect, self.qimage, rect)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QRect, Qt
-from PySide6.QtGui import QGuiApplication, QKeySequence
+from PySide6.QtCore import QKeyCombination, QRect, Qt
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from pneumoviewer.editing.tools import TOOLS
@@ -60,7 +60,10 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("grow", ("]",), "Bigger brush", "Edit mask"),
     Shortcut("undo", ("Ctrl+Z",), "Undo the last mask edit or decision (its status too)", "Edit mask"),
     Shortcut("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", "Edit mask"),
-    Shortcut("edit_cancel", ("Esc",), "Cancel the stroke being drawn", "Edit mask"),
+    Shortcut("edit_cancel", ("Esc",), "Cancel the stroke or polygon being drawn", "Edit mask"),
+    Shortcut("polygon_close", ("Return", "Enter"), "Polygon: close and fill it (or double-click, or click its first "
+             "vertex)", "Edit mask"),
+    Shortcut("polygon_back", ("Backspace",), "Polygon: remove the last vertex", "Edit mask"),
     Shortcut("shortcuts", ("F1", "?"), "This sheet", "Help"),
 )
 
@@ -70,7 +73,8 @@ MOUSE: tuple[tuple[str, str], ...] = (
     ("Left drag", "Pan (when no editing tool is active)"),
     ("Middle drag / Space + drag", "Pan"),
     ("Right drag", "Window / level: ← → width, ↑ ↓ level"),
-    ("Left drag with a tool", "Paint / erase / lasso the reviewer's mask; Shift flips add ↔ remove"),
+    ("Left drag with a tool", "Paint / erase / lasso / smooth the reviewer's mask; Shift flips add ↔ remove"),
+    ("Left click with the polygon", "Place a vertex; double-click or click the first vertex to close"),
     ("Histogram (right)", "Drag the range to window, the ends to change width"),
 )
 
@@ -79,6 +83,14 @@ BY_ACTION = {s.action: s for s in SHORTCUTS}
 
 def key_sequences(action: str) -> list[QKeySequence]:
     return [QKeySequence(k) for k in BY_ACTION[action].keys]
+
+
+def matches(action: str, event: QKeyEvent) -> bool:
+    """True when a key press is one of `action`'s keys (for keys a widget handles itself, e.g. the canvas's Enter);
+    the keypad's Enter counts as Enter."""
+    mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+    pressed = QKeySequence(QKeyCombination(mods, Qt.Key(event.key())))
+    return any(pressed.matches(k) == QKeySequence.SequenceMatch.ExactMatch for k in key_sequences(action))
 
 
 def tooltip(action: str, text: str | None = None) -> str:

@@ -200,7 +200,7 @@ class ToolPanel(QWidget):
             self.help.setText(cls.help)
         else:
             self.title.setText("<b>Pan</b>")
-            self.help.setText("Left-drag moves the image. Pick a tool (1–7) to edit the reviewer's mask.")
+            self.help.setText(f"Left-drag moves the image. Pick a tool (1–{len(TOOLS)}) to edit the reviewer's mask.")
         self._sync_apply()
         self._refresh_sizes()
 

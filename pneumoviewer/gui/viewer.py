@@ -6,10 +6,10 @@ and space + left-drag always pan; right-drag changes window/level (horizontal = 
 The radiograph item holds modality values (stored pixels through the modality LUT, never changed); window/level only
 sets the item's levels, MONOCHROME1 (and the user's invert toggle) only flips the lookup table.
 
-Editing integration: `set_tool_handler(handler)` routes left-button press/move/release (and hover) on the image to
-`handler` in image (row, col) coordinates — floats, pixel (r, c) covers [r, r + 1) × [c, c + 1) — see `CanvasTool`.
-`add_overlay(name, color)` makes a `MaskOverlay` (RGBA `ImageItem`) whose `update_rect(r0, r1, c0, c1)` repaints only
-the changed rectangle.
+Editing integration: `set_tool_handler(handler)` routes left-button press/move/release (and hover and double-click,
+where the handler has them) on the image to `handler` in image (row, col) coordinates — floats, pixel (r, c) covers
+[r, r + 1) × [c, c + 1) — see `CanvasTool`. `add_overlay(name, color)` makes a `MaskOverlay` (RGBA `ImageItem`) whose
+`update_rect(r0, r1, c0, c1)` repaints only the changed rectangle.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ DEFAULT_PRESETS: dict[str, tuple[float, float]] = {
     "Full range": (float("nan"), float("nan")),
 }
 FULL_RANGE = "Full range"
+
+#: Images up to this many pixels on their long side are drawn at full resolution at every zoom: a wheel notch then
+#: only changes the view transform. Larger ones are downsampled for drawing (pyqtgraph's auto-downsampling), which
+#: re-renders the image whenever the factor changes but keeps each paint of a 3000² film cheap.
+DOWNSAMPLE_ABOVE = 2048
 
 
 @runtime_checkable
@@ -125,6 +130,10 @@ class _CanvasViewBox(pg.ViewBox):
         if ev.button() == Qt.MouseButton.LeftButton and v.tool_handler is not None and not v.space_held:
             ev.accept()
             r, c = v.scene_to_image(ev.scenePos())
+            double = getattr(v.tool_handler, "double_click", None)
+            if ev.double() and callable(double):  # its first click arrived as a click of its own
+                double(r, c)
+                return
             v.tool_handler.press(r, c)
             v.tool_handler.release(r, c)
             return
@@ -169,7 +178,6 @@ class ImageViewer(QWidget):
         self.view_box = _CanvasViewBox(self)
         self.graphics.addItem(self.view_box, row=0, col=0)
         self.image_item = _NotifyingImageItem(axisOrder="row-major")
-        self.image_item.setAutoDownsample(True)
         self.view_box.addItem(self.image_item)
         self.histogram = pg.HistogramLUTItem(image=self.image_item, orientation="vertical", gradientPosition="right")
         self.histogram.setFixedWidth(110)
@@ -256,6 +264,7 @@ class ImageViewer(QWidget):
             target = self._from_display(*prev_display)
         self._setting_levels = True
         try:
+            self.image_item.setAutoDownsample(max(data.shape[:2]) > DOWNSAMPLE_ABOVE)
             self.image_item.setImage(data, autoLevels=False, levels=target.levels)
             self.histogram.setHistogramRange(*self._data_range, padding=0.02)
             self.histogram.setLevels(*target.levels)

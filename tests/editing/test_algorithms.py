@@ -89,13 +89,40 @@ def _ring(shape=(60, 70), center=(30, 35), r_out=15, r_in=8):
     return (d2 <= r_out**2) & (d2 > r_in**2)
 
 
-def test_hole_at_inside_ring_and_not_outside():
+def _full(hit, shape):
+    out = np.zeros(shape, bool)
+    r0, r1, c0, c1 = hit[1]
+    out[r0:r1, c0:c1] = hit[0]
+    return out
+
+
+def test_enclosed_region_inside_ring_and_not_outside():
     ring = _ring()
-    hole = alg.hole_at(ring, (30, 35))
+    hole = alg.region_at(ring, (30, 35), 1, enclosed=True)
     assert hole is not None
-    assert np.array_equal(ring | hole, ndimage.binary_fill_holes(ring))
-    assert alg.hole_at(ring, (2, 2)) is None  # background touching the border is not a hole
-    assert alg.hole_at(ring, (30, 35 + 12)) is None  # on the foreground
+    assert np.array_equal(ring | _full(hole, ring.shape), ndimage.binary_fill_holes(ring))
+    assert alg.region_at(ring, (2, 2), 1, enclosed=True) is None  # background touching the border is not a hole
+    assert alg.region_at(ring, (30, 35 + 12), 1, enclosed=True) is not None  # the ring itself does not touch it
+    assert alg.region_at(ring, (-1, 3)) is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_region_at_equals_labelling_the_whole_image(seed):
+    """The growing window gives what one label pass over the whole image gives, for both connectivities."""
+    rng = np.random.default_rng(seed)
+    m = ndimage.binary_opening(rng.random((300, 257)) < 0.45)
+    for _ in range(20):
+        p = (int(rng.integers(0, 300)), int(rng.integers(0, 257)))
+        for conn in (1, 2):
+            same = m if m[p] else ~m
+            labels, _ = ndimage.label(same, structure=ndimage.generate_binary_structure(2, conn))
+            want = labels == labels[p]
+            assert np.array_equal(_full(alg.region_at(m, p, conn), m.shape), want)
+            touches = want[0].any() or want[-1].any() or want[:, 0].any() or want[:, -1].any()
+            enclosed = alg.region_at(m, p, conn, enclosed=True)
+            assert (enclosed is None) == touches
+            if enclosed is not None:
+                assert np.array_equal(_full(enclosed, m.shape), want)
 
 
 def test_connected_region_value_of_click():

@@ -160,10 +160,10 @@ def test_change_listener_reports_bbox_and_commit_listener_once_per_stroke():
     for r0, r1, c0, c1 in boxes:
         cover[r0:r1, c0:c1] = True
     assert not (doc.mask & ~cover).any()
-    assert commits == ["brush"]
+    assert commits == ["Brush"]
     v = doc.version
     doc.undo()
-    assert commits == ["brush", "undo"] and doc.version == v + 1
+    assert commits == ["Brush", "undo"] and doc.version == v + 1
     assert boxes[-1][0] >= 40 and boxes[-1][1] <= 71
     unsub()
     doc.redo()

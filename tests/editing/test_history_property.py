@@ -17,6 +17,9 @@ op = st.one_of(
     ),
     st.tuples(st.just("eraser"), st.integers(0, 9), st.just("remove"), st.lists(coord, min_size=1, max_size=6)),
     st.tuples(
+        st.just("lasso"), st.just(0), st.sampled_from(["add", "remove"]), st.lists(coord, min_size=0, max_size=7)
+    ),
+    st.tuples(
         st.just("polygon"), st.just(0), st.sampled_from(["add", "remove"]), st.lists(coord, min_size=0, max_size=7)
     ),
     st.tuples(st.just("fill"), st.just(0), st.sampled_from(["add", "remove"]), st.lists(coord, min_size=1, max_size=1)),
@@ -30,7 +33,7 @@ op = st.one_of(
         st.just("morphology"),
         st.integers(1, 3),
         st.sampled_from(["open", "close", "dilate", "erode"]),
-        st.just([(0.0, 0.0)]),
+        st.lists(coord, min_size=1, max_size=5),
     ),
     st.tuples(st.just("clear"), st.just(0), st.just(""), st.just([(0.0, 0.0)])),
 )
@@ -39,7 +42,7 @@ op = st.one_of(
 def _run(doc, name, n, choice, pts):
     if name in ("brush", "eraser"):
         tool = create_tool(name, radius=n, mode=choice)
-    elif name in ("polygon", "fill"):
+    elif name in ("lasso", "polygon", "fill"):
         tool = create_tool(name, mode=choice)
     elif name == "islands":
         tool = create_tool(name, action=choice, min_size=n)
@@ -47,6 +50,13 @@ def _run(doc, name, n, choice, pts):
         tool = create_tool(name, operation=choice, radius=n)
     else:
         tool = create_tool(name)
+    if name == "polygon":  # click by click, then closed by finish (no click snaps: one polygon per op)
+        tool.snap_radius = 0.0
+        for p in pts:
+            tool.press(doc, p)
+            tool.release(doc)
+        tool.finish(doc)
+        return
     if pts:
         tool.press(doc, pts[0])
         for p in pts[1:]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,7 @@ from pneumoviewer.editing.tools import (
     EraserTool,
     FillTool,
     IslandsTool,
+    LassoTool,
     MorphologyTool,
     PolygonTool,
     Tool,
@@ -47,9 +50,21 @@ def _drive(tool: Tool, doc: MaskDocument, shape):
         for p in pts[1:]:
             tool.move(doc, p)
         tool.release(doc)
-    elif isinstance(tool, PolygonTool):
+    elif isinstance(tool, LassoTool):
         tool.press(doc, (h * 0.3, w * 0.2))
         for p in [(h * 0.3, w * 0.8), (h * 0.9, w * 0.8), (h * 0.6, w * 0.5)]:
+            tool.move(doc, p)
+        tool.release(doc)
+    elif isinstance(tool, PolygonTool):
+        for p in [(h * 0.3, w * 0.2), (h * 0.3, w * 0.8), (h * 0.9, w * 0.8), (h * 0.6, w * 0.5)]:
+            tool.press(doc, p)
+            tool.release(doc)
+        assert doc.history.undo_levels == 1 and tool.pending  # nothing written until it closes
+        assert tool.finish(doc)
+    elif isinstance(tool, MorphologyTool):  # a drag over the lesion and the slit below it
+        tool.set_option("size", max(3, round(min(h, w) * 0.12)))
+        tool.press(doc, (h * 0.7, w * 0.65))
+        for p in [(h * 0.8, w * 0.75), (h * 0.85, w * 0.8), (h * 0.92, w * 0.9)]:
             tool.move(doc, p)
         tool.release(doc)
     elif isinstance(tool, FillTool):
@@ -69,6 +84,8 @@ TOOL_CASES = [
     ("eraser", {"radius": 9}),
     ("fill", {"mode": "add"}),
     ("fill", {"mode": "remove"}),
+    ("lasso", {"mode": "add"}),
+    ("lasso", {"mode": "remove"}),
     ("polygon", {"mode": "add"}),
     ("polygon", {"mode": "remove"}),
     ("islands", {"action": "keep_largest"}),
@@ -111,7 +128,7 @@ def test_undo_redo_exact(name, options, shape):
 
 
 def test_registry_metadata_complete_and_unique():
-    assert list(TOOLS) == ["brush", "eraser", "fill", "polygon", "islands", "morphology", "clear"]
+    assert list(TOOLS) == ["brush", "eraser", "fill", "lasso", "polygon", "islands", "morphology", "clear"]
     shortcuts = [cls.shortcut for cls in TOOLS.values()]
     assert len(set(shortcuts)) == len(shortcuts)
     for name, cls in TOOLS.items():
@@ -196,20 +213,21 @@ def test_fill_remove_clears_clicked_region():
     assert not doc.mask[80, 75] and doc.mask[40, 21]
 
 
-def test_polygon_needs_three_points_and_previews_points():
+def test_lasso_needs_three_points_and_previews_points():
     doc = MaskDocument(100, 100)
-    p = PolygonTool()
+    p = LassoTool()
     p.press(doc, (10, 10))
     p.move(doc, (10, 10.2))  # closer than min spacing: skipped
     p.move(doc, (10, 50))
-    assert p.points == [(10.0, 10.0), (10.0, 50.0)]
+    assert p.preview() == ([(10.0, 10.0), (10.0, 50.0)], True)
     p.release(doc)
-    assert not doc.mask.any() and p.message
-    assert p.apply_points(doc, [(10, 10), (10, 50), (50, 50), (50, 10)])
+    assert not doc.mask.any() and p.message and doc.history.undo_levels == 0
+    p.press(doc, (10, 10))
+    for q in [(10, 50), (50, 50), (50, 10)]:
+        p.move(doc, q)
+    p.release(doc)
     assert doc.mask[30, 30] and not doc.mask[60, 60]
-    cut = PolygonTool(mode="remove")
-    assert cut.apply_points(doc, [(20, 20), (20, 40), (40, 40), (40, 20)])
-    assert not doc.mask[30, 30] and doc.mask[15, 15]
+    assert doc.undo_label == "Lasso"
 
 
 def test_islands_tool_actions():
@@ -235,3 +253,96 @@ def test_morphology_and_clear_apply_buttons():
     doc.undo()
     doc.undo()
     assert np.array_equal(doc.mask, m)
+
+
+def _expected_polygon(vertices, shape):
+    from skimage.draw import polygon
+
+    want = np.zeros(shape, bool)
+    rr, cc = polygon([v[0] for v in vertices], [v[1] for v in vertices], shape=shape)
+    want[rr, cc] = True
+    return want
+
+
+def test_polygon_click_by_click_backspace_enter_escape():
+    doc = MaskDocument(120, 140)
+    p = PolygonTool()
+    vertices = [(10.0, 12.0), (15.0, 100.0), (90.0, 120.0), (70.0, 30.0)]
+    for v in [*vertices[:3], (50.0, 50.0)]:  # a wrong fourth vertex, then Backspace
+        p.press(doc, v)
+        p.release(doc)
+    assert p.pending and p.handles() == [*vertices[:3], (50.0, 50.0)]
+    assert p.back() and p.handles() == vertices[:3]
+    p.press(doc, vertices[3])
+    p.release(doc)
+    p.hover((80.0, 20.0))  # the rubber band follows the mouse; the mask is untouched until Enter
+    assert p.preview() == ([*vertices, (80.0, 20.0)], False)
+    assert not doc.mask.any() and doc.history.undo_levels == 0
+    assert p.finish(doc)
+    assert np.array_equal(doc.mask, _expected_polygon(vertices, doc.shape))
+    assert doc.history.undo_levels == 1 and doc.undo_label == "Polygon" and not p.pending
+    # Esc drops an open polygon; fewer than three vertices cannot close
+    p.press(doc, (5, 5))
+    p.press(doc, (5, 60))
+    assert not p.finish(doc) and p.message and p.pending
+    p.cancel(doc)
+    assert not p.pending and doc.history.undo_levels == 1
+    assert not p.back()
+
+
+def test_polygon_closes_on_its_first_vertex_and_cuts_in_remove_mode():
+    doc = MaskDocument.from_mask(np.ones((60, 60), bool))
+    p = PolygonTool(mode="remove")
+    p.snap_radius = 3.0
+    vertices = [(10.0, 10.0), (10.0, 40.0), (40.0, 40.0), (40.0, 10.0)]
+    for v in vertices:
+        p.press(doc, v)
+        p.release(doc)
+    p.press(doc, (11.5, 9.0))  # within the snap radius of the first vertex: closes, adds no vertex
+    p.release(doc)
+    assert not p.pending
+    assert np.array_equal(~doc.mask, _expected_polygon(vertices, doc.shape))
+    p.press(doc, (0, 0))
+    p.move(doc, (2.0, 3.0))  # dragging after the press moves the new vertex
+    assert p.handles() == [(2.0, 3.0)]
+
+
+def test_smooth_stray_click_or_drag_off_the_mask_changes_nothing():
+    m = _start_mask((200, 220))
+    doc = MaskDocument.from_mask(m)
+    t = MorphologyTool(operation="dilate", radius=3)
+    t.press(doc, (80, 88))  # on the ring: a click without a drag
+    t.release(doc)
+    assert np.array_equal(doc.mask, m) and doc.history.undo_levels == 0 and t.message
+    t.press(doc, (5, 5))  # a drag far from any mask pixel
+    t.move(doc, (5, 30))
+    t.release(doc)
+    assert np.array_equal(doc.mask, m) and doc.history.undo_levels == 0
+
+
+def test_smooth_drag_changes_only_the_brushed_area_as_the_whole_image_would():
+    from pneumoviewer.editing.algorithms import capsule_modifier, morphology
+
+    m = _start_mask((200, 220))
+    doc = MaskDocument.from_mask(m)
+    t = MorphologyTool(operation="dilate", radius=3, size=15)
+    path = [(50.0, 60.0), (80.0, 60.0), (110.0, 70.0)]
+    t.press(doc, path[0])
+    for q in path[1:]:
+        t.move(doc, q)
+    t.release(doc)
+    area = np.zeros(m.shape, bool)
+    for a, b in itertools.pairwise(path):
+        mod, (r0, r1, c0, c1) = capsule_modifier(a, b, 15, m.shape)
+        area[r0:r1, c0:c1] |= mod
+    assert np.array_equal(doc.mask, np.where(area, morphology(m, "dilate", 3), m))
+    assert doc.mask.sum() > m.sum() and doc.history.undo_levels == 1
+    assert doc.undo_label == "dilate 3 px"
+
+
+def test_bracket_keys_size_the_smooth_brush_too():
+    t = MorphologyTool(size=25, radius=3)
+    assert t.cursor_radius == 25
+    assert t.grow() == 30 and t.size == 30 and t.radius == 3  # the brush, not the operation's radius
+    assert t.shrink() == 25
+    assert FillTool().grow() is None and FillTool().cursor_radius is None

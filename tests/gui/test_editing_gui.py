@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +52,20 @@ def click(w: Any, qtbot: Any, at: tuple[float, float]) -> None:
     qtbot.mouseClick(w.parts.viewer.graphics.viewport(), Qt.MouseButton.LeftButton, pos=screen(w, *at))
 
 
+def double_click(w: Any, pos: QPoint) -> None:
+    """What a real double-click delivers: press, release, double-click, release (QTest's mouseDClick is not it)."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    vp = w.parts.viewer.graphics.viewport()
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    for kind, held in ((QMouseEvent.Type.MouseButtonPress, left), (QMouseEvent.Type.MouseButtonRelease, none),
+                       (QMouseEvent.Type.MouseButtonDblClick, left), (QMouseEvent.Type.MouseButtonRelease, none)):
+        ev = QMouseEvent(kind, QPointF(pos), QPointF(vp.mapToGlobal(pos)), left, held, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(vp, ev)
+
+
 def key(w: Any, qtbot: Any, k: Any, mod: Any = Qt.KeyboardModifier.NoModifier) -> None:
     qtbot.keyClick(w.parts.viewer.graphics, k, mod)
 
@@ -81,11 +100,11 @@ def test_brush_stroke_paints_one_undo_step_and_undo_redo_keys(make_window, qtbot
     after = doc.mask.copy()
     assert after[100, 60:181].all()  # the whole segment, no gaps
     assert after[95, 120] and not after[90, 120]  # radius 5
-    assert doc.undo_label == "brush"
+    assert doc.undo_label == "Brush"
     # the overlay shows the document's pixels (the partial repaint wrote the RGBA slice)
     rgba = w.parts.review_overlay._rgba
     assert (rgba[..., 3] > 0).sum() == after.sum()
-    assert w.parts.tool_panel.undo_button.text() == "Undo brush"
+    assert w.parts.tool_panel.undo_button.text() == "Undo Brush"
     key(w, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(doc.mask, before)
     assert (w.parts.editor.overlay._rgba[..., 3] > 0).sum() == 0
@@ -203,13 +222,13 @@ def test_fill_click_fills_a_hole(make_window, qtbot, folder):
     key(w, qtbot, Qt.Key.Key_3)
     click(w, qtbot, (100, 100))
     assert doc.mask[60:140, 60:140].all()
-    assert doc.undo_label == "fill"
+    assert doc.undo_label == "Fill"
     click(w, qtbot, (10, 10))  # outside: reaches the border, nothing filled, a message says why
     assert doc.mask.sum() == 80 * 80
     assert "border" in w.parts.tool_panel.message.text()
 
 
-def test_polygon_drag_fills_the_outline(make_window, qtbot, folder):
+def test_lasso_drag_fills_the_outline_as_one_lasso_step(make_window, qtbot, folder):
     w = editing_window(make_window, qtbot, folder)
     doc = doc_of(w)
     doc.replace(np.zeros(doc.shape, bool))
@@ -236,6 +255,9 @@ def test_polygon_drag_fills_the_outline(make_window, qtbot, folder):
     ev(QMouseEvent.Type.MouseButtonRelease, screen(w, *pts[-1]), left, none)
     assert doc.mask[70:170, 70:170].all() and not doc.mask[:50].any()
     assert w.parts.editor.preview_item.path().isEmpty()
+    assert doc.undo_label == "Lasso" and doc.history.undo_levels == 1
+    assert w.parts.tool_panel.undo_button.text() == "Undo Lasso"
+    assert w.parts.actions["undo"].text().replace("&", "") == "Undo Lasso"
 
 
 def test_islands_click_and_apply(make_window, qtbot, folder):
@@ -246,7 +268,7 @@ def test_islands_click_and_apply(make_window, qtbot, folder):
     m[150:160, 150:160] = True  # small
     m[200:205, 30:35] = True  # tiny
     doc.replace(m)
-    key(w, qtbot, Qt.Key.Key_5)  # islands, default: remove clicked
+    key(w, qtbot, Qt.Key.Key_6)  # islands, default: remove clicked
     click(w, qtbot, (155, 155))
     assert not doc.mask[150:160, 150:160].any() and doc.mask[200:205, 30:35].all()
     panel = w.parts.tool_panel
@@ -263,7 +285,7 @@ def test_morphology_apply_and_clear(make_window, qtbot, folder):
     m = np.zeros(doc.shape, bool)
     m[50:150, 50:150] = True
     doc.replace(m)
-    key(w, qtbot, Qt.Key.Key_6)  # morphology
+    key(w, qtbot, Qt.Key.Key_7)  # morphology
     panel = w.parts.tool_panel
     combo = panel.option_widgets[("morphology", "operation")]
     combo.setCurrentIndex(combo.findData("erode"))
@@ -271,7 +293,7 @@ def test_morphology_apply_and_clear(make_window, qtbot, folder):
     qtbot.mouseClick(panel.apply_button, Qt.MouseButton.LeftButton)
     assert doc.mask.sum() < 100 * 100 and doc.mask[100, 100] and not doc.mask[52, 100]
     assert "erode" in panel.undo_button.text()
-    key(w, qtbot, Qt.Key.Key_7)  # clear: a click on the image clears, Ctrl+Z brings it back
+    key(w, qtbot, Qt.Key.Key_8)  # clear: a click on the image clears, Ctrl+Z brings it back
     click(w, qtbot, (10, 10))
     assert not doc.mask.any()
     key(w, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
@@ -317,3 +339,198 @@ def test_partial_repaint_reaches_the_screen_and_matches_a_full_redraw(make_windo
     partial_rgba = overlay._rgba.copy()
     overlay.set_mask(doc.mask)
     assert np.array_equal(partial_rgba, overlay._rgba)
+
+
+def _expected_polygon(vertices: list[tuple[float, float]], shape: tuple[int, int]) -> np.ndarray:
+    from skimage.draw import polygon
+
+    want = np.zeros(shape, bool)
+    rr, cc = polygon([v[0] for v in vertices], [v[1] for v in vertices], shape=shape)
+    want[rr, cc] = True
+    return want
+
+
+def _placed(w: Any, qtbot: Any, at: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Click each pixel; all the vertices the tool now holds (the new ones within a screen pixel of those asked)."""
+    tool = w.parts.editor.tool
+    for p in at:
+        click(w, qtbot, p)
+    got = list(tool.handles())
+    tol = 1.0 / w.parts.viewer.zoom() + 0.01
+    assert len(got) >= len(at)
+    assert all(abs(g[0] - a[0]) <= tol and abs(g[1] - a[1]) <= tol for g, a in zip(got[-len(at) :], at, strict=True))
+    return got
+
+
+def test_polygon_vertices_backspace_enter_fill_one_polygon_step(make_window, qtbot, folder):
+    w = editing_window(make_window, qtbot, folder)
+    doc, ctl = doc_of(w), w.parts.editor
+    doc.replace(np.zeros(doc.shape, bool))
+    key(w, qtbot, Qt.Key.Key_5)
+    assert ctl.tool_name == "polygon" and w.parts.tool_panel.buttons["polygon"].isChecked()
+    _placed(w, qtbot, [(40, 50), (45, 200), (190, 220), (120, 120)])
+    key(w, qtbot, Qt.Key.Key_Backspace)  # the wrong fourth vertex goes
+    assert len(ctl.tool.handles()) == 3
+    vertices = _placed(w, qtbot, [(170, 60)])
+    qtbot.mouseMove(w.parts.viewer.graphics.viewport(), screen(w, 150, 30))  # the rubber band follows the mouse
+    assert ctl.tool.preview()[0][-1] != vertices[-1]
+    assert not ctl.preview_item.path().isEmpty()
+    assert not doc.mask.any() and doc.history.undo_levels == 0  # nothing written before it is closed
+    key(w, qtbot, Qt.Key.Key_Return)
+    assert np.array_equal(doc.mask, _expected_polygon(vertices, doc.shape))
+    assert doc.history.undo_levels == 1 and doc.undo_label == "Polygon"
+    assert w.parts.tool_panel.undo_button.text() == "Undo Polygon"
+    assert ctl.preview_item.path().isEmpty() and not ctl.tool.pending
+    key(w, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert not doc.mask.any()
+
+
+def test_polygon_escape_drops_it_and_double_click_or_first_vertex_closes(make_window, qtbot, folder):
+    w = editing_window(make_window, qtbot, folder)
+    doc, ctl = doc_of(w), w.parts.editor
+    doc.replace(np.zeros(doc.shape, bool))
+    key(w, qtbot, Qt.Key.Key_5)
+    _placed(w, qtbot, [(40, 40), (40, 120), (120, 120)])
+    key(w, qtbot, Qt.Key.Key_Escape)
+    assert not ctl.tool.pending and not doc.mask.any() and doc.history.undo_levels == 0
+    assert ctl.tool_name == "polygon"  # Esc dropped the polygon, not the tool
+    # a click on the first vertex closes it
+    square = _placed(w, qtbot, [(40, 40), (40, 120), (120, 120), (120, 40)])
+    click(w, qtbot, (40, 40))
+    assert not ctl.tool.pending
+    assert np.array_equal(doc.mask, _expected_polygon(square, doc.shape)) and doc.history.undo_levels == 1
+    # a double-click places its vertex and closes; in Remove mode the polygon is cut out
+    ctl.set_option("mode", "remove")
+    vertices = _placed(w, qtbot, [(60, 60), (60, 100), (100, 100)])
+    last = screen(w, 100, 60)
+    double_click(w, last)
+    assert not ctl.tool.pending
+    viewer = w.parts.viewer
+    vertices.append(ctl._pt(*viewer.scene_to_image(viewer.graphics.mapToScene(last))))
+    want = _expected_polygon(square, doc.shape) & ~_expected_polygon(vertices, doc.shape)
+    assert np.array_equal(doc.mask, want)
+    assert doc.history.undo_levels == 2 and doc.undo_label == "Polygon"
+
+
+def test_smooth_stray_click_leaves_mask_and_history_alone(make_window, qtbot, folder):
+    w = editing_window(make_window, qtbot, folder)
+    doc = doc_of(w)
+    m = np.zeros(doc.shape, bool)
+    m[60:140, 60:140] = True
+    m[100, 60:100] = False  # a slit a closing fills
+    doc.replace(m)
+    key(w, qtbot, Qt.Key.Key_7)
+    assert w.parts.editor.tool_name == "morphology"
+    for at in ((100, 100), (10, 200)):  # on the mask, then far from it
+        click(w, qtbot, at)
+        assert np.array_equal(doc.mask, m) and doc.history.undo_levels == 0 and not doc.can_undo
+    assert "Drag" in w.parts.tool_panel.message.text()
+    drag(w, (10, 200), (20, 240))  # a drag that touches no mask pixel: nothing either
+    assert np.array_equal(doc.mask, m) and doc.history.undo_levels == 0
+    w.parts.editor.set_option("size", 5)
+    assert w.parts.editor.radius == 5  # the outline cursor shows the brushed area
+    drag(w, (100, 62), (100, 80))  # over the slit's open end: closed there only
+    assert doc.history.undo_levels == 1 and doc.undo_label == "close 3 px"
+    assert doc.mask[100, 62:75].all() and not doc.mask[100, 90:100].any()
+
+
+WARM_CHILD = textwrap.dedent(
+    """
+    import json, sys, threading, time
+    watched = {"scipy.ndimage": None, "skimage.draw": None}
+
+    class Spy:  # records which thread first imports each watched module, and when
+        def find_spec(self, name, path=None, target=None):
+            if name in watched and watched[name] is None:
+                watched[name] = [threading.current_thread().name, time.perf_counter()]
+            return None
+
+    sys.meta_path.insert(0, Spy())
+    from PySide6.QtCore import QTimer
+    from pneumoviewer.app import create_app
+
+    app, w = create_app([sys.argv[1], "--no-ai"])
+    seen = {}
+    w.parts.nav.imagePainted.connect(lambda i: seen.setdefault("painted", time.perf_counter()))
+
+    def check():
+        if "painted" in seen and all(watched.values()):
+            app.quit()
+
+    timer = QTimer(); timer.timeout.connect(check); timer.start(20)
+    QTimer.singleShot(30000, app.quit)
+    app.exec()
+    w.close()
+    print("RESULT" + json.dumps({"painted": seen.get("painted"), "imports": watched}))
+    """
+)
+
+
+def test_the_editing_libraries_are_imported_off_the_gui_thread_after_the_first_paint(folder):
+    """No edit is made: the first Fill's libraries arrive by themselves, in the warm-up thread, once painted."""
+    from pneumoviewer.gui.editing_controller import WARM_UP_THREAD
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-c", WARM_CHILD, str(folder)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
+    assert line is not None, proc.stdout + proc.stderr
+    seen = json.loads(line[len("RESULT") :])
+    assert seen["painted"] is not None
+    for module, (thread, when) in seen["imports"].items():
+        assert thread == WARM_UP_THREAD, (module, thread)
+        assert when > seen["painted"], module
+
+
+def test_every_key_is_bound_once_and_the_polygon_keys_come_from_the_table():
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QKeyEvent, QKeySequence
+
+    from pneumoviewer.gui.shortcuts import SHORTCUTS, matches
+
+    keys = [QKeySequence(k).toString() for s in SHORTCUTS for k in s.keys]
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
+    assert {f"tool_{name}" for name in TOOLS} <= {s.action for s in SHORTCUTS}
+    press = QEvent.Type.KeyPress
+    none, keypad = Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier
+    assert matches("polygon_close", QKeyEvent(press, Qt.Key.Key_Return, none))
+    assert matches("polygon_close", QKeyEvent(press, Qt.Key.Key_Enter, keypad))  # the keypad's Enter
+    assert matches("polygon_back", QKeyEvent(press, Qt.Key.Key_Backspace, none))
+    assert not matches("polygon_back", QKeyEvent(press, Qt.Key.Key_Backspace, Qt.KeyboardModifier.ControlModifier))
+
+
+def test_shift_on_the_first_vertex_cuts_the_whole_polygon_out(make_window, qtbot, folder):
+    w = editing_window(make_window, qtbot, folder)
+    doc, ctl = doc_of(w), w.parts.editor
+    doc.replace(np.ones(doc.shape, bool))
+    key(w, qtbot, Qt.Key.Key_5)
+    vp = w.parts.viewer.graphics.viewport()
+    qtbot.mouseClick(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, screen(w, 30, 30))
+    assert ctl.tool.mode == "remove"
+    vertices = _placed(w, qtbot, [(30, 150), (150, 150)])  # no Shift: still the same polygon, still removing
+    assert ctl.tool.mode == "remove"
+    key(w, qtbot, Qt.Key.Key_Enter, Qt.KeyboardModifier.KeypadModifier)
+    assert np.array_equal(~doc.mask, _expected_polygon(vertices, doc.shape))
+    assert ctl.tool.mode == "add"  # the flip lasted one polygon
+
+
+def test_an_open_polygon_survives_the_ai_result_and_is_dropped_by_another_image(make_window, qtbot, folder):
+    from pneumoviewer.core.types import ModelInfo, Prediction
+
+    w = editing_window(make_window, qtbot, folder)
+    ctl, session = w.parts.editor, w.parts.session
+    key(w, qtbot, Qt.Key.Key_5)
+    vertices = _placed(w, qtbot, [(40, 40), (40, 160), (160, 160)])
+    first_doc = doc_of(w)
+    ai = np.zeros(first_doc.shape, bool)
+    ai[300:340, 300:340] = True
+    session.add_prediction(Prediction(session.current, 0.9, ai, ModelInfo("rect-test", "0.1"), device="CPU"))
+    qtbot.waitUntil(lambda: np.array_equal(doc_of(w).mask, ai))  # the untouched document follows the AI mask
+    assert ctl.tool.pending and ctl.tool.handles() == vertices  # the reader's polygon is still there
+    key(w, qtbot, Qt.Key.Key_Return)
+    assert np.array_equal(doc_of(w).mask, ai | _expected_polygon(vertices, ai.shape))
+    _placed(w, qtbot, [(40, 40), (40, 160)])
+    w.parts.nav.step(+1)  # another image: the open polygon is dropped, nothing is written anywhere
+    qtbot.waitUntil(lambda: w.parts.nav.shown == session.current and doc_of(w) is not None
+                    and doc_of(w) is not first_doc)
+    assert not ctl.tool.pending

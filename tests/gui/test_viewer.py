@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QApplication
 
 from pneumoviewer.gui.viewer import DEFAULT_PRESETS, ImageViewer
 from pneumoviewer.gui.workers import load_for_display
@@ -259,3 +260,48 @@ def test_overlay_update_rect_repaints_only_the_rectangle(viewer, tmp_path):
         ov.set_style(mode="stripes")
     with pytest.raises(ValueError):
         ov.set_mask(np.zeros((2, 2, 2), bool))
+
+
+def test_wheel_zoom_changes_only_the_view_transform(viewer, qtbot):
+    """Zooming a 1024² image in and out (across 50 %, where auto-downsampling would switch) re-renders neither the
+    radiograph nor a mask layer: the image and the mask are not converted again, only drawn with a new transform."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    rng = np.random.default_rng(0)
+    viewer.set_image(None, rng.normal(0.5, 0.1, (1024, 1024)).astype(np.float32), (0.5, 1.0), False)
+    mask = np.zeros((1024, 1024), bool)
+    mask[400:600, 300:500] = True
+    overlay = viewer.add_overlay("review", "#2fd0c8")
+    overlay.set_mask(mask)
+    qtbot.waitUntil(lambda: viewer.image_item.qimage is not None and overlay.qimage is not None)
+    renders = {"image": 0, "overlay": 0}
+    painted = {"n": 0}
+    for key, item in (("image", viewer.image_item), ("overlay", overlay)):
+        def counting(*a, _orig=item.render, _key=key):
+            renders[_key] += 1
+            return _orig(*a)
+
+        item.render = counting
+    orig_paint = viewer.image_item.paint
+
+    def paint(*a):
+        painted["n"] += 1
+        orig_paint(*a)
+
+    viewer.image_item.paint = paint
+    vp = viewer.graphics.viewport()
+    centre = QPointF(vp.width() / 2, vp.height() / 2)
+    zooms = []
+    for step in (-1, -1, -1, 1, 1, 1, 1):
+        before = painted["n"]
+        ev = QWheelEvent(centre, QPointF(vp.mapToGlobal(centre)), QPoint(0, 0), QPoint(0, 120 * step),
+                         Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(vp, ev)
+        qtbot.waitUntil(lambda b=before: painted["n"] > b)
+        zooms.append(viewer.zoom())
+    assert min(zooms) < 0.5 < max(zooms)  # the notches crossed the factor-2 downsampling threshold
+    assert renders == {"image": 0, "overlay": 0}
+    big = np.zeros((3000, 2500), np.float32)
+    viewer.set_image(None, big, (0.5, 1.0), False)
+    assert viewer.image_item.autoDownsample  # a 3000² film is still downsampled for drawing

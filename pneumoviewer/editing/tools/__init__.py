@@ -8,12 +8,14 @@ from pneumoviewer.editing.tools.clear import ClearTool
 from pneumoviewer.editing.tools.eraser import EraserTool
 from pneumoviewer.editing.tools.fill import FillTool
 from pneumoviewer.editing.tools.islands import IslandsTool
+from pneumoviewer.editing.tools.lasso import LassoTool
 from pneumoviewer.editing.tools.morphology import MorphologyTool
 from pneumoviewer.editing.tools.polygon import PolygonTool
 
-# Registry: name → class, in the order the toolbar shows them (number keys 1..7 follow this order).
+# Registry: name → class, in the order the toolbar shows them (number keys 1..8 follow this order).
 TOOLS: dict[str, type[Tool]] = {
-    cls.name: cls for cls in (BrushTool, EraserTool, FillTool, PolygonTool, IslandsTool, MorphologyTool, ClearTool)
+    cls.name: cls
+    for cls in (BrushTool, EraserTool, FillTool, LassoTool, PolygonTool, IslandsTool, MorphologyTool, ClearTool)
 }
 
 
@@ -29,6 +31,7 @@ __all__ = [
     "EraserTool",
     "FillTool",
     "IslandsTool",
+    "LassoTool",
     "MorphologyTool",
     "PolygonTool",
     "Tool",

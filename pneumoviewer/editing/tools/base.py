@@ -1,9 +1,12 @@
 """The common tool base: metadata for the GUI (name, icon, help, shortcut, options) and press/move/release.
 
 Tools compute a modifier mask + mode and hand it to :meth:`MaskDocument.apply`; the document owns undo. A drag tool
-(brush, eraser, polygon) opens one stroke on press and closes it on release; a click tool (fill, islands,
-morphology, clear) acts on press as one undo item and ignores move/release. Click tools that act on the whole
-mask also offer :meth:`Tool.apply` so the GUI can run them from a button.
+(brush, eraser, lasso, smooth) makes one undo step of press → move → release; a click tool (fill, islands, clear)
+acts on press as one undo item and ignores move/release. The polygon spans several clicks: while it is
+:attr:`Tool.pending` the GUI routes Enter (:meth:`Tool.finish`), Backspace (:meth:`Tool.back`), Esc
+(:meth:`Tool.cancel`) and the mouse position (:meth:`Tool.hover`) to it. Tools with a whole-mask variant offer
+:meth:`Tool.apply` so the GUI can run them from a button. An undo step is named by the tool's label (what its
+button says: "Undo Lasso", "Undo Polygon"), or by what it did where that says more ("Undo close 3 px").
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from pneumoviewer.editing.algorithms import Point, changed_bbox
+from pneumoviewer.editing.algorithms import Point, changed_bbox, polygon_modifier
 from pneumoviewer.editing.document import MaskDocument, Mode
 
 
@@ -43,7 +46,8 @@ class Tool:
     shortcut: ClassVar[str] = ""  # single key; the GUI also binds number keys by registry order
     options: ClassVar[tuple[ToolOption, ...]] = ()
     drag: ClassVar[bool] = False  # True: press→move→release is one stroke; False: acts on press
-    whole_mask: ClassVar[bool] = False  # True: acts on the whole mask; the click position does not matter
+    whole_mask: ClassVar[bool] = False  # True: the panel offers Apply, which runs the tool on the whole mask
+    size_option: ClassVar[str | None] = None  # the int option `[` / `]` change (the brush radius), if any
 
     def __init__(self, **kwargs: Any) -> None:
         for opt in self.options:
@@ -51,6 +55,9 @@ class Tool:
         for key, value in kwargs.items():
             self.set_option(key, value)
         self.message: str = ""  # last user-facing note (e.g. why a fill did nothing), for a status bar
+        #: a click this close (image px) to a handle (the polygon's first vertex) picks it (0: never); the GUI sets
+        #: it from the zoom so the target is the same few screen pixels at any magnification
+        self.snap_radius: float = 4.0
 
     # ---------------------------------------------------------------- options
 
@@ -82,8 +89,24 @@ class Tool:
 
     @property
     def cursor_radius(self) -> int | None:
-        """Radius in px of the outline cursor to draw, or None for a plain cross-hair."""
-        return None
+        """Radius in px of the outline cursor to draw (the size option's value), or None for a plain cross-hair."""
+        return int(getattr(self, self.size_option)) if self.size_option else None
+
+    def grow(self, step: int | None = None) -> int | None:
+        """`]`: a bigger brush (steps scale with the size so large brushes change quickly); the new size or None."""
+        size = self.cursor_radius
+        if size is None or self.size_option is None:
+            return None
+        self.set_option(self.size_option, size + (step if step is not None else max(1, size // 5)))
+        return self.cursor_radius
+
+    def shrink(self, step: int | None = None) -> int | None:
+        """`[`: a smaller brush; the new size or None."""
+        size = self.cursor_radius
+        if size is None or self.size_option is None:
+            return None
+        self.set_option(self.size_option, size - (step if step is not None else max(1, size // 6)))
+        return self.cursor_radius
 
     # ---------------------------------------------------------------- events
 
@@ -97,8 +120,32 @@ class Tool:
         """Mouse up: a drag tool finishes its stroke here."""
 
     def cancel(self, doc: MaskDocument) -> None:
-        """Esc during a drag: drop the unfinished stroke."""
+        """Esc during a drag (or while a shape is pending): drop the unfinished stroke."""
         doc.cancel_stroke()
+
+    @property
+    def pending(self) -> bool:
+        """True while an unfinished shape lives across clicks (an open polygon); the mask is not changed yet."""
+        return False
+
+    def preview(self) -> tuple[Sequence[Point], bool]:
+        """The outline the GUI draws while the tool works (image points, pixel centres) and whether it is closed."""
+        return (), False
+
+    def handles(self) -> Sequence[Point]:
+        """Points the GUI marks on the outline (the polygon's vertices)."""
+        return ()
+
+    def hover(self, point: Point) -> None:
+        """The mouse moved with no button down (the polygon's rubber band follows it)."""
+
+    def back(self) -> bool:
+        """Backspace while pending: step back (the polygon drops its last vertex); True if something changed."""
+        return False
+
+    def finish(self, doc: MaskDocument) -> bool:
+        """Enter (or a double-click) while pending: complete the shape; False (and a :attr:`message`) if it cannot."""
+        return False
 
     def apply(self, doc: MaskDocument) -> bool:
         """Run a whole-mask tool once (from a button); False when the tool needs a click or nothing changed."""
@@ -117,6 +164,20 @@ MODE_OPTION = ToolOption(
     choices=(Mode.ADD.value, Mode.REMOVE.value),
     help="Add to the mask or remove from it",
 )
+
+
+def fill_outline(doc: MaskDocument, points: Sequence[Point], mode: str, label: str) -> bool:
+    """Add (or cut out) the closed outline through `points` as one undo step `label`; False if it has no area.
+
+    The lasso and the polygon share it, so a dragged and a clicked outline fill the same pixels.
+    """
+    hit = polygon_modifier(points, doc.shape)
+    if hit is None:
+        return False
+    doc.begin_stroke(label)
+    doc.apply(hit[0], hit[1], mode)
+    doc.end_stroke()
+    return True
 
 
 def commit_whole(doc: MaskDocument, new_mask: Any, label: str) -> bool:

@@ -28,6 +28,7 @@ class BrushTool(Tool):
         MODE_OPTION,
     )
     default_mode: ClassVar[str] = Mode.ADD.value
+    size_option: ClassVar[str | None] = "radius"
 
     radius: int
     mode: str
@@ -36,22 +37,8 @@ class BrushTool(Tool):
         super().__init__(radius=radius, mode=mode if mode is not None else self.default_mode, **kwargs)
         self._last: tuple[int, int] | None = None
 
-    @property
-    def cursor_radius(self) -> int | None:
-        return self.radius
-
-    def grow(self, step: int | None = None) -> int:
-        """`]`: a bigger brush (steps scale with the size so large brushes change quickly); returns the radius."""
-        self.set_option("radius", self.radius + (step if step is not None else max(1, self.radius // 5)))
-        return self.radius
-
-    def shrink(self, step: int | None = None) -> int:
-        """`[`: a smaller brush; returns the radius."""
-        self.set_option("radius", self.radius - (step if step is not None else max(1, self.radius // 6)))
-        return self.radius
-
     def press(self, doc: MaskDocument, point: Point) -> None:
-        doc.begin_stroke(self.name)
+        doc.begin_stroke(self.label)
         p = (round(point[0]), round(point[1]))
         self._last = p
         hit = disc_modifier(p, self.radius, doc.shape)

@@ -31,7 +31,7 @@ class ClearTool(Tool):
             return False
         self.message = ""
         r0, r1, c0, c1 = box
-        doc.begin_stroke(self.name)
+        doc.begin_stroke(self.label)
         doc.apply(np.ones((r1 - r0, c1 - c0), dtype=bool), box, Mode.REMOVE)
         doc.end_stroke()
         return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pneumoviewer.editing.algorithms import Point, bbox_of, connected_region, hole_at
+from pneumoviewer.editing.algorithms import Point, region_at
 from pneumoviewer.editing.document import MaskDocument, Mode
 from pneumoviewer.editing.tools.base import MODE_OPTION, Tool, ToolOption
 
@@ -49,19 +49,16 @@ class FillTool(Tool):
             if mask[r, c]:
                 self.message = "Already part of the mask; click inside a hole or outline."
                 return
-            region = connected_region(mask, (r, c), 1) if self.allow_border else hole_at(mask, (r, c))
-            if region is None:
+            hit = region_at(mask, (r, c), 1, enclosed=not self.allow_border)
+            if hit is None:
                 self.message = "That area reaches the image border, so it is not a hole; nothing filled."
                 return
         else:
             if not mask[r, c]:
                 self.message = "Click on the mask to remove a region."
                 return
-            region = connected_region(mask, (r, c), 2)
-        box = bbox_of(region)
-        if box is None:
-            return
-        r0, r1, c0, c1 = box
-        doc.begin_stroke(self.name)
-        doc.apply(region[r0:r1, c0:c1], box, self.mode)
+            hit = region_at(mask, (r, c), 2)
+            assert hit is not None  # on the image (checked above)
+        doc.begin_stroke(self.label)
+        doc.apply(hit[0], hit[1], self.mode)
         doc.end_stroke()

@@ -58,7 +58,7 @@ class IslandsTool(Tool):
         if new is None or (self.action == "remove_clicked" and not _on_mask(mask, point)):
             self.message = "Click a region to remove it."
             return False
-        changed = commit_whole(doc, new, f"islands: {self.action.replace('_', ' ')}")
+        changed = commit_whole(doc, new, f"Islands: {self.action.replace('_', ' ')}")
         if not changed:
             self.message = "Nothing to change."
         return changed

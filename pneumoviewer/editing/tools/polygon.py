@@ -1,64 +1,88 @@
-"""Polygon / lasso: drag (or click vertices) around an area; on release the closed outline is added or removed."""
+"""Polygon: click vertex by vertex; Enter, a double-click or a click on the first vertex closes and fills it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
-from pneumoviewer.editing.algorithms import Point, polygon_modifier
+from pneumoviewer.editing.algorithms import Point
 from pneumoviewer.editing.document import MaskDocument
-from pneumoviewer.editing.tools.base import MODE_OPTION, Tool, ToolOption
+from pneumoviewer.editing.tools.base import MODE_OPTION, Tool, ToolOption, fill_outline
 
 
 class PolygonTool(Tool):
-    """Collect outline points on press/move; on release fill the closed polygon (add) or cut it out (remove).
+    """A straight-edged outline placed click by click, for a pleural line followed point by point.
 
-    The mask changes only on release, so the GUI draws :attr:`points` as a preview line while dragging.
-    Points closer than ``min_spacing`` px to the previous one are skipped (a lasso on a 3000² image stays small).
+    A click adds a vertex (holding the button and dragging moves the new vertex before it is let go). While the
+    polygon is open (:attr:`pending`) the GUI draws the vertices and a rubber band from the last one to the mouse
+    (:meth:`hover`, :meth:`preview`). :meth:`back` (Backspace) removes the last vertex, :meth:`finish` (Enter,
+    double-click, or a click within :attr:`snap_radius` of the first vertex) fills it as one undo step "Polygon"
+    (cut out in Remove mode), :meth:`cancel` (Esc) drops it. The mask changes only when the polygon is closed.
     """
 
     name: ClassVar[str] = "polygon"
-    label: ClassVar[str] = "Lasso"
-    icon: ClassVar[str] = "lasso"
-    help: ClassVar[str] = "Drag around an area and release to fill it (or cut it out in Remove mode)."
-    shortcut: ClassVar[str] = "L"
+    label: ClassVar[str] = "Polygon"
+    icon: ClassVar[str] = "polygon"
+    help: ClassVar[str] = (
+        "Click to place vertices; Backspace removes the last one. Enter, a double-click or a click on the first "
+        "vertex closes and fills the polygon (cuts it out in Remove mode); Esc drops it."
+    )
+    shortcut: ClassVar[str] = "P"
     drag: ClassVar[bool] = True
     options: ClassVar[tuple[ToolOption, ...]] = (MODE_OPTION,)
-    min_spacing: ClassVar[float] = 1.0
 
     mode: str
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
-        self.points: list[tuple[float, float]] = []
+        self.vertices: list[tuple[float, float]] = []
+        self._cursor: tuple[float, float] | None = None
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.vertices)
+
+    def preview(self) -> tuple[Sequence[Point], bool]:
+        if self._cursor is None or not self.vertices:
+            return self.vertices, False
+        return [*self.vertices, self._cursor], False
+
+    def handles(self) -> Sequence[Point]:
+        return self.vertices
+
+    def hover(self, point: Point) -> None:
+        self._cursor = (float(point[0]), float(point[1]))
 
     def press(self, doc: MaskDocument, point: Point) -> None:
-        self.points = [(float(point[0]), float(point[1]))]
+        self.message = ""
+        p = (float(point[0]), float(point[1]))
+        if len(self.vertices) >= 3 and self.snap_radius > 0:
+            r0, c0 = self.vertices[0]
+            if (p[0] - r0) ** 2 + (p[1] - c0) ** 2 <= self.snap_radius**2:
+                self.finish(doc)
+                return
+        self.vertices.append(p)
+        self._cursor = p
 
     def move(self, doc: MaskDocument, point: Point) -> None:
-        if not self.points:
-            self.press(doc, point)
-            return
-        lr, lc = self.points[-1]
-        if (point[0] - lr) ** 2 + (point[1] - lc) ** 2 >= self.min_spacing**2:
-            self.points.append((float(point[0]), float(point[1])))
+        """The button is still down after placing a vertex: the vertex follows the mouse."""
+        if self.vertices:
+            self.vertices[-1] = self._cursor = (float(point[0]), float(point[1]))
 
-    def release(self, doc: MaskDocument) -> None:
-        points, self.points = self.points, []
-        self.message = ""
-        hit = polygon_modifier(points, doc.shape)
-        if hit is None:
-            self.message = "Draw an outline around an area (at least three points)."
-            return
-        doc.begin_stroke(self.name)
-        doc.apply(hit[0], hit[1], self.mode)
-        doc.end_stroke()
+    def back(self) -> bool:
+        if not self.vertices:
+            return False
+        self.vertices.pop()
+        return True
+
+    def finish(self, doc: MaskDocument) -> bool:
+        if len(self.vertices) < 3:
+            self.message = "A polygon needs at least three vertices."
+            return False
+        vertices, self.vertices = self.vertices, []
+        if not fill_outline(doc, vertices, self.mode, self.label):
+            self.message = "That polygon encloses no pixel."
+        return True
 
     def cancel(self, doc: MaskDocument) -> None:
-        self.points = []
-
-    def apply_points(self, doc: MaskDocument, points: list[Point]) -> bool:
-        """Apply a whole outline at once (click-by-click polygons, scripted edits); True if the mask changed."""
-        before = doc.version
-        self.points = [(float(p[0]), float(p[1])) for p in points]
-        self.release(doc)
-        return doc.version != before
+        self.vertices = []
