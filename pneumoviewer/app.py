@@ -123,7 +123,7 @@ def build_window(
     review = ReviewController(session, signals, nav, editor, worklist_model, metadata, layers, window.message,
                               ai_pending, confirm_accept=guard.confirm_accept, parent=window)
     exporter = ExportController(window, session)
-    auto_run = {"queued": False}  # the AI runs once per folder, after its first image is on screen
+    auto_run = {"queued": False}  # the AI runs once per folder, after its first image is on screen (auto_start)
     default_pending = {"on": False}  # the folder's bundle waits for its index (phantoms or real films?)
 
     def chosen_bundle(folder: Path) -> Path | None:
@@ -229,13 +229,21 @@ def build_window(
         ai_status.hide()
         window.message("AI stopped for the remaining images (AI ▸ Run AI resumes)", 4000)
 
+    def auto_start(_arg: object = None) -> None:
+        """The AI runs once the first image is on screen and the index is complete (rows stream in before: the
+        scan and the AI would share the CPU, and a run started early would miss the images not indexed yet)."""
+        if run_ai and not auto_run["queued"] and session.index is not None and nav.shown is not None:
+            auto_run["queued"] = True
+            QTimer.singleShot(0, start_ai)
+
     def after_paint(_image_id: str) -> None:
         editor.warm_up()  # the editing libraries load in the background once the image is on screen
-        if run_ai and not auto_run["queued"] and session.image_ids():
-            auto_run["queued"] = True
-            QTimer.singleShot(0, start_ai)  # after the first image is on screen, not before
+        auto_start()
 
     nav.imagePainted.connect(after_paint)
+    signals.indexChanged.connect(auto_start)
+    # Run AI pressed while the rows were still streaming in: the images indexed after it join the running queue
+    signals.indexChanged.connect(lambda _n: start_ai() if ai.worker is not None and ai.worker.pending() else None)
     worklist.currentImageChanged.connect(
         lambda image_id: ai.prioritize(nav.neighbours(image_id, AI_PRIORITY_AHEAD))
     )

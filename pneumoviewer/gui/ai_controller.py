@@ -124,7 +124,7 @@ class AiController(QObject):
         worker.modelInfo.connect(self._on_model_info)
         worker.ready.connect(self.modelReady)
         worker.fatal.connect(self.modelFailed)
-        worker.result.connect(self._on_result)
+        worker.results.connect(self._on_results)
         worker.error.connect(self._on_error)
         worker.progress.connect(self.progress)
         worker.idle.connect(self.inferenceIdle)
@@ -197,6 +197,10 @@ class AiController(QObject):
     def _on_model_info(self, info: ModelInfo) -> None:
         self._model = info
         self.modelInfo.emit(info)
+
+    def _on_results(self, predictions: list[Prediction]) -> None:
+        for prediction in predictions:
+            self._on_result(prediction)
 
     def _on_result(self, prediction: Prediction) -> None:
         summary = self.session.add_prediction(prediction)

@@ -87,11 +87,6 @@ class Navigator(QObject):
         if not self.loader.isRunning() and not self._closing:
             self.loader.start()
 
-    def seed(self, item: LoadedImage | None) -> None:
-        """An image decoded already (the scan thread decodes the first one)."""
-        if item is not None:
-            self._cache[item.image_id] = item
-
     def stop(self) -> None:
         self._closing = True
         self.loader.stop()

@@ -2,7 +2,7 @@
 
 Decisions live in `pneumoviewer.review.ReviewSession`; this controller only shows them and forwards the keys.
 `SessionSignals` turns the session's events into Qt signals (events from the writer thread arrive queued on the
-GUI thread).
+GUI thread, the save confirmations in batches).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pneumoviewer.gui.editing_controller import EditingController
 from pneumoviewer.gui.layers import LayerController
 from pneumoviewer.gui.metadata_panel import MetadataPanel
 from pneumoviewer.gui.navigation import Navigator
+from pneumoviewer.gui.workers import Batches
 from pneumoviewer.gui.worklist import WorklistModel
 from pneumoviewer.review.session import (
     AiFailed,
@@ -53,7 +54,14 @@ class SessionSignals(QObject):
 
     def __init__(self, session: ReviewSession, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        # the writer confirms every write (a burst of 12,000 AI results: 12,000 confirmations): they reach the GUI
+        # thread in batches, each (image, kind) once per batch, not as one queued signal per write
+        self._saves = Batches(self._emit_saved, interval_ms=100, max_items=1000, parent=self)
         session.subscribe(self._emit)
+
+    def _emit_saved(self, saves: list[tuple[str, str]]) -> None:
+        for image_id, kind in dict.fromkeys(saves):
+            self.saved.emit(image_id, kind)
 
     def _emit(self, event: Event) -> None:
         match event:
@@ -76,7 +84,7 @@ class SessionSignals(QObject):
             case LabelsImported(layer):
                 self.labelsImported.emit(layer)
             case Saved(image_id, kind):
-                self.saved.emit(image_id, kind)
+                self._saves.put((image_id, kind))
             case SaveFailed(message):
                 self.saveFailed.emit(message)
 

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
-from pneumoviewer.core.types import Cancelled
+from pneumoviewer.core.types import Cancelled, Prediction
 from pneumoviewer.inference.client import InferenceClient  # imported here, not in the worker thread (GIL)
 from pneumoviewer.inference.protocol import (
     ClientEvent,
@@ -48,8 +48,12 @@ CancelFn = Callable[[], bool]
 # One-shot tasks: scan a folder, generate the demo studies
 
 
+PROGRESS_S = 0.25  # a task's progress reaches the GUI at most this often: each QProgressBar.setValue that changes
+# its text repaints the window at once (synchronously, with whatever else is dirty), so 20/s cost a 12k scan seconds
+
+
 class TaskThread(QThread):
-    """Runs `fn(progress, cancel)` once; progress is throttled to ~20 updates/s."""
+    """Runs `fn(progress, cancel)` once; progress is throttled to one update per `PROGRESS_S` (and the last)."""
 
     progress = Signal(int, int)
     succeeded = Signal(object)
@@ -71,7 +75,7 @@ class TaskThread(QThread):
 
     def _progress(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if done >= total or now - self._last_emit >= 0.05:
+        if done >= total or now - self._last_emit >= PROGRESS_S:
             self._last_emit = now
             self.progress.emit(int(done), int(total))
 
@@ -97,6 +101,83 @@ class TaskThread(QThread):
         """Cancel and wait until the thread has ended (the task checks for cancel at every progress step)."""
         self._cancel.set()
         self.wait()
+
+
+class Batches(QObject):
+    """Items a worker thread produces, handed to a GUI-thread `handle(items)` in batches.
+
+    Why: one queued signal per item floods the GUI thread (12,000 scan rows or AI results posted while it was busy
+    are all delivered in one go, a stall of seconds). Here the worker thread only appends under a lock and wakes
+    the GUI thread once; the GUI thread takes the first items at once, then at most every `interval_ms`, and never
+    more than `max_items` per turn of the event loop (the rest in the next turns, so painting and input go on).
+    `finish(then)` runs `then()` once everything put so far has been handled.
+    """
+
+    _wake = Signal()
+
+    def __init__(
+        self, handle: Callable[[list[Any]], None], interval_ms: int = 100, max_items: int = 1000, parent: Any = None
+    ) -> None:
+        super().__init__(parent)
+        self._handle = handle
+        self._interval = int(interval_ms)
+        self._max = max(1, int(max_items))
+        self._lock = threading.Lock()
+        self._items: list[Any] = []
+        self._woken = False
+        self._then: Callable[[], None] | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._drain)
+        self._wake.connect(self._on_wake)  # queued when put() runs on a worker thread
+
+    def put(self, item: Any) -> None:
+        """Any thread: add one item (the GUI thread is woken once per batch, not per item)."""
+        with self._lock:
+            self._items.append(item)
+            wake, self._woken = not self._woken, True
+        if wake:
+            self._wake.emit()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def finish(self, then: Callable[[], None]) -> None:
+        """GUI thread: handle what is waiting now (in turns of `max_items`), then call `then()` once."""
+        self._then = then
+        self._timer.stop()
+        self._drain()
+
+    def clear(self) -> None:
+        """Drop what is waiting (the folder it belongs to was closed); a pending `finish` is forgotten."""
+        with self._lock:
+            self._items.clear()
+            self._woken = False
+        self._then = None
+        self._timer.stop()
+
+    def _on_wake(self) -> None:
+        if not self._timer.isActive():  # else the running interval (or the next turn) takes them
+            self._drain()
+
+    def _drain(self) -> None:
+        with self._lock:
+            batch = self._items[: self._max]
+            del self._items[: self._max]
+            more = bool(self._items)
+            if not more:
+                self._woken = False
+        if batch:
+            self._handle(batch)
+        if more:
+            self._timer.start(0)  # the next turn of the event loop: paints and input first
+            return
+        if batch:
+            self._timer.start(self._interval)
+        then, self._then = self._then, None
+        if then is not None:
+            then()
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -208,9 +289,13 @@ class ImageLoader(QThread):
 # ---------------------------------------------------------------------------------------------------------------------
 # AI inference
 
+EVENT_BATCH_MS = 100  # the AI's events reach the GUI thread at most this often (the first one at once) ...
+EVENT_BATCH_MAX = 100  # ... and at most this many per turn of its event loop (~50 results: ~10-20 ms of work)
+
 
 class InferenceWorker(QThread):
-    """A thin QThread around `pneumoviewer.inference.client.InferenceClient`: its events become signals.
+    """A thin QThread around `pneumoviewer.inference.client.InferenceClient`: its events become signals, in order,
+    through one `Batches` stream (results in lists: a burst costs a signal per batch, not per image).
 
     `mode="process"` (default): a child process does the TensorFlow work; `mode="thread"`: the engine runs in this
     QThread. `engine_factory(bundle_dir)` replaces `InferenceEngine` (a tiny engine in tests; must be picklable and
@@ -220,7 +305,7 @@ class InferenceWorker(QThread):
     modelInfo = Signal(object)  # ModelInfo, as soon as the manifest is read (before TensorFlow loads)
     ready = Signal(str)  # device ('CPU', 'GPU: …') once the model is loaded and warmed up
     fatal = Signal(str)  # the model could not be loaded: the app goes on without AI
-    result = Signal(object)  # Prediction
+    results = Signal(object)  # list[Prediction], on the GUI thread in batches (`Batches`: a burst never floods it)
     error = Signal(str, str)  # image_id, message (the worker goes on with the next image)
     progress = Signal(int, int)  # done, total
     idle = Signal()  # queue empty, nothing in flight
@@ -237,25 +322,48 @@ class InferenceWorker(QThread):
         self.setObjectName("inference")
         self.client = InferenceClient(self._relay, bundle_dir, mode, engine_factory)
         self.mode = mode
+        self._events = Batches(self._dispatch, EVENT_BATCH_MS, EVENT_BATCH_MAX, parent=self)
 
     def _relay(self, event: ClientEvent) -> None:
-        match event:
-            case ModelLoading(model):
-                self.modelInfo.emit(model)
-            case Ready(device):
-                self.ready.emit(device)
-            case Fatal(message):
-                self.fatal.emit(message)
-            case Result(prediction):
-                self.result.emit(prediction)
-            case Failed(image_id, message):
-                self.error.emit(image_id, message)
-            case Progress(done, total):
-                self.progress.emit(done, total)
-            case Idle():
-                self.idle.emit()
-            case QueueCancelled():
-                self.cancelled.emit()
+        """Inference thread: every event joins one ordered stream, taken on the GUI thread in batches."""
+        self._events.put(event)
+
+    def _dispatch(self, events: list[ClientEvent]) -> None:
+        """GUI thread: the events in order as signals; the results (and the latest progress) between two other
+        events go out as one `results` list, so a burst costs one signal, not one per image."""
+        results: list[Prediction] = []
+        progress: tuple[int, int] | None = None
+        for event in events:
+            match event:
+                case Result(prediction):
+                    results.append(prediction)
+                    continue
+                case Progress(done, total):
+                    progress = (done, total)
+                    continue
+            if results:
+                self.results.emit(results)
+                results = []
+            if progress is not None:
+                self.progress.emit(*progress)
+                progress = None
+            match event:
+                case ModelLoading(model):
+                    self.modelInfo.emit(model)
+                case Ready(device):
+                    self.ready.emit(device)
+                case Fatal(message):
+                    self.fatal.emit(message)
+                case Failed(image_id, message):
+                    self.error.emit(image_id, message)
+                case Idle():
+                    self.idle.emit()
+                case QueueCancelled():
+                    self.cancelled.emit()
+        if results:
+            self.results.emit(results)
+        if progress is not None:
+            self.progress.emit(*progress)
 
     @property
     def model_ready(self) -> bool:

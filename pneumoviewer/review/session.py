@@ -262,24 +262,43 @@ class ReviewSession:
         """A store is open and takes writes (False: no folder, or the store opened read-only)."""
         return self.store is not None and not self.store.read_only
 
-    def set_index(self, index: Any) -> None:
-        """The folder's index is ready: remember paths and sizes, register the sizes with the store."""
-        self.index = index
-        self._paths = {im.meta.image_id: Path(im.path) for im in index.images}
-        # SOPInstanceUID + header digest of the file each mask is drawn on: recorded with every saved mask, and
-        # checked by every export (a file replaced in place by another patient's image is refused, issue 11)
-        self._sources = {im.meta.image_id: im.source_identity() for im in index.images}
-        self._metas = {im.meta.image_id: im.meta for im in index.images}
-        self._shapes = {i: (int(h), int(w)) for i, (h, w) in index.sizes().items() if h and w}
-        if self.store is not None and self._shapes:
-            store, sizes = self.store, [(i, h, w) for i, (h, w) in self._shapes.items()]
+    def add_images(self, images: Iterable[Any]) -> None:
+        """Images of an index still being built (`io.folder.IndexedImage`s streamed by the scan): each can be
+        shown, reviewed and queued for the AI at once; `set_index` completes the folder. Known ones are skipped."""
+        sizes: list[tuple[str, int, int]] = []
+        for im in images:
+            meta = im.meta
+            image_id = meta.image_id
+            if image_id in self._paths:
+                continue
+            self._paths[image_id] = Path(im.path)
+            # SOPInstanceUID + header digest of the file each mask is drawn on: recorded with every saved mask, and
+            # checked by every export (a file replaced in place by another patient's image is refused, issue 11)
+            self._sources[image_id] = im.source_identity()
+            self._metas[image_id] = meta
+            if meta.rows and meta.columns:
+                self._shapes[image_id] = (int(meta.rows), int(meta.columns))
+                sizes.append((image_id, int(meta.rows), int(meta.columns)))
+        if self.store is not None and sizes:
+            store = self.store
             self._submit(lambda: store.register_images(sizes), "", "register")
+
+    def set_index(self, index: Any) -> None:
+        """The folder's index is complete: paths and sizes of every image (those streamed in by `add_images` are
+        kept, so a streamed scan's end costs only the images not seen yet), sizes registered with the store."""
+        if any(index.by_id(i) is None for i in self._paths):  # not the index that was streamed: start afresh
+            self._paths, self._sources, self._metas, self._shapes = {}, {}, {}, {}
+        self.add_images(index.images)
+        self.index = index
         restored = {i: s for i, s in self._ai.items() if i in self._paths}
         self._emit(IndexChanged(len(self._paths), restored))
 
     def take_saved_position(self) -> str | None:
-        """Where the reviewer was when the folder was last closed (once; None when unknown or gone)."""
-        pos, self._saved_position = self._saved_position, None
+        """Where the reviewer was when the folder was last closed: once, as soon as that image is indexed (while
+        the index streams in it stays pending); None when unknown or gone from the complete index."""
+        pos = self._saved_position
+        if pos in self._paths or self.index is not None:
+            self._saved_position = None
         return pos if pos in self._paths else None
 
     def image_ids(self) -> list[str]:
@@ -298,7 +317,7 @@ class ReviewSession:
     def set_current(self, image_id: str | None) -> None:
         """The image the reviewer is on (A / N / F act on it); remembered in the store for the next open."""
         self.current = image_id
-        if image_id is not None and self.store is not None and self.index is not None:
+        if image_id is not None and self.store is not None and image_id in self._paths:
             store = self.store
             self._submit(lambda: store.set_position(image_id), image_id, "position", coalesce="position")
 
