@@ -8,7 +8,6 @@ imported here: the inference worker loads it in a child process after the first 
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 import time
@@ -371,10 +370,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     app, window = create_app(argv)
     _quit_on_ctrl_c(app, window)
-    # what start-up built (Qt wrappers, TF-free numpy/pyqtgraph modules, the window) lives as long as the app: out
-    # of the collector's sight, so a full collection later (a 12k scan allocates enough to trigger several) walks
-    # only new objects instead of holding the GIL for tens of milliseconds against the GUI thread
-    gc.freeze()
     return int(app.exec())  # type: ignore[attr-defined]
 
 
