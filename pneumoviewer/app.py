@@ -146,8 +146,9 @@ def build_window(
         default_pending["on"] = bundle is None
         if bundle is not None:
             use_bundle(bundle)
-        if run_ai and mode == "process" and bundle is not None:
-            # spawning the child briefly holds this process (fork/exec): do it while the user waits for the index
+        if run_ai and mode == "process" and bundle is not None and not session.predictions():
+            # spawning the child briefly holds this process (fork/exec): do it while the user waits for the index.
+            # A folder with stored results starts it only when Run AI finds an image they lack (AiController.start)
             ai.ensure_worker()
 
     def on_index(_n: int) -> None:

@@ -138,12 +138,14 @@ class AiController(QObject):
         Returns how many are pending."""
         if self._closing or not self.has_model() or not self.session.image_ids():
             return 0
+        ids = self.session.ai_queue([*order, *self.session.image_ids()], self.bundle_sha256(), rerun=rerun)
+        if not ids and self._worker is None:
+            return 0  # every image has this bundle's result: no child process, no TensorFlow start, for nothing
         self.ensure_worker()
         worker = self._worker
         assert worker is not None
         if rerun:
             worker.forget()
-        ids = self.session.ai_queue([*order, *self.session.image_ids()], self.bundle_sha256(), rerun=rerun)
         worker.enqueue((i, p) for i in ids if (p := self.session.path(i)) is not None)
         self.prioritize()
         pending = worker.pending()

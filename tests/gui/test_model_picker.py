@@ -172,3 +172,4 @@ def test_switching_models_in_the_picker_shows_each_models_stored_results(make_wi
     assert session.store.status(ids[0]) is ReviewStatus.CORRECTED
     assert np.array_equal(session.store.final_mask(ids[0]), mine)
     assert session.store.ai_model() == sha_demo
+    assert w.parts.ai.start(ids) == 0 and w.parts.ai.worker is None  # all stored: no AI child started for nothing
