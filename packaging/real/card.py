@@ -27,8 +27,11 @@ FLOORS = {"auc": 0.85, "mean_dice_positive": 0.40}
 
 
 def _status(test: dict[str, Any]) -> str:
-    missed = [f"{k.replace('_', ' ')} {test.get(k, float('nan')):.3f} < {v}" for k, v in FLOORS.items()
-              if not test.get(k, 0.0) >= v]
+    def value(k: str) -> float:
+        got = test.get(k)
+        return float("nan") if got is None else float(got)  # None: undefined on this split (report.py)
+
+    missed = [f"{k.replace('_', ' ')} {value(k):.3f} < {v}" for k, v in FLOORS.items() if not value(k) >= v]
     if not missed:
         return "**Status:** meets the project's floors (AUC ≥ 0.85, mean Dice on positives ≥ 0.40) on held-out test."
     return ("**Status: below the project's floors** (AUC ≥ 0.85, mean Dice on positives ≥ 0.40): "
