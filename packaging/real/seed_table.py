@@ -17,7 +17,8 @@ validation figures, so they are optimistic (validation also picked the best epoc
 Background-friendly: each run trains into ``WORK/<run>/`` with its own log ``WORK/<run>.log``; a run whose
 ``WORK/<run>/done.json`` exists is skipped, one that stopped half-way continues with ``--resume``. Each finished run
 is evaluated at once and written to ``packaging/real/seed/<run>.json`` (figures only: no image, no weights);
-``--only table`` renders ``packaging/real/seed/SEED_TABLE.md`` from those JSONs.
+``--only table`` renders ``packaging/real/seed/SEED_TABLE.md`` from those JSONs (``--card models/siim`` also puts it
+into that bundle's card, through ``card.py``, and re-hashes the bundle).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from card import seed_recipe_table  # beside this script: the card owns how the table reads
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "seed"
@@ -42,27 +45,25 @@ SIZE, BATCH, SEED, EPOCHS = 256, 8, 0, 1  # one epoch: no best-epoch pick on val
 
 @dataclass(frozen=True)
 class SeedRun:
-    """One configuration of the blog's table, as ``pneumoviewer train`` arguments."""
+    """One configuration of the blog's table, as ``pneumoviewer train`` arguments (its label and the blog's
+    figure are ``card.BLOG[name]``)."""
 
     name: str
-    label: str
     task: str
     args: tuple[str, ...]
-    blog: str  # the blog's reported validation figure, as it printed it
+    note: str = ""  # what differs from the CLI's defaults for this architecture, shown in the table
 
 
 RUNS: tuple[SeedRun, ...] = (
-    SeedRun("densenet121-classifier", "DenseNet121 classifier (Adam, BCE)", "classifier",
-            ("--arch", "densenet121"), "accuracy / precision / recall (figures not quoted in issue 10)"),
-    SeedRun("densenet121-unet", "DenseNet121-encoder U-Net", "segmenter", ("--arch", "unet-densenet121"),
-            "Dice 0.4608"),
-    SeedRun("densenet121-unet-dropout", "same, with dropout 0.3", "segmenter",
-            ("--arch", "unet-densenet121", "--dropout", "0.3"), "Dice 0.4096"),
-    SeedRun("densenet121-unet-noaug", "same, without augmentation", "segmenter",
-            ("--arch", "unet-densenet121", "--no-augment"), "Dice 0.4209"),
+    SeedRun("densenet121-classifier", "classifier", ("--arch", "densenet121")),
+    SeedRun("densenet121-unet", "segmenter", ("--arch", "unet-densenet121")),
+    SeedRun("densenet121-unet-dropout", "segmenter", ("--arch", "unet-densenet121", "--dropout", "0.3"),
+            "dropout 0.3"),
+    SeedRun("densenet121-unet-noaug", "segmenter", ("--arch", "unet-densenet121", "--no-augment"),
+            "--no-augment"),
     # width 16 (the CLI's `unet` default is 32): at 32 one step costs 26 s here, more than the three DenseNet
     # U-Nets' steps together, which would have cut every run's common budget by half
-    SeedRun("unet", "simple U-Net, width 16", "segmenter", ("--arch", "unet", "--width", "16"), "Dice 0.2509"),
+    SeedRun("unet", "segmenter", ("--arch", "unet", "--width", "16"), "width 16"),
 )
 
 
@@ -153,7 +154,7 @@ def evaluate_run(run: SeedRun, args: argparse.Namespace, record: dict[str, Any])
             figures.pop(key, None)
             figures.pop(f"{key}_ci95", None)
     fixed = float(np.mean(scored.dice(0.0, 0.5, 0))) if run.task == "segmenter" else None
-    return {"run": run.name, "label": run.label, "task": run.task, "blog": run.blog,
+    return {"run": run.name, "task": run.task, "note": run.note,
             "training": _training_summary(bundle, run.task), "command": record["command"],
             "wall_s": record["wall_s"], "resumed": record.get("resumed", False),
             "postprocess": {"classifier_threshold": t, "mask_threshold": m, "min_area_px_1024": a,
@@ -162,44 +163,6 @@ def evaluate_run(run: SeedRun, args: argparse.Namespace, record: dict[str, Any])
             "kaggle_mean_dice_unpostprocessed": None if fixed is None else round(fixed, 4),
             "eval_seconds": round(time.perf_counter() - t0, 1),
             "load_avg": [round(x, 2) for x in os.getloadavg()]}
-
-
-def _ci(fig: dict[str, Any], key: str) -> str:
-    v, ci = fig.get(key), fig.get(f"{key}_ci95")
-    if v is None:
-        return "—"
-    return f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{v:.3f}"
-
-
-def render_table(results: list[dict[str, Any]]) -> str:
-    """The markdown "Seed recipe table" from the per-run JSONs: the blog's figure beside ours, with intervals."""
-    head = ("| run | blog (full SIIM, GPU) | Kaggle mean Dice, all | mean Dice, positives | AUC | sensitivity | "
-            "specificity | accuracy | precision | steps × batch | wall | s/step |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|")
-    rows = []
-    for r in results:
-        v, tr = r["validation"], r["training"]
-        rows.append(f"| {r['label']} (`{tr['arch']}`) | {r['blog']} | {_ci(v, 'kaggle_mean_dice')} | "
-                    f"{_ci(v, 'mean_dice_positive')} | {_ci(v, 'auc')} | {_ci(v, 'sensitivity')} | "
-                    f"{_ci(v, 'specificity')} | {_ci(v, 'accuracy')} | {_ci(v, 'precision')} | "
-                    f"{tr['steps']} × {tr['batch']} | {r['wall_s'] / 60:.0f} min | {tr['s_per_step']:.1f} |")
-    if not results:
-        return "No seed run has finished yet.\n"
-    v0 = results[0]["validation"]
-    seg = [r for r in results if r["task"] == "segmenter"]
-    seg_steps = sorted({r["training"]["steps"] for r in seg})
-    budget = (f"every segmenter {seg_steps[0]} steps of batch {seg[0]['training']['batch']} "
-              f"({seg_steps[0] * seg[0]['training']['batch']} images seen)" if len(seg_steps) == 1
-              else f"segmenter steps differ: {seg_steps}")
-    note = (f"Validation images: {v0['n_images']} ({v0['n_positive']} positive), the validation part of dev "
-            "(`train`'s split, seed 0, 20 %), the same for every run; the held-out test split is not used here. "
-            f"Budget: {budget}; input 256², seed 0, Adam lr 1e-3 with cosine decay, one epoch at the dataset's "
-            "own positive share (the final weights: no epoch picked on validation). Post-processing (segmenters: "
-            "classifier threshold on the map's max probability, mask threshold, minimum area) and the classifier's "
-            "threshold (Youden J) are chosen on the same validation images, so every figure here is a little "
-            "optimistic, like the blog's own validation figures. 95 % bootstrap intervals over images (2,000 "
-            "resamples). s/step = epoch time (validation included) / steps, on 2 shared CPU cores.")
-    return f"{head}\n" + "\n".join(rows) + f"\n\n{note}\n"
 
 
 def load_results(folder: Path = RESULTS) -> list[dict[str, Any]]:
@@ -214,11 +177,29 @@ def write_table(folder: Path = RESULTS) -> Path:
     sys.path.insert(0, str(ROOT))
     from pneumoviewer.io.atomic import atomic_write
 
-    text = "# Seed recipe table (issue 10)\n\n" + render_table(load_results(folder))
+    text = "# Seed recipe table (issue 10)\n\n" + seed_recipe_table(load_results(folder))
     target = folder / TABLE_NAME
     with atomic_write(target, "w", encoding="utf-8") as fh:
         fh.write(text)
     return target
+
+
+def write_card(bundle: Path, folder: Path = RESULTS) -> Path:
+    """Rewrite ``bundle``'s MODEL_CARD.md with the seed recipe table, from the figures the bundle already carries
+    (``real-metrics.json``, written by train_real_bundle.py), then re-hash its manifest: the card is one of the
+    bundle's files, so the bundle's sha256 changes with it (its models and thresholds do not)."""
+    sys.path.insert(0, str(ROOT))
+    from card import model_card
+
+    from pneumoviewer.inference.bundle import rehash
+    from pneumoviewer.io.atomic import atomic_write
+
+    metrics = json.loads((bundle / "real-metrics.json").read_text(encoding="utf-8"))
+    text = model_card(bundle, metrics["siim"], metrics["demo_on_real"], load_results(folder))
+    with atomic_write(bundle / "MODEL_CARD.md", "w", encoding="utf-8") as fh:
+        fh.write(text)
+    rehash(bundle)
+    return bundle / "MODEL_CARD.md"
 
 
 def main() -> int:
@@ -231,6 +212,8 @@ def main() -> int:
     ap.add_argument("--cache", default="", help="decoded-input cache prefix passed to train --cache")
     ap.add_argument("--only", choices=("train", "evaluate", "table"), default=None)
     ap.add_argument("--runs", default="", help="comma-separated run names (default: all, in table order)")
+    ap.add_argument("--card", type=Path, default=None, metavar="BUNDLE",
+                    help="also put the table into BUNDLE's MODEL_CARD.md (e.g. models/siim) and re-hash it")
     args = ap.parse_args()
     if args.steps < EPOCHS or args.classifier_steps < EPOCHS:
         ap.error(f"--steps and --classifier-steps must be at least {EPOCHS}")
@@ -254,6 +237,8 @@ def main() -> int:
             out_json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
             print(f"{time.strftime('%H:%M:%S')} {run.name}: {json.dumps(result['validation'])}", flush=True)
     print(f"table written to {write_table()}")
+    if args.card is not None:
+        print(f"card written to {write_card(args.card)}")
     return 0
 
 

@@ -25,6 +25,8 @@ def _load(name: str) -> ModuleType:
     return module
 
 
+sys.path.insert(0, str(REAL))  # seed_table imports card.py, its sibling, as the script does
+card = _load("card")
 seed_table = _load("seed_table")
 
 
@@ -39,8 +41,8 @@ def _fig(base: float, *, dice: bool = True) -> dict:
 
 
 def _result(run, steps: int, base: float) -> dict:
-    return {"run": run.name, "label": run.label, "task": run.task, "blog": run.blog, "wall_s": 1500.0,
-            "training": {"arch": run.args[1], "steps": steps, "batch": 8, "s_per_step": 7.57},
+    return {"run": run.name, "task": run.task, "note": run.note, "wall_s": 1500.0,
+            "training": {"arch": run.args[1], "steps": steps, "batch": 8, "s_per_step": 7.57, "images_train": 800},
             "validation": _fig(base, dice=run.task == "segmenter")}
 
 
@@ -48,25 +50,27 @@ def test_table_puts_the_blogs_figure_beside_ours_with_intervals():
     runs = {r.name: r for r in seed_table.RUNS}
     results = [_result(runs["unet"], 50, 0.3), _result(runs["densenet121-unet"], 50, 0.5),
                _result(runs["densenet121-classifier"], 50, 0.7)]
-    text = seed_table.render_table(results)
+    text = card.seed_recipe_table(results)
     lines = [ln for ln in text.splitlines() if ln.startswith("| ")]
     assert len(lines) == 1 + 3  # header + one row per run, in the given order
     unet, dense, cls = lines[1:]
-    assert "simple U-Net" in unet and "Dice 0.2509" in unet and "`unet`" in unet
+    assert "simple U-Net" in unet and "Dice 0.2509" in unet and "(`unet`, width 16)" in unet
     assert "Dice 0.4608" in dense
     # Kaggle Dice of the DenseNet U-Net: value and its 95 % interval, formatted from the JSON
     assert "0.550 [0.500, 0.600]" in dense and "0.300 [0.250, 0.350]" in unet
     assert "50 × 8" in dense and "25 min" in dense and "7.6" in dense
     cells = [c.strip() for c in cls.strip("|").split("|")]
-    assert cells[2] == cells[3] == "—"  # a classifier has no mask: its Dice cells say so
+    assert cells[2] == cells[3] == "n/a"  # a classifier has no mask: its Dice cells say so
     assert cells[4] == "0.700 [0.650, 0.750]"  # its AUC
-    assert "every segmenter 50 steps of batch 8 (400 images seen)" in text
+    assert "every segmenter 50 steps of batch 8 (400 images seen, 0.50 of one pass" in text
+    assert "10,675 SIIM images alone is 27× that" in text  # the budget ratio against the blog's data
+    assert "the classifier 50 steps of batch 8" in text
     assert "test split is not used" in text
 
 
 def test_table_says_when_the_segmenter_budgets_differ():
     runs = {r.name: r for r in seed_table.RUNS}
-    text = seed_table.render_table([_result(runs["unet"], 40, 0.3), _result(runs["densenet121-unet"], 50, 0.5)])
+    text = card.seed_recipe_table([_result(runs["unet"], 40, 0.3), _result(runs["densenet121-unet"], 50, 0.5)])
     assert "segmenter steps differ: [40, 50]" in text
 
 
@@ -118,3 +122,27 @@ def test_report_scores_a_segmenter_only_bundle_by_its_max_probability(phantom_da
     assert len(scored.ids) == len(labelled.examples)
     figures = report._figures(scored, *report.choose_postprocess(scored))
     assert 0.0 <= figures["kaggle_mean_dice"] <= 1.0 and figures["n_images"] == len(labelled.examples)
+
+
+def test_card_gets_the_table_and_the_bundle_stays_verifiable(tmp_path):
+    import shutil
+
+    from pneumoviewer.inference.bundle import read_manifest, verify_files
+
+    bundle = tmp_path / "siim"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "models" / "siim", bundle)
+    before = read_manifest(bundle)
+    runs = {r.name: r for r in seed_table.RUNS}
+    results = tmp_path / "seed"
+    results.mkdir()
+    (results / "unet.json").write_text(json.dumps(_result(runs["unet"], 24, 0.3)), encoding="utf-8")
+    card_path = seed_table.write_card(bundle, results)
+    text = card_path.read_text(encoding="utf-8")
+    assert "## Seed recipe table" in text and "0.300 [0.250, 0.350]" in text
+    assert "not trained here" not in text  # the old placeholder rows are gone
+    after = read_manifest(bundle)
+    verify_files(after)  # re-hashed: the changed card is covered
+    assert after.files["MODEL_CARD.md"] != before.files["MODEL_CARD.md"]
+    assert {k: v for k, v in after.files.items() if k != "MODEL_CARD.md"} == {
+        k: v for k, v in before.files.items() if k != "MODEL_CARD.md"}  # models and figures untouched
+    assert after.config == before.config and after.models == before.models
