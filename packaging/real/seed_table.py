@@ -88,6 +88,13 @@ def _env() -> dict[str, str]:
             "OMP_NUM_THREADS": "2", "TF_NUM_INTRAOP_THREADS": "2", "TF_NUM_INTEROP_THREADS": "1"}
 
 
+def _portable(command: str, args: argparse.Namespace) -> str:
+    """The command with this machine's folders replaced by the names the docstring uses."""
+    for path, name in ((args.kit, "KIT/siim-train"), (args.split, "SPLIT"), (args.work, "WORK")):
+        command = command.replace(str(path), name)
+    return command.replace(args.cache, "CACHE") if args.cache else command
+
+
 def train_run(run: SeedRun, args: argparse.Namespace) -> dict[str, Any] | None:
     """Train one run unless it is done; returns its done record (command, wall seconds) or None on failure."""
     out = args.work / run.name
@@ -106,8 +113,7 @@ def train_run(run: SeedRun, args: argparse.Namespace) -> dict[str, Any] | None:
     if rc != 0:
         print(f"{run.name}: train failed ({rc}); see {log}", flush=True)
         return None
-    record = {"command": " ".join(["python", *cmd[1:]]).replace(str(args.kit), "KIT/siim-train")
-              .replace(str(args.split), "SPLIT").replace(str(args.work), "WORK"),
+    record = {"command": _portable(" ".join(["python", *cmd[1:]]), args),
               "wall_s": round(wall, 1), "resumed": resume}
     done.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     print(f"{time.strftime('%H:%M:%S')} {run.name}: trained in {wall:.0f} s", flush=True)
