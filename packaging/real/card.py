@@ -31,8 +31,8 @@ def seed_recipe_table(results: list[dict[str, Any]]) -> str:
     if not results:
         return "No seed run has finished yet.\n"
     head = ("| run | blog (full SIIM, GPU) | Kaggle mean Dice, all | mean Dice, positives | AUC | sensitivity | "
-            "specificity | accuracy | precision | steps × batch | wall | s/step |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|")
+            "specificity | accuracy | precision | raw masks¹ | steps × batch | wall | s/step |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for r in results:
         v, tr = r["validation"], r["training"]
@@ -40,7 +40,8 @@ def seed_recipe_table(results: list[dict[str, Any]]) -> str:
         what = f"{label} (`{tr['arch']}`{', ' + r['note'] if r.get('note') else ''})"
         rows.append(f"| {what} | {blog} | {_ci(v, 'kaggle_mean_dice')} | {_ci(v, 'mean_dice_positive')} | "
                     f"{_ci(v, 'auc')} | {_ci(v, 'sensitivity')} | {_ci(v, 'specificity')} | "
-                    f"{_ci(v, 'accuracy')} | {_ci(v, 'precision')} | {tr['steps']} × {tr['batch']} | "
+                    f"{_ci(v, 'accuracy')} | {_ci(v, 'precision')} | {_ci(r, 'kaggle_mean_dice_unpostprocessed')} | "
+                    f"{tr['steps']} × {tr['batch']} | "
                     f"{r['wall_s'] / 60:.0f} min | {tr['s_per_step']:.1f} |")
     v0 = results[0]["validation"]
     seg = [r for r in results if r["task"] == "segmenter"]
@@ -65,7 +66,11 @@ def seed_recipe_table(results: list[dict[str, Any]]) -> str:
             "image score, mask threshold, minimum area) and the classifier's threshold (Youden J) are chosen on "
             "the same validation images, so every figure is a little optimistic, like the blog's own validation "
             "figures. 95 % bootstrap intervals over images (2,000 resamples). s/step = epoch time (validation "
-            "included) / steps, on 2 CPU cores shared with other jobs (load in each run's JSON).")
+            "included) / steps, on 2 CPU cores shared with other jobs (load in each run's JSON). ¹ Kaggle mean "
+            "Dice of the segmenter's raw masks (probability ≥ 0.5, no gate, no minimum area): what the network "
+            "draws before post-processing; when post-processing empties every mask, the first columns equal the "
+            f"all-empty baseline ({v0.get('all_empty_kaggle_dice')}, the share of negatives) and this one shows "
+            "how far the masks themselves are from useful.")
     return f"{head}\n" + "\n".join(rows) + f"\n\n{note}\n"
 
 

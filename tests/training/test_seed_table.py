@@ -50,6 +50,7 @@ def test_table_puts_the_blogs_figure_beside_ours_with_intervals():
     runs = {r.name: r for r in seed_table.RUNS}
     results = [_result(runs["unet"], 50, 0.3), _result(runs["densenet121-unet"], 50, 0.5),
                _result(runs["densenet121-classifier"], 50, 0.7)]
+    results[0]["kaggle_mean_dice_unpostprocessed"] = 0.0123
     text = card.seed_recipe_table(results)
     lines = [ln for ln in text.splitlines() if ln.startswith("| ")]
     assert len(lines) == 1 + 3  # header + one row per run, in the given order
@@ -58,6 +59,7 @@ def test_table_puts_the_blogs_figure_beside_ours_with_intervals():
     assert "Dice 0.4608" in dense
     # Kaggle Dice of the DenseNet U-Net: value and its 95 % interval, formatted from the JSON
     assert "0.550 [0.500, 0.600]" in dense and "0.300 [0.250, 0.350]" in unet
+    assert "| 0.012 | 50 × 8" in unet  # the raw masks' Kaggle Dice, before post-processing
     assert "50 × 8" in dense and "25 min" in dense and "7.6" in dense
     cells = [c.strip() for c in cls.strip("|").split("|")]
     assert cells[2] == cells[3] == "n/a"  # a classifier has no mask: its Dice cells say so
