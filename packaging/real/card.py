@@ -25,6 +25,11 @@ def _ci(fig: dict[str, Any], key: str) -> str:
     return f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{v:.3f}"
 
 
+def _load_range(results: list[dict[str, Any]]) -> str:
+    loads = [r["load_avg"][0] for r in results if r.get("load_avg")]
+    return f"1-min load {min(loads):.1f}–{max(loads):.1f} when the runs were scored" if loads else "load not recorded"
+
+
 def seed_recipe_table(results: list[dict[str, Any]]) -> str:
     """The seed recipe table from the per-run JSONs of ``seed_table.py``: the blog's figure beside ours, with
     95 % intervals, the budget and the time, and a note that says what the figures are (and are not)."""
@@ -66,7 +71,8 @@ def seed_recipe_table(results: list[dict[str, Any]]) -> str:
             "image score, mask threshold, minimum area) and the classifier's threshold (Youden J) are chosen on "
             "the same validation images, so every figure is a little optimistic, like the blog's own validation "
             "figures. 95 % bootstrap intervals over images (2,000 resamples). s/step = epoch time (validation "
-            "included) / steps, on 2 CPU cores shared with other jobs (load in each run's JSON). ¹ Kaggle mean "
+            f"included) / steps, on 2 CPU cores shared with other jobs ({_load_range(results)}), so wall and s/step "
+            "compare the architectures only roughly. ¹ Kaggle mean "
             "Dice of the segmenter's raw masks (probability ≥ 0.5, no gate, no minimum area): what the network "
             "draws before post-processing; when post-processing empties every mask, the first columns equal the "
             f"all-empty baseline ({v0.get('all_empty_kaggle_dice')}, the share of negatives) and this one shows "
