@@ -3,8 +3,9 @@
 Generates (or reuses, under --folder) N phantoms, opens them in the real window (`app.build_window`, no AI worker)
 and runs, one after the other on the GUI thread with a 5 ms QTimer heartbeat: open (scan finished → worklist
 filled, probabilities and statuses restored), first image painted, a burst of AI results for every image (fed to
-`ReviewSession.add_prediction` as the AI controller does, all in one burst), sort by each column, filter by status,
-a search keystroke and clearing it, Run AI queueing (`ReviewSession.ai_queue`), a second burst while sorted by AI
+`ReviewSession.add_prediction` as the AI controller does, all in one burst), a comment on every tenth image, one
+row's tooltip (its review record read from the store), sort by each column, filter by status, a search keystroke
+and clearing it, a comment search, Run AI queueing (`ReviewSession.ai_queue`), a second burst while sorted by AI
 probability; then the window's RSS. The longest heartbeat gap per step is the stall a user feels. Baseline: a bare
 `QSortFilterProxyModel` + `QStandardItemModel` of the same rows, sorted in the same process.
 
@@ -94,8 +95,19 @@ def main() -> int:
         fn()
         steps.append((name, t0, time.perf_counter()))
 
+    def comment_every_tenth() -> None:
+        for k, i in enumerate(session.image_ids()[::10]):
+            session.set_comment(f"note {k % 97}", i)
+
+    def hover_tooltip() -> None:  # what resting the pointer on a row costs: its review record, read from the store
+        proxy_index = panel.proxy.index(panel.proxy.rowCount() // 2, 0)
+        panel.proxy.data(proxy_index, Qt.ItemDataRole.ToolTipRole)
+
     plan: list[tuple[str, object]] = [
         ("ai_results_burst_unsorted", lambda: burst(1)),
+        ("comment_every_tenth_image", comment_every_tenth),
+        ("flush_store", session.flush),
+        ("row_tooltip_with_record", hover_tooltip),
         *((f"sort_{c}", (lambda c=c: panel.table.sortByColumn(COLUMNS.index(c), Qt.SortOrder.AscendingOrder)))
           for c in COLUMNS),
         ("sort_ai_p_descending", panel.sort_by_probability),
@@ -104,6 +116,8 @@ def main() -> int:
         ("search_keystroke", lambda: panel.search.setText("1")),
         ("search_second_keystroke", lambda: panel.search.setText("1.")),
         ("search_cleared", lambda: panel.search.setText("")),
+        ("search_comment", lambda: panel.search.setText("note 5")),
+        ("search_comment_cleared", lambda: panel.search.setText("")),
         ("run_ai_queue", lambda: session.ai_queue([*panel.visible_image_ids(), *session.image_ids()], "other-sha")),
         ("ai_results_burst_while_sorted", lambda: burst(2)),
     ]

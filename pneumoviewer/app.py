@@ -55,6 +55,7 @@ def build_window(
     replaces `ReviewStore.open` (tests keep stores out of shared folders). Nothing is loaded until a folder opens.
     """
     from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QWidget
 
     from pneumoviewer.core.paths import default_model_dir
     from pneumoviewer.core.types import SYNTHETIC_NOTE
@@ -192,13 +193,18 @@ def build_window(
         model_state()
         window.message(f"AI model: {bundle.name}", 4000)
         if run_ai and session.image_ids():
-            start_ai()  # the images without a result of this bundle; results already shown stay until redone
+            start_ai()  # only the images this bundle has no stored result for (the session shows its stored ones)
 
     folders = FolderController(session, nav, worklist, worklist_model, settings, window.task_progress,
                                window.message, on_open, window)
     dataset = DatasetController(session, window, worklist.select_image, window.message, ai.classifier_threshold)
     folders.folderClosing.connect(dataset.stop)
     folders.folderClosing.connect(lambda: worklist.set_disagreement([]))
+    # each folder reopens with its own sort and filters (a new one: the last sort, no filter), see Settings
+    folders.folderOpened.connect(lambda folder: worklist.restore_state(settings.worklist_state(folder)))
+    worklist.stateChanged.connect(
+        lambda state: settings.set_worklist_state(session.folder, state) if session.folder is not None else None
+    )
     worklist.disagreementWanted.connect(dataset.refresh)
     dataset.statsReady.connect(lambda stats: worklist.set_disagreement([i for i, _ in stats.disagree_most()]))
     signals.indexChanged.connect(on_index)
@@ -307,6 +313,10 @@ def build_window(
         shutdown=[exporter.wait, folders.stop, dataset.stop, ai.stop, nav.stop, session.close],
     )
     window.assemble(parts)
+    # the keyboard starts on the worklist (J / K / A / N / F act at once, nothing is typed into the search box), and
+    # comes back to it when the canvas hides its image while a folder opens
+    QWidget.setTabOrder(viewer.graphics, worklist.table)
+    worklist.focus_list()
     return window
 
 

@@ -145,8 +145,9 @@ def test_printable_escapes_every_control_character_and_keeps_the_rest():
     from pneumoviewer.core.text import printable
 
     assert printable("a\x1b[2Jb\r\nc\td\x00\x7f\x85\x9f") == "a\\x1b[2Jb\\x0d\\x0ac\\x09d\\x00\\x7f\\x85\\x9f"
-    kept = "ImageId 1.2.3 – Ünïcode ١٠ \u00a0 \u202e 😀 \\x1b"
+    kept = "ImageId 1.2.3 – Ünïcode ١٠ \u00a0 😀 \\x1b"
     assert printable(kept) == kept
+    assert printable("id\u202e1.2") == "id\\u202e1.2"  # a bidi override would make the line read differently
     assert printable("".join(CONTROL)).isprintable()
 
 

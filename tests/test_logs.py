@@ -42,3 +42,27 @@ def test_an_unwritable_log_folder_leaves_stderr_logging(package_logger, tmp_path
     blocker.write_text("not a folder")
     assert configure_logging(path=blocker / "logs" / "x.log") is None
     assert any(type(h) is logging.StreamHandler for h in package_logger.handlers)
+
+
+def test_a_child_process_stderr_appends_to_the_configured_log_file(package_logger, tmp_path, monkeypatch):
+    from pneumoviewer.core.logs import current_log_file, open_child_stderr
+
+    target = tmp_path / "logs" / "app.log"
+    assert configure_logging(path=target) == target
+    assert current_log_file() == target
+    logging.getLogger("pneumoviewer.app").warning("before the child")
+    stream = open_child_stderr()
+    assert stream is not None
+    with stream:
+        stream.write(b"E0000 native line of the child\n")
+    text = target.read_text(encoding="utf-8")
+    assert text.index("before the child") < text.index("E0000 native line of the child")  # appended, not truncated
+
+
+def test_no_writable_log_folder_leaves_the_child_on_this_stderr(package_logger, tmp_path, monkeypatch):
+    from pneumoviewer.core.logs import open_child_stderr
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("PNEUMOVIEWER_DATA", str(blocker / "data"))
+    assert open_child_stderr() is None

@@ -53,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "review store (and against an imported reference layer, if any)",
     )
     parser.add_argument(
+        "--ai-model",
+        metavar="SHA256",
+        help="with --store: the AI masks of this model (its bundle sha256, or 6+ leading hex digits; default: the "
+        "folder's current model in the app, else each image's newest result)",
+    )
+    parser.add_argument(
         "--probs", type=Path, metavar="PROBS.csv", help="per-image P(pneumothorax): ImageId,probability"
     )
     parser.add_argument("--model", type=Path, metavar="BUNDLE",
@@ -75,7 +81,7 @@ def _sizes_from_folder(folder: Path) -> dict[str, tuple[int, int]]:
 
 def _run_store(args: argparse.Namespace) -> int:
     """AI-vs-reviewer agreement from a folder's review store (read-only use; nothing is changed)."""
-    from pneumoviewer.review.agreement import agreement
+    from pneumoviewer.review.agreement import agreement, model_line
     from pneumoviewer.review.store import ReviewStore, ReviewStoreError
 
     if not args.store.is_dir():
@@ -92,10 +98,17 @@ def _run_store(args: argparse.Namespace) -> int:
         if store.outcome.reason is not None:  # newer schema, damaged...: figures from it could mean other things
             print(f"pneumoviewer evaluate: {store.path}: review store: {store.outcome.message}", file=sys.stderr)
             return 1
-        result = agreement(store)
+        try:
+            model = store.resolve_ai_model(args.ai_model) if args.ai_model is not None else None
+        except ValueError as exc:
+            print(f"pneumoviewer evaluate: {exc}", file=sys.stderr)
+            return 2
+        result = agreement(store, model)
     if args.json:
         print(json.dumps(finite_or_none(result)))
         return 0
+    for m in result["models"] or [None]:
+        print(f"AI model: {model_line(m)}")
     print(f"images with AI and final masks: {result['n_images']} ({result['unchanged']} unchanged)")
     print(f"mean Dice AI vs reviewer:       {_fmt(result['mean_dice'])}")
     for status, row in result["by_status"].items():
@@ -124,6 +137,10 @@ def run(args: argparse.Namespace) -> int:
         except (sqlite3.Error, SchemaError, ReviewStoreError, OSError) as exc:
             _error(f"{args.store}: review store: {exc}")
             return 2
+    if args.ai_model is not None:
+        print("pneumoviewer evaluate: --ai-model chooses among a review store's models; it needs --store FOLDER "
+              "(to score a bundle on CSVs, use --model BUNDLE)", file=sys.stderr)
+        return 2
     if args.model is not None:
         return _run_model(args)
     if args.threshold is None:

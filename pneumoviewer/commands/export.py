@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="final: the reviewer's masks (default); original: the AI masks (e.g. to score them against the "
         "reviewed CSV with `pneumoviewer evaluate`)",
     )
+    parser.add_argument(
+        "--ai-model",
+        metavar="SHA256",
+        help="with --layer original: the AI masks of this model (its bundle sha256, or 6+ leading hex digits; "
+        "default: the folder's current model in the app, else each image's newest result); the model is named in "
+        "the summary",
+    )
     parser.add_argument("--png", metavar="DIR", help="write <ImageId>.png masks (0 = background, 255 = mask)")
     parser.add_argument("--seg", metavar="DIR", help="write <ImageId>.dcm DICOM SEG objects referencing the source")
     parser.add_argument(
@@ -57,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from pneumoviewer.core.text import printable
     from pneumoviewer.io.dicom.deidentify import PROFILE, DeidOptions
     from pneumoviewer.io.folder import scan_folder
+    from pneumoviewer.review.agreement import ai_models_used, model_line
     from pneumoviewer.review.export import ExportError, ExportPlan, export
     from pneumoviewer.review.store import ReviewStore, existing_store_path
 
@@ -74,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.ai_model is not None and args.layer != "original":
+        print("pneumoviewer export: --ai-model chooses whose AI masks to export; it needs --layer original",
+              file=sys.stderr)
+        return 2
     plan = ExportPlan(
         csv=Path(args.csv) if args.csv else None,
         style=args.style,
@@ -88,11 +101,14 @@ def run(args: argparse.Namespace) -> int:
         with ReviewStore.open(folder, read_only=True) as store, tqdm(  # exporting never changes the store
             unit="img", file=sys.stderr, desc="export", disable=not sys.stderr.isatty(), leave=False
         ) as bar:
+            if args.ai_model is not None:
+                plan = replace(plan, model_sha256=store.resolve_ai_model(args.ai_model))
+            models = ai_models_used(store, plan.model_sha256) if plan.layer == "original" else None
             results = export(store, plan, index, progress=_step(bar))
     except (ExportError, OSError, ValueError) as exc:
         print(f"pneumoviewer export: {printable(str(exc))}", file=sys.stderr)
         return 1
-    summary = {kind: res.as_dict() for kind, res in results.items()}
+    summary: dict[str, Any] = {kind: res.as_dict() for kind, res in results.items()}
     skipped = 0
     for kind, res in results.items():
         for image_id, reason in res.skipped.items():
@@ -100,8 +116,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"pneumoviewer export: {kind.upper()} skipped {printable(image_id)}: {printable(reason)}",
                   file=sys.stderr)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(summary | ({"ai_models": models} if models is not None else {}), indent=2))
     else:
+        for m in models if models is not None else ():
+            print(f"AI masks of: {model_line(m)}")
         for kind, info in summary.items():
             line = f"{kind}: {info['images']} image(s) ({info['positives']} positive, {info['negatives']} negative)"
             if kind == "csv":

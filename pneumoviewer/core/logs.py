@@ -4,13 +4,21 @@ Modules only ever call ``logging.getLogger(__name__)``; the app (and the CLI) ca
 start-up. Workers that catch an exception to keep going (one bad image, a failed save) log it with
 ``log.exception`` so the traceback lands in the file while the GUI shows one line. Log lines name images by their
 ImageId at most — never patient names or IDs.
+
+A child process (the AI worker) writes its whole stderr — TensorFlow's C++ lines (``E0000 … failed call to cuInit``
+on a CPU machine), Python warnings, tracebacks — into the same file: :func:`open_child_stderr` opens it for appending
+and the parent hands that descriptor to the child as fd 2, so nothing of it reaches the reader's terminal. POSIX
+appends are atomic per write, so the two processes' lines do not tear; after a rotation the child keeps appending to
+the rotated file until it is next started.
 """
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
+import sys
 from pathlib import Path
+from typing import BinaryIO
 
 from pneumoviewer.core.paths import user_data_dir
 
@@ -32,7 +40,7 @@ def configure_logging(level: int = logging.INFO, path: Path | None = None) -> Pa
     Idempotent: a second call changes nothing.
     """
     logger = logging.getLogger("pneumoviewer")
-    existing = next((h for h in logger.handlers if isinstance(h, logging.handlers.RotatingFileHandler)), None)
+    existing = _file_handler()
     if existing is not None:
         return Path(existing.baseFilename)
     logger.setLevel(level)
@@ -53,3 +61,34 @@ def configure_logging(level: int = logging.INFO, path: Path | None = None) -> Pa
         stderr.setFormatter(logging.Formatter("pneumoviewer: %(levelname)s %(message)s"))
         logger.addHandler(stderr)
     return target
+
+
+def current_log_file() -> Path:
+    """The file this process logs to: the configured rotating file, else where `configure_logging` would put it."""
+    existing = _file_handler()
+    return Path(existing.baseFilename) if existing is not None else log_path()
+
+
+def _file_handler() -> logging.handlers.RotatingFileHandler | None:
+    logger = logging.getLogger("pneumoviewer")
+    return next((h for h in logger.handlers if isinstance(h, logging.handlers.RotatingFileHandler)), None)
+
+
+def open_child_stderr() -> BinaryIO | None:
+    """The log file opened for appending, to become a child process's stderr; None when it cannot be written (the
+    child then inherits this process's stderr, so its errors stay visible somewhere)."""
+    target = current_log_file()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return open(target, "ab", buffering=0)  # the caller closes it once the child holds its copy
+    except OSError:
+        return None
+
+
+def configure_child_logging(tag: str, level: int = logging.INFO) -> None:
+    """In a child whose stderr is the log file: the package logger writes there, its lines marked with `tag`."""
+    logger = logging.getLogger("pneumoviewer")
+    logger.setLevel(level)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(_FORMAT.replace("%(threadName)s", f"{tag}[%(process)d] %(threadName)s")))
+    logger.addHandler(handler)

@@ -51,7 +51,7 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("auto_advance", "Auto-&advance after A / N / F", checkable=True,
                tip="After a decision (accept, negative, flag) the next image of the worklist opens"),
     ActionSpec("triage", "&Triage: Sort by AI Probability", "triage"),
-    ActionSpec("search", "&Search ImageId"),
+    ActionSpec("search", "&Search ImageId or Comment"),
     ActionSpec("fit", "&Fit to Window", "fit"),
     ActionSpec("one_to_one", "&1:1 Pixels", "one_to_one"),
     ActionSpec("zoom_in", "Zoom &In"),

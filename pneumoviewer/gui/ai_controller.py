@@ -1,7 +1,8 @@
 """The AI worker's life cycle, out of the window: start it once, queue what is missing, relay results, stop it.
 
 Results go into the `ReviewSession` (which keeps a summary and stores the mask); the controller then says so with
-its signals. "Run AI" queues only the images without a result of this bundle (the session decides, by sha256);
+its signals. The session is told which bundle runs (its sha256), so it shows that model's results, stored ones
+included; "Run AI" queues only the images without a result of this bundle (the session decides, by sha256);
 "Re-run AI on all images" queues every image again. `AiStatus` shows the model, device and progress in the status
 bar.
 """
@@ -72,6 +73,7 @@ class AiController(QObject):
         self._sha_read = False
         self._manifest_read = False
         self._closing = False
+        session.set_ai_model(self.model_key())
 
     # ------------------------------------------------------------------------------------------------ queries
     def has_model(self) -> bool:
@@ -107,6 +109,11 @@ class AiController(QObject):
             info = bundle_model(self.bundle_dir) if self._factory is None and self.has_model() else None
             self._sha = info.sha256 if info is not None else None
         return self._sha
+
+    def model_key(self) -> str | None:
+        """What the session keys AI results by: the bundle's sha256 ('' for an engine of unknown identity, a test
+        engine), None without a model (the session then shows each image's newest stored result)."""
+        return (self.bundle_sha256() or "") if self.has_model() else None
 
     # ------------------------------------------------------------------------------------------------ life cycle
     def ensure_worker(self) -> None:
@@ -164,8 +171,9 @@ class AiController(QObject):
 
     def set_bundle(self, bundle_dir: Path) -> bool:
         """Use another bundle from now on (AI ▸ Model…, or a folder's own model): the running worker is stopped and
-        the model and its sha256 forgotten; the next run starts a worker on the new bundle. Results already in the
-        session stay (they name the model that made them). False when it is the bundle already in use."""
+        the model and its sha256 forgotten; the next run starts a worker on the new bundle. The session shows the
+        new bundle's stored results (the previous one's stay in the store, shown again when it is chosen again; no
+        reviewer's mask changes). False when it is the bundle already in use."""
         new = Path(bundle_dir)
         if new.resolve() == self.bundle_dir.resolve():
             return False
@@ -175,6 +183,7 @@ class AiController(QObject):
             self._worker = None
         self.bundle_dir = new
         self._model, self._sha, self._sha_read, self._manifest_read = None, None, False, False
+        self.session.set_ai_model(self.model_key())
         self.bundleChanged.emit(str(new))
         return True
 

@@ -96,7 +96,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self.parts: WindowParts | None = None
         self._closing = False
-        self.setWindowTitle("PneumoViewer")
+        self.setWindowTitle(QGuiApplication.applicationDisplayName())
         self.setObjectName("MainWindow")
         self.setAcceptDrops(True)
         screen = self.screen() or QGuiApplication.primaryScreen()
@@ -195,7 +195,10 @@ class MainWindow(QMainWindow):
         return box
 
     def set_folder_title(self, folder: Path) -> None:
-        self.setWindowTitle(f"PneumoViewer — {folder.name}")
+        """"<folder> — PneumoViewer": the document first, the application last, once. Qt on X11, Wayland and Windows
+        appends the display name to a title that does not already end with it ("PneumoViewer — demo — PneumoViewer"
+        before), so the title ends with exactly that name."""
+        self.setWindowTitle(f"{folder.name or folder} — {QGuiApplication.applicationDisplayName()}")
 
     def focus_search(self) -> None:
         assert self.parts is not None

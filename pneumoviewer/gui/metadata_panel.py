@@ -75,6 +75,20 @@ def _dash(value: Any) -> str:
     return "—" if value in (None, "") else str(value)
 
 
+def record_lines(history: Any, last: int = 6) -> list[str]:
+    """The review record as lines of text (`review.session.ReviewHistory`): who changed it last and when, then its
+    last `last` status changes (oldest first, with how many came before), then the comment. The details panel and
+    the worklist's row tooltip both show it, so they never word it differently."""
+    lines = []
+    changes = history.changes
+    if history.updated is not None and changes:
+        lines.append(f"Last change: {_when(history.updated)} by {_dash(history.reviewer)}")
+    if len(changes) > last:
+        lines.append(f"… {len(changes) - last} earlier changes")
+    lines += [f"{_when(c.time)} · {c.status.value} · {_dash(c.reviewer)}" for c in changes[-last:]]
+    return lines or ["not reviewed yet"]
+
+
 class MetadataPanel(QWidget):
     """Facts + AI result + overlay style controls."""
 
@@ -147,6 +161,7 @@ class MetadataPanel(QWidget):
         self.record_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.comment_text = QLabel("")
         self.comment_text.setObjectName("reviewComment")
+        self.comment_text.setTextFormat(Qt.TextFormat.PlainText)  # a comment is shown as typed, never as markup
         self.comment_text.setWordWrap(True)
         self.edit_comment = QPushButton("Edit comment…")
         self.edit_comment.setToolTip("Write or change this image's comment (kept with its review, undoable)")
@@ -240,14 +255,7 @@ class MetadataPanel(QWidget):
             self.record_text.setText("—")
             self.comment_text.setText("")
             return
-        lines = []
-        if history.updated is not None and history.changes:
-            lines.append(f"Last change: {_when(history.updated)} by {_dash(history.reviewer)}")
-        for change in history.changes[-6:]:
-            lines.append(f"{_when(change.time)} · {change.status.value} · {_dash(change.reviewer)}")
-        if len(history.changes) > 6:
-            lines.insert(1, f"… {len(history.changes) - 6} earlier changes")
-        self.record_text.setText("\n".join(lines) if lines else "not reviewed yet")
+        self.record_text.setText("\n".join(record_lines(history)))
         self.comment_text.setText(f"Comment: {history.comment}" if history.comment else "No comment")
 
     # -- content -----------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pneumoviewer.gui.navigation import Navigator
 from pneumoviewer.gui.worklist import WorklistModel
 from pneumoviewer.review.session import (
     AiFailed,
+    AiModelChanged,
     DocumentReplaced,
     Event,
     IndexChanged,
@@ -43,6 +44,7 @@ class SessionSignals(QObject):
     storeFailed = Signal(str)  # message
     statusChanged = Signal(str, str)  # image_id, status value
     predictionAdded = Signal(object)  # AiSummary
+    aiModelChanged = Signal()  # another model is in use: the session holds its results
     aiFailed = Signal(str, str)
     documentReplaced = Signal(str)
     labelsImported = Signal(str)  # layer
@@ -65,6 +67,8 @@ class SessionSignals(QObject):
                 self.statusChanged.emit(image_id, status.value)
             case PredictionAdded(summary):
                 self.predictionAdded.emit(summary)
+            case AiModelChanged():
+                self.aiModelChanged.emit()
             case AiFailed(image_id, message):
                 self.aiFailed.emit(image_id, message)
             case DocumentReplaced(image_id, _doc):
@@ -109,13 +113,14 @@ class ReviewController(QObject):
         self._parent = parent
         self.ask_comment: Callable[[str], str | None] = self._ask_comment_dialog
         self.auto_advance = True
-        worklist_model.set_status_source(session.status)
+        worklist_model.set_status_source(session.status, session.comment, session.review_history)
         nav.imageShown.connect(self.show)
         nav.loadFailed.connect(lambda _i, msg: (self.metadata.set_meta(None), message(f"Could not read: {msg}", 10000)))
         signals.statusChanged.connect(self._on_status)
         signals.saved.connect(lambda image_id, _kind: self._show_record(image_id))
         metadata.editCommentRequested.connect(self.edit_comment)
         signals.predictionAdded.connect(self._on_prediction)
+        signals.aiModelChanged.connect(self._on_ai_model)
         signals.aiFailed.connect(self._on_ai_error)
         signals.documentReplaced.connect(self._on_document_replaced)
         signals.labelsImported.connect(self._on_import)
@@ -204,6 +209,12 @@ class ReviewController(QObject):
         self.worklist_model.set_probability(summary.image_id, summary.probability, summary.model)
         if summary.image_id == self.nav.shown:
             self.show_prediction(summary.image_id)
+
+    def _on_ai_model(self) -> None:
+        """AI ▸ Model… switched: every row shows the new model's result (or none yet), and so does the image."""
+        self.worklist_model.set_predictions(self.session.predictions())
+        if self.nav.shown is not None:
+            self.show_prediction(self.nav.shown)
 
     def _on_ai_error(self, image_id: str, message: str) -> None:
         self.worklist_model.set_ai_error(image_id, message)

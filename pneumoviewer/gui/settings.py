@@ -1,4 +1,5 @@
-"""Typed access to the user's settings (QSettings): layout, last/recent folders, overlay style, W/L presets.
+"""Typed access to the user's settings (QSettings): layout, last/recent folders, overlay style, W/L presets, the
+worklist's sort and filters per folder.
 
 On Linux the file lives under ``$XDG_CONFIG_HOME/PneumoViewer/`` and the path is resolved every time a `Settings`
 is built (Qt caches its own default path per process, which would leak settings between tests).
@@ -190,3 +191,25 @@ class Settings:
 
     def set_synthetic_accept_confirmed(self, folder: str | os.PathLike[str]) -> None:
         self._q.setValue(f"models/synthetic_accept_ok/{self._folder_key(folder)}", True)
+
+    # -- worklist sort and filters -------------------------------------------------------------------------------------
+    def worklist_state(self, folder: str | os.PathLike[str]) -> dict[str, str]:
+        """The worklist's sort and filters as this folder was last left (`WorklistPanel.state()`).
+
+        Per folder, because a filter belongs to the work on that folder ("flagged" while clearing a colleague's
+        flags); a folder never opened before gets the last sort chosen anywhere (a triage reader sorts every
+        folder by AI probability) and no filter, so no image of a new folder is hidden."""
+        for key in (f"worklist/by_folder/{self._folder_key(folder)}", "worklist/last_sort"):
+            raw = self._get_str(key)
+            try:
+                data = json.loads(raw) if raw else None
+            except json.JSONDecodeError:
+                data = None
+            if isinstance(data, dict):
+                return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+        return {}
+
+    def set_worklist_state(self, folder: str | os.PathLike[str], state: dict[str, str]) -> None:
+        self._q.setValue(f"worklist/by_folder/{self._folder_key(folder)}", json.dumps(state))
+        sort = {k: state[k] for k in ("sort", "order") if k in state}
+        self._q.setValue("worklist/last_sort", json.dumps(sort))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from pneumoviewer.editing.tools import TOOLS
@@ -31,7 +31,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("flag", ("F",), "Flag for a second look", "Worklist"),
     Shortcut("flag_comment", ("Shift+F",), "Flag with a comment (says why)", "Worklist"),
     Shortcut("triage", ("T",), "Sort by AI probability, highest first, and go to the top", "Worklist"),
-    Shortcut("search", ("Ctrl+F",), "Search ImageId", "Worklist"),
+    Shortcut("search", ("Ctrl+F",), "Search ImageId or comment", "Worklist"),
     Shortcut("fit", ("Home",), "Fit image to window", "View"),
     Shortcut("one_to_one", ("Ctrl+1",), "One image pixel per screen pixel", "View"),
     Shortcut("zoom_in", ("Ctrl+=", "Ctrl++"), "Zoom in (or mouse wheel)", "View"),
@@ -98,29 +98,57 @@ def sheet_html() -> str:
         keys = " / ".join(
             f"<code>{QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText)}</code>" for k in s.keys
         )
-        rows.append(f"<tr><td style='padding-right:18px'>{keys}</td><td>{s.text}</td></tr>")
+        rows.append(f"<tr><td style='padding-right:18px; white-space:nowrap'>{keys}</td><td>{s.text}</td></tr>")
     rows.append('<tr><td colspan="2" style="padding-top:10px;color:#8fa3b8"><b>Mouse on the image</b></td></tr>')
     for gesture, text in MOUSE:
-        rows.append(f"<tr><td style='padding-right:18px'><code>{gesture}</code></td><td>{text}</td></tr>")
+        rows.append(
+            f"<tr><td style='padding-right:18px; white-space:nowrap'><code>{gesture}</code></td><td>{text}</td></tr>"
+        )
     return "<table>" + "".join(rows) + "</table>"
 
 
 class ShortcutsDialog(QDialog):
-    """Help ▸ Shortcuts: the whole keyboard and mouse map on one sheet."""
+    """Help ▸ Shortcuts: the whole keyboard and mouse map on one sheet.
+
+    Sized to its content within the screen (`fit_to`): as wide as its widest row, so there is no horizontal
+    scrollbar and nothing is cut off; as tall as the sheet up to 90 % of the screen, then it scrolls vertically. On a
+    screen narrower than the sheet the descriptions wrap (the keys never do).
+    """
+
+    SCREEN_SHARE = 0.9  # of the available screen, at most, in each direction
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard and mouse shortcuts")
-        self.resize(520, 640)
-        label = QLabel(sheet_html())
-        label.setTextFormat(Qt.TextFormat.RichText)
-        label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        label.setMargin(8)
-        scroll = QScrollArea()
-        scroll.setWidget(label)
-        scroll.setWidgetResizable(True)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
+        self.label = QLabel(sheet_html())
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.label.setMargin(8)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(self.label)
+        self.scroll.setWidgetResizable(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(scroll)
-        layout.addWidget(buttons)
+        layout.addWidget(self.scroll)
+        layout.addWidget(self.buttons)
+        screen = (parent.screen() if parent is not None else None) or QGuiApplication.primaryScreen()
+        if screen is not None:  # before it is shown, so the dialog is centred at its final size
+            self.fit_to(screen.availableGeometry())
+
+    def fit_to(self, available: QRect) -> None:
+        """Resize to the sheet's own size, within `available` (a screen's available area)."""
+        self.label.setWordWrap(False)
+        content = self.label.sizeHint()  # unwrapped: the widest row decides the width
+        margins = self.layout().contentsMargins()
+        frame = 2 * self.scroll.frameWidth()
+        # room for the vertical scrollbar always: when it appears it must not push the rows under a horizontal one
+        chrome_w = frame + self.scroll.verticalScrollBar().sizeHint().width() + margins.left() + margins.right()
+        chrome_h = frame + margins.top() + margins.bottom() + self.layout().spacing() + self.buttons.sizeHint().height()
+        max_w, max_h = int(available.width() * self.SCREEN_SHARE), int(available.height() * self.SCREEN_SHARE)
+        width = content.width() + chrome_w
+        if width > max_w:
+            self.label.setWordWrap(True)
+            width = max_w
+            content.setHeight(self.label.heightForWidth(width - chrome_w))
+        self.resize(width, min(content.height() + chrome_h, max_h))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from PySide6.QtCore import QDir
 from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -68,6 +69,7 @@ def apply_dark_theme(app: QApplication) -> None:
     pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#55606c"))
     pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#55606c"))
     app.setPalette(pal)
+    QDir.addSearchPath("icons", str(resources_dir() / "icons"))  # the stylesheet's url(icons:…) images
     app.setStyleSheet(stylesheet())
     app_icon = icon("pneumoviewer")  # the packaging art, when present
     app.setWindowIcon(app_icon if not app_icon.isNull() else icon("app"))

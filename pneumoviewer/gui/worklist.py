@@ -1,8 +1,9 @@
 """The worklist: a table model of the folder's images (+ failed files), a sort/filter proxy, and the panel widget.
 
 Rows are images in scan order; the proxy sorts (triage = AI probability, highest first, unknown last) and filters by
-status, view and an ImageId search. Failed files stay listed (greyed, with their reason) so nothing disappears
-silently; they sort after every image and cannot be reviewed.
+status, view and a search of the ImageId and the reviewer's comment. Failed files stay listed (greyed, with their
+reason) so nothing disappears silently; they sort after every image and cannot be reviewed. A row's tooltip shows its
+review record (status history, reviewer, time, comment), read from the store for that row only when it shows.
 
 Scale (issue 13, 12,000 rows): the proxy never compares rows in Python. The source model keeps one integer key per
 row and column (numpy; ranks of the text columns computed once per fill, the AI probability updated in place), the
@@ -14,7 +15,8 @@ applies a pending re-sort first.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import textwrap
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QColor, QFont, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -38,17 +40,21 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QProgressBar,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from pneumoviewer.core.types import ImageMeta, ModelInfo, ReviewStatus
+from pneumoviewer.core.types import AiSummary, ImageMeta, ModelInfo, ReviewStatus
 from pneumoviewer.gui.domain_guard import UNTRUSTED_COLOR, Caveat, ai_caveat
+from pneumoviewer.gui.metadata_panel import record_lines
 from pneumoviewer.gui.theme import FAILED_COLOR, STATUS_COLORS
 
-COLUMNS = ("ImageId", "View", "Sex", "Age", "AI P", "Status")
-COL_ID, COL_VIEW, COL_SEX, COL_AGE, COL_PROB, COL_STATUS = range(len(COLUMNS))
+COLUMNS = ("ImageId", "View", "Sex", "Age", "AI P", "Status", "Comment")
+COL_ID, COL_VIEW, COL_SEX, COL_AGE, COL_PROB, COL_STATUS, COL_COMMENT = range(len(COLUMNS))
+TOOLTIP_CHANGES = 4  # status changes a row's tooltip lists (the details panel lists more)
 IMAGE_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 FAILED_ROLE = Qt.ItemDataRole.UserRole + 3
 ALL = "All"
@@ -88,7 +94,8 @@ class WorklistRow:
 
 
 class WorklistModel(QAbstractTableModel):
-    """Images + failures; statuses come from a callable so the review store can own them."""
+    """Images + failures; statuses, comments and the review record come from callables so the review session owns
+    them. The record (`record_of`, a store read) is asked only for the row a tooltip is shown on, never on fill."""
 
     def __init__(self, status_of: Callable[[str], ReviewStatus] | None = None, parent: Any = None) -> None:
         super().__init__(parent)
@@ -101,21 +108,38 @@ class WorklistModel(QAbstractTableModel):
         self._views = np.zeros(0, object)
         self._ids_lower: list[str] = []
         self._status_of = status_of or (lambda _id: ReviewStatus.UNREVIEWED)
+        self._comment_of: Callable[[str], str | None] = lambda _id: None
+        self._record_of: Callable[[str], Any] = lambda _id: None
+        self._comments: list[str] | None = None  # see comments()
+        self._comment_key: np.ndarray | None = None  # see sort_key(COL_COMMENT)
         self._bold = QFont()
         self._bold.setBold(True)
 
-    def set_status_source(self, status_of: Callable[[str], ReviewStatus]) -> None:
+    def set_status_source(
+        self,
+        status_of: Callable[[str], ReviewStatus],
+        comment_of: Callable[[str], str | None] | None = None,
+        record_of: Callable[[str], Any] | None = None,
+    ) -> None:
+        """Where statuses, comments and the review record (`ReviewSession.review_history`) are read."""
         self.beginResetModel()
         self._status_of = status_of
-        self._status_codes = None
+        self._comment_of = comment_of or (lambda _id: None)
+        self._record_of = record_of or (lambda _id: None)
+        self._forget_labels()
         self.endResetModel()
+
+    def _forget_labels(self) -> None:
+        self._status_codes = None
+        self._comments = None
+        self._comment_key = None
 
     # -- content -----------------------------------------------------------------------------------------------------
     def set_rows(self, rows: Iterable[WorklistRow]) -> None:
         self.beginResetModel()
         self._rows = list(rows)
         self._row_of = {r.image_id: i for i, r in enumerate(self._rows) if not r.failed}
-        self._status_codes = None
+        self._forget_labels()
         self._index_keys()
         self.endResetModel()
 
@@ -148,6 +172,14 @@ class WorklistModel(QAbstractTableModel):
             return self._prob
         if col == COL_STATUS:
             return self.status_codes()
+        if col == COL_COMMENT:
+            if self._comment_key is None:  # case-insensitive ranks; images without a comment after every comment
+                texts = self.comments()
+                ranks = np.unique(np.array(texts or [""], dtype=str), return_inverse=True)[1].astype(np.int64)
+                key = ranks.reshape(-1)[: len(texts)]
+                blank = np.fromiter((not t for t in texts), bool, len(texts))
+                self._comment_key = np.where(blank, np.int64(len(texts) + 1), key)
+            return self._comment_key
         return self._keys[col]
 
     def failed_mask(self) -> np.ndarray:
@@ -159,6 +191,13 @@ class WorklistModel(QAbstractTableModel):
     def lower_ids(self) -> list[str]:
         """Lower-case ImageIds (paths of failed rows) for the search box, in row order."""
         return self._ids_lower
+
+    def comments(self) -> list[str]:
+        """Each row's comment in lower case ('' for none, and for failed rows), for sorting and the search box; read
+        from the comment source once and kept up to date by `status_changed` (a comment edit is a label change)."""
+        if self._comments is None:
+            self._comments = [(self._comment_of(r.meta.image_id) or "").lower() if r.meta else "" for r in self._rows]
+        return self._comments
 
     def status_codes(self) -> np.ndarray:
         """Each row's status as its place in `ReviewStatus` (99: failed), read from the status source once and then
@@ -199,6 +238,18 @@ class WorklistModel(QAbstractTableModel):
             r.model, r.model_label = model, model.label
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))  # tooltips of the whole row
 
+    def set_predictions(self, summaries: Mapping[str, AiSummary]) -> None:
+        """Every row's AI result at once (another model is in use): its result, or none yet; one repaint."""
+        for row, r in enumerate(self._rows):
+            if r.failed:
+                continue
+            s = summaries.get(r.image_id)
+            r.probability, r.ai_error = (s.probability if s is not None else None), None
+            r.model, r.model_label = (s.model, s.model.label) if s is not None else (None, None)
+            self._prob[row] = -1.0 if s is None else float(s.probability)
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(COLUMNS) - 1))
+
     def set_ai_error(self, image_id: str, message: str) -> None:
         row = self._row_of.get(image_id)
         if row is None:
@@ -207,11 +258,17 @@ class WorklistModel(QAbstractTableModel):
         self._changed(row, COL_PROB)
 
     def status_changed(self, image_id: str) -> None:
+        """The image's label (status and / or comment) changed: its keys follow and both columns repaint."""
         row = self._row_of.get(image_id)
         if row is not None:
             if self._status_codes is not None:
                 self._status_codes[row] = _STATUS_ORDER[self._status_of(image_id)]
-            self._changed(row, COL_STATUS)
+            if self._comments is not None:
+                comment = (self._comment_of(image_id) or "").lower()
+                if comment != self._comments[row]:
+                    self._comments[row] = comment
+                    self._comment_key = None
+            self.dataChanged.emit(self.index(row, COL_STATUS), self.index(row, COL_COMMENT))
 
     def _changed(self, row: int, col: int) -> None:
         idx = self.index(row, col)
@@ -231,6 +288,7 @@ class WorklistModel(QAbstractTableModel):
             return {
                 COL_PROB: "AI probability of pneumothorax (sort: highest first = triage)",
                 COL_STATUS: "Review status: A accept AI · N negative · F flag",
+                COL_COMMENT: "The reviewer's comment (Shift+F flags with one; Details ▸ Edit comment…)",
             }.get(section)
         return None
 
@@ -273,15 +331,11 @@ class WorklistModel(QAbstractTableModel):
                 return f"⚠ {r.probability:.2f}" if outside else f"{r.probability:.2f}"
             if col == COL_STATUS:
                 return status.value
+            if col == COL_COMMENT:
+                lines = (self._comment_of(meta.image_id) or "").splitlines()
+                return lines[0] + (" …" if len(lines) > 1 else "") if lines else ""
         if role == Qt.ItemDataRole.ToolTipRole:
-            caveat = r.caveat
-            note = f"\nAI: {caveat.text}" if caveat is not None else ""
-            if col == COL_PROB and r.ai_error:
-                return f"AI failed on this image: {r.ai_error}"
-            if col == COL_PROB and r.probability is not None:
-                label = f" · {r.model_label}" if r.model_label else ""
-                return f"P(pneumothorax) = {r.probability:.3f}{label}{note}"
-            return f"{meta.image_id}\n{r.path.name}{note}"
+            return f"{self._tooltip_head(r, col)}\n\n{self._record_text(meta.image_id)}"
         if role == Qt.ItemDataRole.ForegroundRole:
             if col == COL_STATUS:
                 return QBrush(QColor(STATUS_COLORS.get(status.value, "#c9d3de")))
@@ -296,6 +350,29 @@ class WorklistModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (COL_AGE, COL_PROB):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+    @staticmethod
+    def _tooltip_head(r: WorklistRow, col: int) -> str:
+        meta = r.meta
+        assert meta is not None
+        caveat = r.caveat
+        note = f"\nAI: {caveat.text}" if caveat is not None else ""
+        if col == COL_PROB and r.ai_error:
+            return f"AI failed on this image: {r.ai_error}"
+        if col == COL_PROB and r.probability is not None:
+            label = f" · {r.model_label}" if r.model_label else ""
+            return f"P(pneumothorax) = {r.probability:.3f}{label}{note}"
+        return f"{meta.image_id}\n{r.path.name}{note}"
+
+    def _record_text(self, image_id: str) -> str:
+        """The review record of the row under the pointer (asked only when its tooltip shows: one store read)."""
+        history = self._record_of(image_id)
+        comment = self._comment_of(image_id)
+        lines = [f"Review: {self._status_of(image_id).value}"]
+        if history is not None and history.changes:
+            lines += record_lines(history, last=TOOLTIP_CHANGES)
+        lines.append(textwrap.fill(f"Comment: {comment}", 72) if comment else "No comment")
+        return "\n".join(lines)
 
     def _failed_data(self, r: WorklistRow, col: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
@@ -383,18 +460,23 @@ class WorklistProxy(QAbstractProxyModel):
         self._relayout()
 
     def set_text_filter(self, text: str) -> None:
+        """The search box: rows whose ImageId (a failed file: its path) or comment contains `text`, any case."""
         text = text.strip().lower()
         if text == self._text:
             return
-        ids = self._model().lower_ids()
         if self._text_mask is not None and self._text and text.startswith(self._text):  # narrows: test the matches
             mask = self._text_mask.copy()
-            for row in np.flatnonzero(mask):
-                mask[row] = text in ids[row]
+            rows = np.flatnonzero(mask)
+            mask[rows] = self._matches(text, rows)
         else:
-            mask = np.fromiter((text in i for i in ids), bool, len(ids)) if text else None
+            mask = self._matches(text, range(self._model().rowCount())) if text else None
         self._text, self._text_mask = text, mask
         self._relayout()
+
+    def _matches(self, text: str, rows: Iterable[int]) -> np.ndarray:
+        model = self._model()
+        ids, comments = model.lower_ids(), model.comments()
+        return np.array([text in ids[r] or text in comments[r] for r in rows], bool)
 
     def source_rows(self) -> np.ndarray:
         """The source rows in on-screen order (a pending re-sort applied first)."""
@@ -458,21 +540,27 @@ class WorklistProxy(QAbstractProxyModel):
         self._place[self._order] = np.arange(len(self._order), dtype=np.int64)
 
     def _on_source_reset(self) -> None:
-        ids = self._model().lower_ids()
-        self._text_mask = np.fromiter((self._text in i for i in ids), bool, len(ids)) if self._text else None
+        self._text_mask = self._matches(self._text, range(self._model().rowCount())) if self._text else None
         self._set_order()
         self.endResetModel()
 
     def _on_source_changed(self, top_left: QModelIndex, bottom_right: QModelIndex, roles: list[int] = ()) -> None:
         """A reviewer's status change is repainted at once; AI rows (a burst while the folder runs) are repainted
         and re-placed together when the batch timer fires."""
-        cols = range(top_left.column(), bottom_right.column() + 1)
+        first, last = top_left.column(), bottom_right.column()
+        cols = range(first, last + 1)
+        rows = range(top_left.row(), bottom_right.row() + 1)
         if self._sort_column in cols or (COL_STATUS in cols and self._status not in (ALL, "failed", DISAGREE)):
             self._moved = True
-        if top_left.column() == bottom_right.column() == COL_STATUS:
-            for row in range(top_left.row(), bottom_right.row() + 1):
+        if COL_COMMENT in cols and self._text_mask is not None:  # an edited comment may match the search or not
+            matches = self._matches(self._text, rows)
+            if not np.array_equal(matches, self._text_mask[rows.start : rows.stop]):
+                self._text_mask[rows.start : rows.stop] = matches
+                self._moved = True
+        if first >= COL_STATUS:  # a label (status, comment): the reviewer's own change, repainted now
+            for row in rows:
                 if row < len(self._place) and (place := int(self._place[row])) >= 0:
-                    self.dataChanged.emit(self.createIndex(place, COL_STATUS), self.createIndex(place, COL_STATUS))
+                    self.dataChanged.emit(self.createIndex(place, first), self.createIndex(place, last))
             if not self._moved:
                 return
         if not self._resort.isActive():
@@ -515,11 +603,43 @@ class WorklistProxy(QAbstractProxyModel):
         return self._model().headerData(section, orientation, role) if horizontal else None
 
 
+class _ElideRight(QStyledItemDelegate):
+    """Comments read from their start (the table elides on the left, for UIDs that differ at the end)."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideRight  # type: ignore[attr-defined]
+
+
+class SearchBox(QLineEdit):
+    """The ImageId / comment search. It takes focus only when asked (Ctrl+F, a click), never by Tab or when another
+    widget goes away, so single-key shortcuts are not typed into it by surprise; Esc or Enter hands the keyboard back
+    (`finished(enter)`)."""
+
+    finished = Signal(bool)  # True: Enter, False: Esc
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.finished.emit(event.key() != Qt.Key.Key_Escape)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+
 class WorklistPanel(QWidget):
-    """Search + filters + scan progress + the table. Emits `currentImageChanged(image_id)`."""
+    """Search + filters + scan progress + the table. Emits `currentImageChanged(image_id)`.
+
+    Its sort and filters (`state()`) are what reopening a folder restores (`restore_state`, `stateChanged`): the
+    status and view filters and the sort, not the search text (a search is a look-up, typed again in a second) nor
+    the disagreement filter (a ranking computed on demand, which a reopened folder shows only when asked)."""
 
     currentImageChanged = Signal(str)
     disagreementWanted = Signal()  # the disagreement filter was chosen: the ranking is (re)computed
+    stateChanged = Signal(dict)  # the reviewer changed the sort or a filter: `state()`
 
     def __init__(self, model: WorklistModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -527,10 +647,12 @@ class WorklistPanel(QWidget):
         self.proxy = WorklistProxy(self)
         self.proxy.setSourceModel(model)
 
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("Search ImageId…")
+        self._restoring = False
+        self._view_choice = ALL  # the view the reviewer chose, kept while a folder without it is listed
+        self.search = SearchBox()
+        self.search.setPlaceholderText("Search ImageId or comment…")
         self.search.setClearButtonEnabled(True)
-        self.search.setToolTip("Filter by ImageId (Ctrl+F)")
+        self.search.setToolTip("Filter by ImageId or comment (Ctrl+F; Enter or Esc returns to the list)")
         self.status_filter = QComboBox()
         self.status_filter.addItems([ALL, *(s.value for s in ReviewStatus), "failed", DISAGREE])
         self.status_filter.setToolTip("Show only images with this review status; or the labelled images where AI "
@@ -559,8 +681,10 @@ class WorklistPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         header.setHighlightSections(False)
-        for col, width in ((COL_ID, 128), (COL_VIEW, 42), (COL_SEX, 36), (COL_AGE, 40), (COL_PROB, 50)):
+        for col, width in ((COL_ID, 128), (COL_VIEW, 42), (COL_SEX, 36), (COL_AGE, 40), (COL_PROB, 50),
+                           (COL_STATUS, 84)):
             self.table.setColumnWidth(col, width)
+        self.table.setItemDelegateForColumn(COL_COMMENT, _ElideRight(self.table))
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # scan order until the user sorts
 
         filters = QHBoxLayout()
@@ -579,8 +703,12 @@ class WorklistPanel(QWidget):
         layout.addWidget(self.summary)
 
         self.search.textChanged.connect(self.proxy.set_text_filter)
+        self.search.finished.connect(self._on_search_finished)
         self.status_filter.currentTextChanged.connect(self._on_status_filter)
-        self.view_filter.currentTextChanged.connect(self.proxy.set_view_filter)
+        self.view_filter.currentTextChanged.connect(self._on_view_filter)
+        for combo in (self.status_filter, self.view_filter):
+            combo.activated.connect(lambda _i: self.table.setFocus())  # a filter chosen: the keys go on at once
+        header.sortIndicatorChanged.connect(lambda _c, _o: self._emit_state())
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         model.modelReset.connect(self._refresh_views)
 
@@ -589,6 +717,55 @@ class WorklistPanel(QWidget):
         if status == DISAGREE:
             self.table.sortByColumn(COL_ID, Qt.SortOrder.AscendingOrder)  # ascending = worst first
             self.disagreementWanted.emit()
+        self._emit_state()
+
+    def _on_view_filter(self, view: str) -> None:
+        self._view_choice = view
+        self.proxy.set_view_filter(view)
+        self._emit_state()
+
+    def _on_search_finished(self, enter: bool) -> None:
+        """Enter or Esc in the search box: back to the list; Enter also opens the first match when the image on
+        screen is not among them."""
+        if enter and self.current_image_id() not in (shown := self.visible_image_ids()) and shown:
+            self.select_image(shown[0])
+        self.table.setFocus()
+
+    # -- sort and filters kept per folder ----------------------------------------------------------------------------
+    def state(self) -> dict[str, str]:
+        """The sort (column name, 'ascending' / 'descending'; '' = scan order) and the status and view filters."""
+        col = self.proxy.sortColumn()
+        status = self.status_filter.currentText()
+        return {
+            "sort": COLUMNS[col] if 0 <= col < len(COLUMNS) else "",
+            "order": "descending" if self.proxy.sortOrder() == Qt.SortOrder.DescendingOrder else "ascending",
+            "status": ALL if status == DISAGREE else status,
+            "view": self._view_choice,
+        }
+
+    def restore_state(self, state: dict[str, str]) -> None:
+        """Apply a saved `state()`; unknown values (a column or status this version lacks) fall back to the defaults:
+        scan order, All. A view the folder does not have yet is kept and applied when its rows arrive."""
+        statuses = [self.status_filter.itemText(i) for i in range(self.status_filter.count())]
+        status = state.get("status", ALL)
+        sort = state.get("sort", "")
+        order = Qt.SortOrder.DescendingOrder if state.get("order") == "descending" else Qt.SortOrder.AscendingOrder
+        self._restoring = True
+        try:
+            self.status_filter.setCurrentText(status if status in statuses and status != DISAGREE else ALL)
+            self._view_choice = str(state.get("view") or ALL)
+            self._refresh_views()
+            self.table.sortByColumn(COLUMNS.index(sort) if sort in COLUMNS else -1, order)
+        finally:
+            self._restoring = False
+
+    def _emit_state(self) -> None:
+        if not self._restoring and self.status_filter.currentText() != DISAGREE:
+            self.stateChanged.emit(self.state())
+
+    def focus_list(self) -> None:
+        """Give the keyboard to the list (J / K / A / N / F act at once)."""
+        self.table.setFocus()
 
     def set_disagreement(self, ranked: list[str]) -> None:
         self.proxy.set_disagreement(ranked)
@@ -676,11 +853,10 @@ class WorklistPanel(QWidget):
 
     def _refresh_views(self) -> None:
         views = sorted({r.meta.view_position for r in self.model.rows() if r.meta and r.meta.view_position})
-        current = self.view_filter.currentText()
         self.view_filter.blockSignals(True)
         self.view_filter.clear()
         self.view_filter.addItems([ALL, *views])
-        self.view_filter.setCurrentText(current if current in views else ALL)
+        self.view_filter.setCurrentText(self._view_choice if self._view_choice in views else ALL)
         self.view_filter.blockSignals(False)
         self.proxy.set_view_filter(self.view_filter.currentText())
         self.update_summary()

@@ -6,6 +6,10 @@ first call's graph tracing (~0.2 s holding the GIL) cannot stall the GUI thread.
 multiprocessing's spawn and its resource tracker) and talks over two pipes with `multiprocessing.connection`
 framing; the messages are the dataclasses of `inference.protocol` (app → child: Init first, then Predict / Cancel /
 Quit; child → app: ModelLoading, Ready, Fatal, Result, Failed, Dropped).
+
+The child's stderr (fd 2, so C++ output too: TensorFlow's ``E0000 … failed call to cuInit`` on a CPU machine) is
+the app's log file (`core.logs.open_child_stderr`), never the reader's terminal; what the reader must know still
+arrives through the protocol (Fatal, Failed carry one line each) and the traceback is in the log.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ import sys
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
+from pneumoviewer.core.logs import configure_child_logging, current_log_file, open_child_stderr
 from pneumoviewer.inference.protocol import (
     Cancel,
     Dropped,
@@ -35,7 +41,7 @@ from pneumoviewer.inference.protocol import (
     describe_error,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("pneumoviewer.inference.child")  # not __name__: run with -m, that is "__main__"
 
 NICENESS = 10  # scheduling priority of the inference process (POSIX nice): below the GUI's
 
@@ -62,11 +68,13 @@ class Duplex:
 
 
 class ChildProcess:
-    """The running child (GUI side): `conn`, `is_alive()`, `exitcode`, `kill()`, `shutdown()`."""
+    """The running child (GUI side): `conn`, `is_alive()`, `exitcode`, `kill()`, `shutdown()`; `log_file`: where its
+    stderr goes (None: it shares this process's stderr, the log folder being unwritable)."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], conn: Duplex) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], conn: Duplex, log_file: Path | None = None) -> None:
         self.popen = popen
         self.conn = conn
+        self.log_file = log_file
 
     @classmethod
     def start(cls, bundle_dir: str | None, engine_factory: Any = None) -> ChildProcess:
@@ -75,9 +83,12 @@ class ChildProcess:
         env = dict(os.environ)
         # the child sees the modules this process sees (a factory defined outside the package, e.g. in tests)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's own errors still reach the log; its INFO chatter does not
+        stderr = open_child_stderr()
+        log_file = current_log_file() if stderr is not None else None
         try:
-            cmd = [sys.executable, "-m", "pneumoviewer.inference.child", str(to_child_r), str(from_child_w)]
+            cmd = [sys.executable, "-m", "pneumoviewer.inference.child", str(to_child_r), str(from_child_w),
+                   "log" if stderr is not None else "inherit"]
             nice = shutil.which("nice") if os.name == "posix" else None
             if nice:  # low priority from the first instruction: the reader's window keeps the CPU during start-up
                 cmd = [nice, "-n", str(NICENESS), *cmd]
@@ -86,14 +97,17 @@ class ChildProcess:
                 pass_fds=(to_child_r, from_child_w),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
+                stderr=stderr,  # dup2'd onto the child's fd 2 before it runs a line of Python
                 env=env,
             )
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
+            if stderr is not None:
+                stderr.close()  # the child holds its own copy
         conn = Duplex(Connection(from_child_r, writable=False), Connection(to_child_w, readable=False))
         conn.send(Init(bundle_dir, engine_factory))
-        return cls(popen, conn)
+        return cls(popen, conn, log_file)
 
     def is_alive(self) -> bool:
         return self.popen.poll() is None
@@ -106,10 +120,17 @@ class ChildProcess:
         with contextlib.suppress(OSError):
             self.popen.kill()
 
-    def shutdown(self, grace_s: float = 2.0) -> None:
-        """Ask it to quit; terminate, then kill, if it does not; always reaps it and closes the pipes."""
+    def shutdown(self, grace_s: float = 2.0, loading: bool = False) -> None:
+        """Ask it to quit; terminate, then kill, if it does not; always reaps it and closes the pipes.
+
+        `loading`: the model is not ready yet. Such a child reads no message until TensorFlow has loaded (seconds),
+        and holds nothing worth finishing, so it is terminated at once: closing the window right after opening it
+        does not wait out the grace period."""
         with contextlib.suppress(OSError, ValueError):
             self.conn.send(Quit())
+        if loading:
+            with contextlib.suppress(OSError):
+                self.popen.terminate()
         for step in (self.popen.terminate, self.popen.kill, None):
             try:
                 self.popen.wait(grace_s)
@@ -138,9 +159,12 @@ def child_main(conn: Duplex, bundle_dir: str | None, engine_factory: Any = None)
         else:
             engine = engine_factory(bundle_dir)
         conn.send(ModelLoading(engine.model_info))
+        log.info("loading the model (TensorFlow's own lines follow here, not in the terminal)")
         engine.load()  # imports TensorFlow, loads the models, warms up (traces) before the first real image
+        log.info("model ready on %s", engine.device)
         conn.send(Ready(str(engine.device)))
     except Exception as exc:  # no model: the app stays usable and says why
+        log.warning("the model could not be loaded", exc_info=True)
         conn.send(Fatal(describe_error(exc)))
         return
 
@@ -164,7 +188,7 @@ def child_main(conn: Duplex, bundle_dir: str | None, engine_factory: Any = None)
             try:
                 image = fut.result()
                 prediction = engine.predict(image)
-            except Exception as exc:  # one bad image must not stop the folder; the traceback goes to stderr
+            except Exception as exc:  # one bad image must not stop the folder; the traceback goes to the log
                 log.warning("could not predict one image", exc_info=True)
                 conn.send(Failed(image_id, describe_error(exc)))
                 continue
@@ -177,6 +201,8 @@ def child_main(conn: Duplex, bundle_dir: str | None, engine_factory: Any = None)
 
 
 def _main(argv: list[str]) -> int:
+    # argv: read fd, write fd, and "log" when stderr is the app's log file (then INFO lines are wanted there)
+    configure_child_logging("ai-child", logging.INFO if argv[2:3] == ["log"] else logging.WARNING)
     reader = Connection(int(argv[0]), writable=False)
     writer = Connection(int(argv[1]), readable=False)
     conn = Duplex(reader, writer)
@@ -193,4 +219,9 @@ def _main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))
+    code = _main(sys.argv[1:])
+    logging.shutdown()
+    sys.stderr.flush()
+    # no interpreter teardown: TensorFlow's exit handlers and thread joins take ~1.3 s, and the child has nothing
+    # left to flush (results sent, pipes closed, log flushed); the window's close does not wait for them
+    os._exit(code)

@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import subprocess
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +40,17 @@ from pneumoviewer.inference.protocol import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def _ended(proc: ChildProcess) -> str:
+    """Why the child is gone, in one line: its exit code (a pipe closes just before the process ends) and where its
+    output (a native crash's last words) went."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.popen.wait(2.0)
+    code = proc.exitcode
+    what = "closed its connection" if code is None else f"ended unexpectedly (exit code {code})"
+    where = f"; its output is in {proc.log_file}" if proc.log_file is not None else ""
+    return f"the inference process {what}{where}"
 
 MODES = ("process", "thread")
 
@@ -208,7 +221,7 @@ class InferenceClient:
         try:
             self._serve(proc)
         finally:
-            proc.shutdown()
+            proc.shutdown(loading=not self.model_ready)
 
     def _serve(self, proc: ChildProcess) -> None:
         conn = proc.conn
@@ -232,14 +245,14 @@ class InferenceClient:
             if not conn.poll(0.02):
                 if not proc.is_alive():
                     if not self._stop:
-                        self._emit(Fatal(f"the inference process ended unexpectedly (exit code {proc.exitcode})"))
+                        self._emit(Fatal(_ended(proc)))
                     return
                 continue
             try:
                 msg = conn.recv()
             except (EOFError, OSError):
                 if not self._stop:
-                    self._emit(Fatal("the inference process closed its connection"))
+                    self._emit(Fatal(_ended(proc)))
                 return
             if not self._handle(msg):
                 return

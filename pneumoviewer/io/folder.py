@@ -1,21 +1,25 @@
 """Index a folder of DICOM files: recursive, headers only, study → series → image, failures with reasons.
 
-A scan reads only the header tags `ImageMeta` needs (`dicom.read_header`), so a SIIM-like folder indexes at well
-over 1,000 files/s; results are cached per folder under `user_cache_dir()/folder-index/` (one JSON file, written
-atomically), keyed on each file's (relative path, size, mtime), and each folder's listing on the folder's mtime, so
-re-opening an unchanged folder only stats it (≥10× faster). On a first scan from disk, header reads are prefetched
-(posix_fadvise) once reads are seen to block. The scan reports progress through a callback and stops at a cancel
-request (raising `Cancelled`), keeping what it has read in the cache so that the next attempt resumes quickly.
+A scan reads only the header tags `ImageMeta` needs (`dicom.read_header`, which parses a plain header from its bytes:
+faster than a bare pydicom header loop); results are cached per folder under `user_cache_dir()/folder-index/` (one
+CRC-checked file of pickled columns, written atomically), keyed on each file's (relative path, size, mtime, ctime,
+inode), and each folder's listing on the folder's mtime, so re-opening an unchanged folder only stats its folders and
+files (no listing, no header read). On a first scan from disk, header reads are prefetched (posix_fadvise) once
+reads are seen to block. The scan reports progress through a callback and stops at a cancel request (raising
+`Cancelled`), keeping what it has read in the cache so that the next attempt resumes quickly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
+import io
+import operator
 import os
+import pickle
 import stat
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
@@ -41,7 +45,7 @@ __all__ = [
 ]
 
 #: Bump when ImageMeta or the header reader changes meaning: older caches are then ignored.
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 
 #: A folder holding this file was written by the app (an export): the index never lists its content.
 EXPORT_MARKER = ".pneumoviewer-export"
@@ -180,7 +184,7 @@ def iter_candidate_files(root: Path) -> Iterator[tuple[Path, os.stat_result | No
     Hidden files and folders (`.pneumoviewer/`, `.DS_Store`) are skipped; symlinked folders are not followed (no
     loops). `stat` is None when the file cannot be stat'ed.
     """
-    for path, st, ignored in _walk(str(root)):
+    for path, _rel, st, ignored in _walk(str(root)):
         yield Path(path), st, ignored
 
 
@@ -188,13 +192,17 @@ def iter_candidate_files(root: Path) -> Iterator[tuple[Path, os.stat_result | No
 # (a change within the same timestamp tick would not move its mtime: the "racy git" problem).
 _RACY_NS = 2_000_000_000
 
-# dir listing cache: relative dir ('' = root) -> [dir mtime_ns, listed_at_ns, [[name, is_dir], ...]]
-_DirCache = dict[str, list[Any]]
+# a folder's entries: ((name, is_dir), ...) sorted by name
+_Listing = tuple[tuple[str, bool], ...]
+# dir listing cache: relative dir ('' = root) -> (dir mtime_ns, listed_at_ns, listing)
+_DirCache = dict[str, tuple[int, int, _Listing]]
 
 
-def _walk(
-    root: str, old_dirs: _DirCache | None = None, new_dirs: _DirCache | None = None
-) -> Iterator[tuple[str, os.stat_result | None, bool]]:
+# a file found by a walk: (path, path relative to the root with '/' separators, stat or None, ignored)
+_Found = tuple[str, str, os.stat_result | None, bool]
+
+
+def _walk(root: str, old_dirs: _DirCache | None = None, new_dirs: _DirCache | None = None) -> Iterator[_Found]:
     """String-path walk (Path objects cost more than the stat on a warm scan), depth first, with an explicit stack
     (a folder nested thousands deep is walked, not a RecursionError).
 
@@ -204,38 +212,34 @@ def _walk(
     folder). `new_dirs` collects the listings.
     """
     first = _listing(root, "", old_dirs, new_dirs)
-    stack: list[tuple[str, str, Iterator[list[Any]]]] = [(root, "", iter(first))] if first is not None else []
+    stack: list[tuple[str, str, Iterator[tuple[str, bool]]]] = [(root, "", iter(first))] if first is not None else []
+    sep, isreg = os.sep, stat.S_ISREG
     while stack:
         folder, rel, entries = stack[-1]
-        item = next(entries, None)
-        if item is None:
+        for name, is_dir in entries:
+            path = folder + sep + name
+            if is_dir:
+                sub_rel = f"{rel}/{name}" if rel else name
+                listing = _listing(path, sub_rel, old_dirs, new_dirs)
+                if listing is not None:
+                    stack.append((path, sub_rel, iter(listing)))
+                    break  # depth first: the subfolder now, the rest of this one after it
+                continue
+            try:
+                st: os.stat_result | None = os.stat(path)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                st = None
+            if st is not None and not isreg(st.st_mode):
+                continue
+            yield path, f"{rel}/{name}" if rel else name, st, _is_ignored(name)
+        else:
             stack.pop()
-            continue
-        name, is_dir = item
-        path = folder + os.sep + name
-        if is_dir:
-            sub_rel = f"{rel}/{name}" if rel else name
-            listing = _listing(path, sub_rel, old_dirs, new_dirs)
-            if listing is not None:
-                stack.append((path, sub_rel, iter(listing)))
-            continue
-        try:
-            st: os.stat_result | None = os.stat(path)
-        except FileNotFoundError:
-            continue
-        except OSError:
-            st = None
-        if st is not None and not _is_regular(st):
-            continue
-        dot = name.rfind(".")
-        ignored = name in _IGNORED_NAMES or (dot > 0 and name[dot:].lower() in IGNORED_SUFFIXES)
-        yield path, st, ignored
 
 
-def _listing(
-    folder: str, rel: str, old_dirs: _DirCache | None, new_dirs: _DirCache | None
-) -> list[list[Any]] | None:
-    """[[name, is_dir], ...] of `folder` sorted by name (hidden names left out; [] for an export folder), from the
+def _listing(folder: str, rel: str, old_dirs: _DirCache | None, new_dirs: _DirCache | None) -> _Listing | None:
+    """((name, is_dir), ...) of `folder` sorted by name (hidden names left out; () for an export folder), from the
     cache when the folder has not changed since it was listed; None when it cannot be listed."""
     if old_dirs is not None:
         try:
@@ -243,10 +247,7 @@ def _listing(
         except OSError:
             return None
         cached = old_dirs.get(rel)
-        if (
-            isinstance(cached, list) and len(cached) == 3 and cached[0] == dir_mtime
-            and dir_mtime < cached[1] - _RACY_NS and isinstance(cached[2], list)
-        ):
+        if cached is not None and cached[0] == dir_mtime and dir_mtime < cached[1] - _RACY_NS:
             if new_dirs is not None:
                 new_dirs[rel] = cached
             return cached[2]
@@ -255,29 +256,34 @@ def _listing(
             all_entries = list(it)
         listed_at = time.time_ns()
     except OSError:
+        if new_dirs is not None and old_dirs is not None:
+            new_dirs[rel] = (dir_mtime, 0, ())  # never trusted: tried again next time
         return None
     if any(e.name == EXPORT_MARKER for e in all_entries):
         entries: list[os.DirEntry[str]] = []
     else:
         entries = sorted((e for e in all_entries if not e.name.startswith(".")), key=_entry_name)
-    listing: list[list[Any]] = []
-    for entry in entries:
-        try:
-            is_dir = entry.is_dir(follow_symlinks=False)
-        except OSError:
-            is_dir = False
-        listing.append([entry.name, is_dir])
+    listing = tuple((entry.name, _is_dir(entry)) for entry in entries)
     if new_dirs is not None and old_dirs is not None:
-        new_dirs[rel] = [dir_mtime, listed_at, listing]
+        new_dirs[rel] = (dir_mtime, listed_at, listing)
     return listing
+
+
+def _is_ignored(name: str) -> bool:
+    """An obviously-not-DICOM file name (CSV, PNG, ...): skipped, not a failure."""
+    dot = name.rfind(".")
+    return name in _IGNORED_NAMES or (dot > 0 and name[dot:].lower() in IGNORED_SUFFIXES)
 
 
 def _entry_name(entry: os.DirEntry[str]) -> str:
     return entry.name
 
 
-def _is_regular(st: os.stat_result) -> bool:
-    return stat.S_ISREG(st.st_mode)
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -285,71 +291,185 @@ def _is_regular(st: os.stat_result) -> bool:
 
 
 def cache_path(root: str | os.PathLike[str]) -> Path:
-    """Where the index cache of `root` lives (one JSON file per folder)."""
+    """Where the index cache of `root` lives (one file per folder)."""
     key = hashlib.sha256(str(Path(root).resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:24]
-    return user_cache_dir() / "folder-index" / f"{key}.json"
+    return user_cache_dir() / "folder-index" / f"{key}.pvindex"
 
 
-_META_FIELDS = tuple(f.name for f in fields(ImageMeta))
-_SPACING = _META_FIELDS.index("pixel_spacing")
-
-
-def _meta_to_json(meta: ImageMeta) -> list[Any]:
-    """ImageMeta as a positional list (half the size and parse time of a dict per file)."""
-    return [getattr(meta, name) for name in _META_FIELDS]
-
-
-def _meta_from_json(data: list[Any]) -> ImageMeta:
-    if len(data) != len(_META_FIELDS):
-        raise ValueError("cache entry does not match ImageMeta")
-    if data[_SPACING] is not None:
-        data = list(data)
-        data[_SPACING] = tuple(data[_SPACING])
-    return ImageMeta(*data)
-
-
-# entry: [size, mtime_ns, meta list | None, failure reason | None, ctime_ns, inode]. ctime and inode change whenever
+# entry: (size, mtime_ns, ctime_ns, inode, ImageMeta | None, failure reason | None). ctime and inode change whenever
 # a file is rewritten or replaced, even by `cp -p` / `rsync -a`, which keep size and mtime.
-_Entry = list[Any]
+_Entry = tuple[int, int, int, int, ImageMeta | None, str | None]
+
+_MAGIC = b"PNEUMOVIEWER-FOLDER-INDEX\n"
+_META_FIELDS = tuple(f.name for f in fields(ImageMeta))
+_META_ROW = operator.attrgetter(*_META_FIELDS)  # ImageMeta → its values, in field order
+_ENTRY_COLUMNS = ("size", "mtime", "ctime", "ino", "meta", "reason")
+# ImageMeta rows or folder listings per pickle; each column is pickled apart too: (un)pickling holds the GIL, and the
+# scan thread must never hold it long (the GUI thread runs between)
+_CHUNK = 1000
 
 
-def _load_cache(root: Path) -> tuple[dict[str, _Entry], _DirCache]:
-    path = cache_path(root)
+@dataclass
+class _Cache:
+    """The last scan of a folder: every file entry, the folders it walked (with their mtimes when listed), the files
+    it found in walk order, and the folders' listings (unpickled only when a folder changed)."""
+
+    entries: dict[str, _Entry]
+    dirs: list[str]  # every folder walked (relative), walk order
+    dir_mtimes: list[int]  # each one's mtime_ns when it was listed
+    dirs_trusted: bool  # every folder was listed long enough after its last change (see _RACY_NS)
+    walk: list[str]  # relative path of every file found, walk order
+    listings_blob: memoryview  # its CRC-checked block, as read
+
+    def listings(self) -> _DirCache:
+        try:
+            listings: _DirCache = {}
+            for chunk in _unpickle(_block(self.listings_blob, 0)[0]):
+                listings.update(_unpickle(chunk))
+            return listings
+        except (ValueError, TypeError, EOFError, pickle.UnpicklingError, MemoryError):
+            return {}
+
+
+class _CacheUnpickler(pickle.Unpickler):
+    """Unpickles only what the index cache holds (dicts, lists, tuples, strings, numbers): a cache file can never
+    name a class or function to call."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a folder index")
+
+
+def _unpickle(data: bytes | memoryview) -> Any:
+    return _CacheUnpickler(io.BytesIO(data)).load()
+
+
+def _cache_header(root: Path) -> tuple[object, ...]:
+    """What a cache must have been written for: this format, this ImageMeta, this folder, this patient-key salt."""
+    return (CACHE_VERSION, _META_FIELDS, str(root), salt_fingerprint())
+
+
+def _load_cache(root: Path) -> _Cache | None:
+    """The last scan of `root`; None when there is none, or when it is damaged (a CRC guards every byte), from
+    another version or for another salt: the folder is then read afresh.
+
+    One file: magic, then two blocks (CRC-32, length, pickle): the columns (lists of numbers and strings in walk
+    order, ImageMeta as rows of values, each pickled apart: one read, no per-entry parsing, several times faster
+    than the JSON it replaces), then the folder listings in chunks, checked and unpickled only when a folder
+    changed."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-        if (
-            data.get("version") != CACHE_VERSION
-            or data.get("root") != str(root)
-            or data.get("salt") != salt_fingerprint()
-        ):
-            return {}, {}
-        entries = data.get("entries", {})
-        dirs = data.get("dirs", {})
-        return (entries if isinstance(entries, dict) else {}), (dirs if isinstance(dirs, dict) else {})
-    except (OSError, ValueError, TypeError, AttributeError):
-        return {}, {}  # no cache, or a damaged one: scan afresh
+        with open(cache_path(root), "rb") as fh:
+            data = fh.read()
+        if not data.startswith(_MAGIC):
+            return None
+        main, at = _block(data, len(_MAGIC))
+        header, pickled = _unpickle(main)
+        if header != _cache_header(root):
+            return None
+        columns = {name: _unpickle(blob) for name, blob in pickled.items()}
+        rels = columns["rel"]
+        columns["meta"] = [None if row is None else ImageMeta(*row) for chunk in columns["meta"]
+                           for row in _unpickle(chunk)]
+        entries = dict(zip(rels, zip(*(columns[c] for c in _ENTRY_COLUMNS), strict=True), strict=True))
+        walk = list(rels)  # the walk found these files in this order, and a few more that have no entry
+        for position, rel in columns["walk_extra"]:
+            walk.insert(position, rel)
+        dirs, mtimes, listed = columns["dirs"], columns["dir_mtime"], columns["dir_listed"]
+        if not len(dirs) == len(mtimes) == len(listed):
+            return None
+        trusted = all(mtime < listed_at - _RACY_NS for mtime, listed_at in zip(mtimes, listed))
+        return _Cache(entries, dirs, mtimes, trusted, walk, memoryview(data)[at:])
+    except (OSError, ValueError, TypeError, AttributeError, KeyError, EOFError, pickle.UnpicklingError, MemoryError):
+        return None  # no cache, or a damaged one: scan afresh
 
 
-def _save_cache(root: Path, entries: dict[str, _Entry], dirs: _DirCache) -> None:
-    payload = {"version": CACHE_VERSION, "root": str(root), "salt": salt_fingerprint(), "entries": entries,
-               "dirs": dirs}
+def _block(data: bytes | memoryview, at: int) -> tuple[memoryview, int]:
+    """The CRC-checked block at `at` (4-byte CRC-32, 8-byte length, bytes) and the offset after it."""
+    crc, size = int.from_bytes(data[at : at + 4], "little"), int.from_bytes(data[at + 4 : at + 12], "little")
+    block = memoryview(data)[at + 12 : at + 12 + size]
+    if len(block) != size or zlib.crc32(block) != crc:
+        raise ValueError("damaged index cache")
+    return block, at + 12 + size
+
+
+def _dumps(value: object) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _pack(value: object) -> bytes:
+    blob = _dumps(value)
+    return zlib.crc32(blob).to_bytes(4, "little") + len(blob).to_bytes(8, "little") + blob
+
+
+def _save_cache(root: Path, entries: dict[str, _Entry], dirs: _DirCache, walk: list[str]) -> None:
+    """Write the cache atomically (a crash leaves the previous one or none, never half of one). `walk` is every file
+    the walk found, in order; `entries` follow that order (the walk is stored as the entries' paths plus the few
+    files without one)."""
+    rels = list(entries)
+    extra: list[tuple[int, str]] = []
+    k = 0
+    for position, rel in enumerate(walk):
+        if k < len(rels) and rels[k] == rel:
+            k += 1
+        else:
+            extra.append((position, rel))
+    if k != len(rels):  # entries not in walk order (a cancelled scan): no walk kept, the next scan walks again
+        extra, dirs = [], {}
+    columns: dict[str, list[Any]] = {"rel": rels, "walk_extra": extra, "dirs": list(dirs),
+                                     "dir_mtime": [d[0] for d in dirs.values()],
+                                     "dir_listed": [d[1] for d in dirs.values()]}
+    for name, values in zip(_ENTRY_COLUMNS, zip(*entries.values(), strict=True) if entries else [()] * 6,
+                            strict=True):
+        columns[name] = list(values)
+    # ImageMeta as rows of plain values (rebuilt by its constructor: faster than unpickling objects, and the cache
+    # names no class at all), pickled in chunks: (un)pickling one holds the GIL for a few ms only
+    rows = [None if meta is None else _META_ROW(meta) for meta in columns["meta"]]
+    columns["meta"] = [_dumps(rows[i : i + _CHUNK]) for i in range(0, len(rows), _CHUNK)]
+    listings = list(dirs.items())
+    payload = (_MAGIC + _pack((_cache_header(root), {name: _dumps(values) for name, values in columns.items()}))
+               + _pack([_dumps(dict(listings[i : i + _CHUNK])) for i in range(0, len(listings), _CHUNK)]))
     # a read-only cache folder must not break scanning
-    with contextlib.suppress(OSError), atomic_write(cache_path(root), "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, separators=(",", ":"))
+    with contextlib.suppress(OSError):
+        with atomic_write(cache_path(root), "wb") as fh:
+            fh.write(payload)
+        cache_path(root).with_suffix(".json").unlink(missing_ok=True)  # the cache of versions before 6
+
+
+def _walk_unchanged(root: str, cache: _Cache) -> list[_Found] | None:
+    """What `_walk` would find, when no folder changed since the last scan (each folder has the mtime it had when
+    listed, long enough before): the files it found then, stat'ed again. None when a folder changed (or cannot be
+    stat'ed): `_walk` then lists what changed. Saves the per-folder work of the walk: one stat per folder and file,
+    in list comprehensions (the per-file Python cost matters next to the stat at 12,000 files)."""
+    if not cache.dirs or not cache.dirs_trusted:
+        return None  # a cancelled scan kept its entries, not its walk; a folder was listed too soon to trust
+    sep, stat_ = os.sep, os.stat
+    base = root + sep
+    try:
+        now = [stat_(base + rel if rel else root).st_mtime_ns for rel in cache.dirs]
+    except OSError:
+        return None
+    if now != cache.dir_mtimes:
+        return None
+    paths = [base + rel for rel in cache.walk] if sep == "/" else [base + r.replace("/", sep) for r in cache.walk]
+    try:
+        stats: list[os.stat_result | None] = [stat_(path) for path in paths]
+    except OSError:  # a file gone or unreadable: the careful way, file by file
+        stats = []
+        for path in paths:
+            try:
+                stats.append(stat_(path))
+            except FileNotFoundError:
+                stats.append(None)
+                paths[len(stats) - 1] = ""  # gone: left out
+            except OSError:
+                stats.append(None)
+    isreg = stat.S_ISREG
+    return [(path, rel, st, _is_ignored(rel[rel.rfind("/") + 1 :]))
+            for path, rel, st in zip(paths, cache.walk, stats, strict=True)
+            if path and (st is None or isreg(st.st_mode))]
 
 
 # ------------------------------------------------------------------------------------------------------------------
 # Scanning
-
-
-def _is_cancelled(cancel: CancelArg) -> bool:
-    if cancel is None:
-        return False
-    is_set = getattr(cancel, "is_set", None)
-    if callable(is_set):
-        return bool(is_set())
-    return bool(cancel())  # type: ignore[operator]
 
 
 def scan_folder(
@@ -375,60 +495,74 @@ def scan_folder(
         return _scan_single_file(root, started)  # a file (a FIFO or device is refused by the header reader)
     root = root.resolve()
 
-    old, old_dirs = _load_cache(root) if use_cache else ({}, {})
+    cache = _load_cache(root) if use_cache else None
+    old = cache.entries if cache is not None else {}
     new_dirs: _DirCache = {}
-    candidates = list(_walk(str(root), old_dirs if use_cache else None, new_dirs))
-    ignored = [Path(path) for path, _st, skip in candidates if skip]
-    files = [(path, st) for path, st, skip in candidates if not skip]
-    prefix = len(str(root)) + 1
+    candidates = _walk_unchanged(str(root), cache) if cache is not None else None
+    if candidates is None:  # a first scan, or a folder changed: walk, listing only the folders that changed
+        old_dirs = cache.listings() if cache is not None else {}
+        candidates = list(_walk(str(root), old_dirs if use_cache else None, new_dirs))
+        dirs_changed = len(new_dirs) != len(old_dirs) or any(d is not old_dirs.get(r) for r, d in new_dirs.items())
+    else:
+        old_dirs, dirs_changed = None, False
+    ignored = [Path(path) for path, _rel, _st, skip in candidates if skip]
+    files = [(path, rel, st) for path, rel, st, skip in candidates if not skip]
     total = len(files)
     new: dict[str, _Entry] = {}
     index = FolderIndex(root=root, ignored=ignored)
     step = max(1, total // 200)
     seen: dict[str, Path] = {}
+    cancelled = _cancel_check(cancel)
+    changed = dirs_changed  # the cache is written again only when a file was read, or a file or folder changed
     if progress is not None:
         progress(0, total)
 
-    prefetch = _Prefetcher([path for path, _st in files])
+    prefetch = _Prefetcher([path for path, _rel, _st in files])
     try:
-        for done, (path, st) in enumerate(files, start=1):
-            if _is_cancelled(cancel):
+        for done, (path, rel, st) in enumerate(files, start=1):
+            if cancelled():
                 raise Cancelled(f"scan of {root} cancelled after {done - 1} of {total} files")
             prefetch.ahead_of(done - 1)
-            rel = path[prefix:].replace(os.sep, "/")
-            entry: _Entry | None = None
-            meta: ImageMeta | None = None
-            if st is not None:
-                cached = old.get(rel)
-                try:
-                    if cached is not None and cached[:2] == [st.st_size, st.st_mtime_ns] and cached[4:] == [
-                        st.st_ctime_ns, st.st_ino
-                    ]:
-                        meta = _meta_from_json(cached[2]) if cached[2] is not None else None
-                        entry = cached
-                        index.from_cache += 1
-                except (TypeError, ValueError, IndexError, KeyError):
-                    entry, meta = None, None  # a damaged cache entry: read the file again
-            if entry is None:
+            cached = old.get(rel)
+            if (
+                st is not None and cached is not None and cached[0] == st.st_size and cached[1] == st.st_mtime_ns
+                and cached[2] == st.st_ctime_ns and cached[3] == st.st_ino
+            ):
+                entry = cached
+                index.from_cache += 1
+            else:
                 prefetch.before_read()
-                entry, meta = _read_entry(path, st)
-            if st is not None and not str(entry[3] or "").startswith("cannot read"):
+                entry = _read_entry(path, st)
+                changed = True
+            if st is not None and not (entry[5] or "").startswith("cannot read"):
                 new[rel] = entry  # transient failures (permissions, I/O) are retried next time
-            item = _add(index, path, meta, entry[3], seen)
+            item = _add(index, root / rel, entry[4], entry[5], seen)  # `root / rel`: 40% cheaper than Path(path)
             if on_item is not None:
                 on_item(item)
             if progress is not None and (done % step == 0 or done == total):
                 progress(done, total)
     except Cancelled:
-        if use_cache:
-            _save_cache(root, {**old, **new}, new_dirs)
+        if use_cache:  # what was read is kept; the walk is not (the next scan walks again)
+            _save_cache(root, {**old, **new}, {}, [])
         raise
 
-    if use_cache and (new != old or new_dirs != old_dirs):
-        _save_cache(root, new, new_dirs)
+    if use_cache and (changed or len(new) != len(old)):
+        if old_dirs is None:
+            new_dirs = cache.listings()  # type: ignore[union-attr]  # the folders did not change
+        _save_cache(root, new, new_dirs, [rel for _path, rel, _st, _skip in candidates])
     index._by_id = {img.meta.image_id: img for img in index.images}
     index.elapsed_s = time.perf_counter() - started
     return index
+
+
+def _cancel_check(cancel: CancelArg) -> Callable[[], bool]:
+    """`cancel` as a plain callable (resolved once: it is asked before every file)."""
+    if cancel is None:
+        return lambda: False
+    is_set = getattr(cancel, "is_set", None)
+    if callable(is_set):
+        return is_set  # type: ignore[no-any-return]
+    return cancel  # type: ignore[return-value]
 
 
 class _Prefetcher:
@@ -494,22 +628,20 @@ def _thread_context_switches() -> int:
         return 0
 
 
-def _read_entry(path: str, st: os.stat_result | None) -> tuple[_Entry, ImageMeta | None]:
-    size = st.st_size if st is not None else -1
-    mtime = st.st_mtime_ns if st is not None else -1
+def _read_entry(path: str, st: os.stat_result | None) -> _Entry:
     if st is None:
-        return [size, mtime, None, "cannot read: stat failed", -1, -1], None
+        return (-1, -1, -1, -1, None, "cannot read: stat failed")
     try:
-        meta = read_header(path)
+        meta: ImageMeta | None = read_header(path)
+        reason = None
     except DicomError as exc:
-        return [size, mtime, None, exc.reason, st.st_ctime_ns, st.st_ino], None
-    return [size, mtime, _meta_to_json(meta), None, st.st_ctime_ns, st.st_ino], meta
+        meta, reason = None, exc.reason
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, meta, reason)
 
 
 def _add(
-    index: FolderIndex, path_str: str, meta: ImageMeta | None, reason: str | None, seen: dict[str, Path]
+    index: FolderIndex, path: Path, meta: ImageMeta | None, reason: str | None, seen: dict[str, Path]
 ) -> IndexedImage | FailedFile:
-    path = Path(path_str)
     if meta is None:
         failed = FailedFile(path, str(reason or "unreadable"))
         index.failures.append(failed)

@@ -38,7 +38,6 @@ from pathlib import Path
 
 import numpy as np
 
-from pneumoviewer.core.components import run_components
 from pneumoviewer.core.text import printable
 from pneumoviewer.core.types import Cancelled, ReviewStatus
 from pneumoviewer.io import rle
@@ -50,6 +49,7 @@ from pneumoviewer.io.folder import EXPORT_MARKER, FolderIndex
 from pneumoviewer.io.png import mask_png_bytes
 from pneumoviewer.io.seg import SegAlgorithm, SegError, build_seg
 from pneumoviewer.io.siim_csv import write_rle_csv
+from pneumoviewer.review.schema import component_rows
 from pneumoviewer.review.store import FinalEntry, ReviewStore
 
 Progress = Callable[[int, int], None]
@@ -75,6 +75,9 @@ class ExportPlan:
     seg: Path | None = None
     only_reviewed: bool = False
     layer: str = "final"  # "original": the AI masks instead of the reviewer's
+    # whose AI masks ("original"; for "final", the model a corrected SEG names): a bundle sha256 ('' unknown bundle),
+    # None = per image the folder's current model (the one the app shows), else the newest result
+    model_sha256: str | None = None
     deid: DeidOptions = PROFILE
 
     def parts(self) -> list[str]:
@@ -150,7 +153,7 @@ def export(
         raise ExportError("nothing to export: choose a CSV, PNG and/or SEG target")
     if plan.seg is not None and index is None:
         raise ExportError("a DICOM SEG export needs the folder's index (its source images)")
-    entries = store.final_entries(only_reviewed=plan.only_reviewed, layer=plan.layer)
+    entries = store.final_entries(only_reviewed=plan.only_reviewed, layer=plan.layer, model_sha256=plan.model_sha256)
     total = max(1, len(entries) * len(parts))
     ticker = _Ticker(progress, cancel, total)
     out: dict[str, ExportResult] = {}
@@ -233,9 +236,9 @@ def csv_rows(
             res.kept_import_rows += 1
         elif style == "submission":
             rows = [(e.image_id, e.final_rle)]  # the stored union RLE is exactly the merged row
-        else:  # components from the stored runs: no decode, no image-sized labelling
-            parts = run_components(*rle.parse(e.final_rle), e.height)
-            rows = [(e.image_id, rle.runs_to_string(*p)) for p in parts] or [(e.image_id, rle.EMPTY)]
+        else:  # the component rows stored with the mask; labelled here (on the runs) only where none are stored
+            parts = e.components if e.components is not None else component_rows(e.final_rle, e.height)
+            rows = [(e.image_id, part) for part in parts] or [(e.image_id, rle.EMPTY)]
         out.extend(rows)
         res.count(positive=not all(r == rle.EMPTY for _, r in rows))
     res.rows = len(out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from pneumoviewer.core.components import run_components
 from pneumoviewer.io import rle
 
 Step = str | Callable[[sqlite3.Connection], None]
@@ -22,6 +23,28 @@ def _fill_ai_mask_area(conn: sqlite3.Connection) -> None:
         "UPDATE images SET ai_mask_area=? WHERE image_id=?",
         [(int(rle.parse(text)[1].sum()), image_id) for image_id, text in rows],
     )
+
+
+def component_rows(final_rle: str, height: int) -> list[str]:
+    """The training-CSV rows of a stored mask: its 8-connected components, one RLE each (none for an empty mask).
+    Kept beside every final mask (``images.final_components``, newline-joined) when it is written, so an export
+    labels nothing it has labelled before (issue 13)."""
+    if final_rle == rle.EMPTY:
+        return []
+    return [rle.runs_to_string(*part) for part in run_components(*rle.parse(final_rle), height)]
+
+
+def _fill_final_components(conn: sqlite3.Connection) -> None:
+    """Version 3 keeps each final mask's component rows; stores from before get them once, here. A mask whose RLE
+    cannot be read keeps none (the export then labels it and names the error; the upgrade never fails on it)."""
+    rows = conn.execute("SELECT image_id, final_rle, height FROM images WHERE final_rle IS NOT NULL").fetchall()
+    filled = []
+    for image_id, text, h in rows:
+        try:
+            filled.append(("\n".join(component_rows(text, int(h))), image_id))
+        except (TypeError, ValueError):  # RleError is a ValueError
+            continue
+    conn.executemany("UPDATE images SET final_components=? WHERE image_id=?", filled)
 
 
 MIGRATIONS: dict[int, tuple[Step, ...]] = {
@@ -91,6 +114,47 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
             ai_model_sha256, ai_updated
         ) WHERE ai_updated IS NOT NULL
         """,
+    ),
+    3: (
+        # issue 10: one AI result per (image, bundle sha256), so switching models keeps every model's results; ''
+        # is the bundle of unknown identity (a test engine, a result stored before version 2 recorded the sha256)
+        """
+        CREATE TABLE ai_results (
+            image_id TEXT NOT NULL,
+            model_sha256 TEXT NOT NULL,
+            probability REAL,
+            rle TEXT NOT NULL,
+            mask_area INTEGER NOT NULL,
+            model_name TEXT,
+            model_version TEXT,
+            model_synthetic INTEGER,
+            device TEXT,
+            updated REAL NOT NULL,
+            PRIMARY KEY (image_id, model_sha256)
+        )
+        """,
+        # each old result is kept, under the bundle it recorded
+        """
+        INSERT INTO ai_results(image_id, model_sha256, probability, rle, mask_area, model_name, model_version,
+                               model_synthetic, device, updated)
+        SELECT image_id, COALESCE(ai_model_sha256, ''), ai_probability, ai_rle, COALESCE(ai_mask_area, 0),
+               ai_model_name, ai_model_version, ai_model_synthetic, ai_device, COALESCE(ai_updated, updated)
+        FROM images WHERE ai_rle IS NOT NULL
+        """,
+        # a covering index: one model's summaries for the worklist without reading any mask
+        """
+        CREATE INDEX ai_results_model ON ai_results(
+            model_sha256, image_id, probability, mask_area, model_name, model_version, model_synthetic
+        )
+        """,
+        "DROP INDEX images_ai_summary",
+        *(f"ALTER TABLE images DROP COLUMN {column}" for column in (
+            "ai_probability", "ai_rle", "ai_mask_area", "ai_model_name", "ai_model_version", "ai_model_synthetic",
+            "ai_model_sha256", "ai_device", "ai_updated",
+        )),
+        # issue 13: the training-CSV rows of each final mask, made when it is written (an export only reads them)
+        "ALTER TABLE images ADD COLUMN final_components TEXT",
+        _fill_final_components,
     ),
 }
 

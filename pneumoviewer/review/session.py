@@ -20,7 +20,11 @@ step's meaning. Memory stays flat on a 12,000-image folder: per AI result the se
 (probability, mask area, model); masks live in the store as RLE and only a small LRU of decoded AI masks and of
 open documents (with their undo history) stays in memory.
 
-The bundle identity (``ModelInfo.sha256``) is stored with each AI result (``ai_model_sha256``). A store that opened
+**Which model's results** (issue 10): the store keeps one result per (image, bundle sha256). The session shows the
+results of the model in use (:meth:`ReviewSession.set_ai_model`, told by the AI controller): switching models
+restores that model's stored results (only what it lacks is queued), switching back shows the first model's again
+without a re-run, and a result of another model (one that finished after the switch) is stored under its model, not
+shown. No AI result ever changes a reviewer's mask or status. A store that opened
 read-only (newer schema, held by another instance, unwritable: ``ReviewStore.outcome``) is shown but not edited: the
 decisions refuse and nothing is queued for writing.
 
@@ -90,6 +94,14 @@ class PredictionAdded:
 
 
 @dataclass(frozen=True)
+class AiModelChanged:
+    """Another model is in use (`sha256`; '' unknown identity, None no model): `predictions` are its results."""
+
+    sha256: str | None
+    predictions: dict[str, AiSummary]
+
+
+@dataclass(frozen=True)
 class AiFailed:
     image_id: str
     message: str
@@ -124,8 +136,8 @@ class SaveFailed:
 
 
 Event = (
-    StoreOpened | StoreFailed | IndexChanged | StatusChanged | PredictionAdded | AiFailed | DocumentReplaced
-    | LabelsImported | Saved | SaveFailed
+    StoreOpened | StoreFailed | IndexChanged | StatusChanged | PredictionAdded | AiModelChanged | AiFailed
+    | DocumentReplaced | LabelsImported | Saved | SaveFailed
 )
 
 
@@ -198,7 +210,9 @@ class ReviewSession:
         self._metas: dict[str, ImageMeta] = {}
         self._shapes: dict[str, tuple[int, int]] = {}
         self._labels: dict[str, Label] = {}
-        self._ai: dict[str, AiSummary] = {}
+        self._ai: dict[str, AiSummary] = {}  # results of the model in use only
+        self._model: str | None = None  # its bundle sha256 ('' unknown identity); None: not told (newest shown)
+        self._ai_written: set[str] = set()  # images whose AI result was queued for the store since the last switch
         self._ai_errors: dict[str, str] = {}
         self._ai_masks: OrderedDict[str, np.ndarray] = OrderedDict()
         self._docs: OrderedDict[str, _Open] = OrderedDict()
@@ -235,11 +249,10 @@ class ReviewSession:
         self._saved_position = store.position()
         comments = store.comments()
         self._labels = {i: Label(st, comments.get(i)) for i, st in store.statuses().items()}  # bulk readers: ms
-        models: dict[tuple[ModelInfo, str | None], ModelInfo] = {}  # one object per model, not per row
-        for image_id, ai in store.stored_ai().items():
-            key = (ai.model, ai.model_sha256)
-            model = models.get(key) or models.setdefault(key, replace(ai.model, sha256=ai.model_sha256))
-            self._ai[image_id] = AiSummary(image_id, float(ai.probability), model, ai.mask_area, stored=True)
+        self._ai = self._stored_summaries(store)
+        if self._model is not None and store.ai_model() != self._model:
+            model = self._model
+            self._submit(lambda: store.set_ai_model(model), "", "model", coalesce="ai-model")
         outcome = store.outcome
         self._emit(StoreOpened(store.path, outcome.read_only, outcome.message))
         return True
@@ -306,6 +319,50 @@ class ReviewSession:
         self._emit(StatusChanged(image_id, label.status, label.comment))
 
     # ------------------------------------------------------------------------------------------------ AI results
+    def _stored_summaries(self, store: ReviewStore) -> dict[str, AiSummary]:
+        """The stored results of the model in use (no model told: each image's newest), one bulk read."""
+        models: dict[tuple[ModelInfo, str | None], ModelInfo] = {}  # one object per model, not per row
+        out = {}
+        for image_id, ai in store.stored_ai(self._model).items():
+            key = (ai.model, ai.model_sha256)
+            model = models.get(key) or models.setdefault(key, replace(ai.model, sha256=ai.model_sha256))
+            out[image_id] = AiSummary(image_id, float(ai.probability), model, ai.mask_area, stored=True)
+        return out
+
+    def set_ai_model(self, sha256: str | None) -> bool:
+        """The model the AI runs from now on: its bundle sha256 ('' for an engine of unknown identity; None: no
+        model, each image shows its newest stored result). The results shown become that model's, restored from
+        the store (nothing is re-run; :meth:`ai_queue` then lists only what it lacks); the other model's stay
+        stored. A document nobody touched follows (to the new model's mask, or empty); a reviewer's mask and the
+        statuses are never changed. Recorded in the store as the folder's current model (what exports and
+        ``evaluate`` read by default). False when it is the model in use already."""
+        if sha256 == self._model:
+            return False
+        self._model = sha256
+        store = self.store
+        if store is None:
+            return True
+        writer = self.writer
+        if writer is not None and any(writer.pending(i) for i in self._ai_written):
+            writer.flush()  # AI results still queued are read back below (other queued writes are not waited for)
+        self._ai_written.clear()
+        self._ai = self._stored_summaries(store)
+        self._ai_errors.clear()
+        self._ai_masks.clear()
+        if sha256 is not None:
+            self._submit(lambda: store.set_ai_model(sha256), "", "model", coalesce="ai-model")
+        for image_id, entry in list(self._docs.items()):
+            if entry.origin == "final" or entry.doc.can_undo or entry.doc.can_redo:
+                continue  # the reviewer's mask, or a document the reviewer worked on: never replaced
+            start, origin = self.starting_mask(image_id, entry.doc.shape)
+            mask = start if start is not None else np.zeros(entry.doc.shape, dtype=bool)
+            entry.origin = origin
+            if not np.array_equal(mask, entry.doc.mask):
+                entry.doc.replace(mask)
+                self._emit(DocumentReplaced(image_id, entry.doc))
+        self._emit(AiModelChanged(sha256, {i: a for i, a in self._ai.items() if i in self._paths}))
+        return True
+
     def prediction(self, image_id: str) -> AiSummary | None:
         return self._ai.get(image_id)
 
@@ -329,14 +386,17 @@ class ReviewSession:
             return None
         mask = np.ascontiguousarray(prediction.mask, dtype=bool)
         summary = AiSummary.of(replace(prediction, mask=mask))
-        self._ai[image_id] = summary
-        self._ai_errors.pop(image_id, None)
-        self._remember_mask(image_id, mask)
+        sha = prediction.model.sha256
         if self.store is not None:
             store = self.store
             kept = Prediction(image_id, summary.probability, mask, prediction.model, device=prediction.device)
-            sha = prediction.model.sha256
             self._submit(lambda: store.set_ai_result(kept, model_sha256=sha), image_id, "ai")
+            self._ai_written.add(image_id)
+        if self._model is not None and (sha or "") != self._model:
+            return None  # another model's (finished after AI ▸ Model… switched): stored under its model, not shown
+        self._ai[image_id] = summary
+        self._ai_errors.pop(image_id, None)
+        self._remember_mask(image_id, mask)
         entry = self._docs.get(image_id)
         # only a document nobody touched follows the AI (a new model's result included): a reviewer's mask never
         untouched = entry is not None and entry.origin != "final" and not (entry.doc.can_undo or entry.doc.can_redo)
@@ -364,7 +424,7 @@ class ReviewSession:
         if self.store is None or image_id not in self._ai:
             return None
         self._flush_for(image_id)
-        stored = self.store.ai_result(image_id)
+        stored = self.store.ai_result(image_id, self._model)
         if stored is None or stored.mask is None:
             return None
         mask = np.ascontiguousarray(stored.mask, dtype=bool)
@@ -676,12 +736,14 @@ class ReviewSession:
         self._ai = {}
         self._ai_errors = {}
         self._ai_masks.clear()
+        self._ai_written = set()
         self._saved_position = None
         self._edited = set()
 
 
 __all__ = [
     "AiFailed",
+    "AiModelChanged",
     "DocumentReplaced",
     "Event",
     "IndexChanged",

@@ -1,10 +1,12 @@
-"""Fuzzing: damaged files (truncations, byte flips, spliced garbage) give DicomError or a valid image, nothing else."""
+"""Fuzzing: damaged files (truncations, byte flips, spliced garbage) give DicomError or a valid image, nothing else;
+the fast header reader and pydicom's path say the same of each."""
 
 from __future__ import annotations
 
 import functools
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 from pydicom.uid import RLELossless
 
-from pneumoviewer.io.dicom import DicomError, load_image, read_header
+from pneumoviewer.io.dicom import DicomError, header, load_image, read_header
 from pneumoviewer.io.dicom.write import write_dicom
 from pneumoviewer.phantom import write_siim_like
 
@@ -34,9 +36,23 @@ def _sources() -> dict[str, bytes]:
 SOURCES = ("ct_small", "rle_12bit", "siim_jpeg")
 
 
+def _header_both_ways(path: Path) -> None:
+    """read_header through the plain reader and through pydicom only: the same meta (digest included) or reason."""
+    outcomes: list[object] = []
+    for plain in (header._read_header_plain, lambda fh, p: None):
+        with mock.patch.object(header, "_read_header_plain", plain):
+            try:
+                meta = read_header(path)
+                outcomes.append((meta, meta.patient_key, meta.header_digest))
+            except DicomError as exc:
+                outcomes.append(exc.reason)
+    assert outcomes[0] == outcomes[1]
+
+
 def _check(data: bytes, tmp: Path) -> None:
     path = tmp / "fuzzed.dcm"
     path.write_bytes(data)
+    _header_both_ways(path)
     for fn in (read_header, load_image):
         try:
             result = fn(path)
@@ -71,6 +87,18 @@ def test_byte_flips(source: str, flips: list[tuple[float, int]], tmp_path: Path)
     for where, value in flips:
         data[min(int(where * len(data)), len(data) - 1)] = value
     _check(bytes(data), tmp_path)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+@_SETTINGS
+@given(flips=st.lists(st.tuples(st.integers(128, 1600), st.integers(0, 255)), min_size=1, max_size=4))
+def test_header_byte_flips(source: str, flips: list[tuple[int, int]], tmp_path: Path) -> None:
+    data = bytearray(_sources()[source])
+    for at, value in flips:
+        data[at] = value
+    path = tmp_path / "flipped.dcm"
+    path.write_bytes(bytes(data))
+    _header_both_ways(path)
 
 
 @pytest.mark.parametrize("source", SOURCES)

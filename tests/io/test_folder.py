@@ -165,18 +165,67 @@ def test_single_file_and_missing_folder(tree: dict[str, object], tmp_path: Path)
     assert index.images == [] and index.failures == [] and index.summary()["images"] == 0
 
 
-def test_damaged_cache_entries_are_reread(tree: dict[str, object]) -> None:
-    import json
+@pytest.mark.parametrize("damage", ["flip", "truncate", "empty", "old-format"])
+def test_a_damaged_cache_is_read_afresh_and_rewritten(tree: dict[str, object], damage: str) -> None:
+    root: Path = tree["root"]  # type: ignore[assignment]
+    first = scan_folder(root)
+    data = bytearray(cache_path(root).read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0x40  # one bit anywhere: the checksum notices
+    elif damage == "truncate":
+        del data[len(data) * 2 // 3 :]
+    elif damage == "empty":
+        data.clear()
+    else:
+        data[:] = b'{"version": 5, "entries": {}}'
+    cache_path(root).write_bytes(bytes(data))
+    again = scan_folder(root)
+    assert again.from_cache == 0
+    assert [(i.path, i.meta) for i in again.images] == [(i.path, i.meta) for i in first.images]
+    assert scan_folder(root).from_cache == 8  # rewritten
+
+
+def test_a_cache_naming_other_code_is_refused(tree: dict[str, object], tmp_path: Path) -> None:
+    """A cache file is unpickled with no class or function allowed: one that names a function is ignored, never
+    run."""
+    import pickle
 
     root: Path = tree["root"]  # type: ignore[assignment]
     scan_folder(root)
-    data = json.loads(cache_path(root).read_text())
-    keys = sorted(data["entries"])
-    data["entries"][keys[0]] = "nonsense"
-    data["entries"][keys[1]][2] = [1, 2]  # wrong field count
-    cache_path(root).write_text(json.dumps(data))
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):  # unpickling would call os.mkdir(marker)
+            return (os.mkdir, (str(marker),))
+
+    columns = (folder_mod._cache_header(root), {"rel": pickle.dumps([Evil()])})
+    cache_path(root).write_bytes(folder_mod._MAGIC + folder_mod._pack(columns) + folder_mod._pack([]))
     index = scan_folder(root)
-    assert index.from_cache == 6 and len(index.images) == 4 and len(index.failures) == 4
+    assert not marker.exists() and index.from_cache == 0 and len(index.images) == 4
+    pickle.loads(columns[1]["rel"])  # the same pickle, unpickled freely, would have run it
+    assert marker.exists()
+
+
+def test_the_cache_keeps_every_field(tree: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ImageMeta field (those left out of == too: patient key, header digest) comes back from the cache."""
+    from dataclasses import fields
+
+    root: Path = tree["root"]  # type: ignore[assignment]
+    _backdate(root)  # folders written just now are listed again until they are 2 s old
+    first = scan_folder(root)
+    saves: list[int] = []
+    real_save = folder_mod._save_cache
+    monkeypatch.setattr(folder_mod, "_save_cache", lambda *a: saves.append(1) or real_save(*a))
+    again = scan_folder(root)
+    assert again.from_cache == 8 and saves == []  # nothing changed: nothing rewritten
+    names = [f.name for f in fields(again.images[0].meta)]
+    assert {"patient_key", "header_digest", "pixel_spacing", "synthetic_phantom"} <= set(names)
+    for a, b in zip(first.images, again.images, strict=True):
+        assert a.path == b.path
+        assert [getattr(a.meta, n) for n in names] == [getattr(b.meta, n) for n in names]
+    assert all(img.meta.header_digest for img in again.images)
+    assert any(img.meta.pixel_spacing for img in again.images)
+    assert isinstance(again.images[0].meta.pixel_spacing, tuple | type(None))
 
 
 def _backdate(root: Path, seconds: float = 3600) -> None:
@@ -210,6 +259,49 @@ def test_unchanged_folders_are_not_listed_again(tree: dict[str, object], monkeyp
     assert "notes.bin" not in {f.path.name for f in fourth.failures}
     # the root changed; the just-written series folder is too fresh to trust (same-tick changes are invisible)
     assert set(listed[before:]) == {str(root), str(series)}
+
+
+def test_an_unchanged_tree_still_notices_a_file_rewritten_in_place(tree: dict[str, object],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """No folder changed, so none is listed again, yet every file is stat'ed: one rewritten in place is read."""
+    root: Path = tree["root"]  # type: ignore[assignment]
+    files: dict[str, Path] = tree["files"]  # type: ignore[assignment]
+    _backdate(root)
+    scan_folder(root)
+    series = files["a2"].parent
+    series_mtime = series.stat().st_mtime_ns
+    write_siim_like(files["a2"], size=48, seed=9, attrs={"SOPInstanceUID": "1.2.3.101.2", "PatientAge": "070Y"})
+    assert series.stat().st_mtime_ns == series_mtime  # rewritten, not re-created: its folder did not change
+    listed: list[str] = []
+    reads: list[str] = []
+    real_scandir, real_read = os.scandir, folder_mod.read_header
+    monkeypatch.setattr(os, "scandir", lambda p: listed.append(str(p)) or real_scandir(p))
+    monkeypatch.setattr(folder_mod, "read_header", lambda p: reads.append(str(p)) or real_read(p))
+    again = scan_folder(root)
+    assert listed == [] and reads == [str(files["a2"])] and again.from_cache == 7
+    assert again.by_id("1.2.3.101.2").meta.rows == 48 and again.by_id("1.2.3.101.2").meta.patient_age == 70
+    assert [p.name for p in again.ignored] == ["train-rle.csv"] and len(again.failures) == 4
+    third = scan_folder(root)
+    assert listed == [] and third.from_cache == 8 and third.by_id("1.2.3.101.2").meta.rows == 48
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_an_unchanged_tree_drops_a_link_whose_file_is_gone(tree: dict[str, object], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A symlinked file whose target disappears leaves its folder's mtime as it was: the unchanged-tree scan finds
+    it gone by its stat, and the other files still come from the cache."""
+    root: Path = tree["root"]  # type: ignore[assignment]
+    outside = write_siim_like(tmp_path / "elsewhere" / "x.dcm", size=32, attrs={"SOPInstanceUID": "7.7.7"})
+    (root / "linked.dcm").symlink_to(outside)
+    _backdate(root)
+    assert scan_folder(root).by_id("7.7.7") is not None
+    outside.unlink()
+    listed: list[str] = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda p: listed.append(str(p)) or real_scandir(p))
+    again = scan_folder(root)
+    assert listed == [] and again.by_id("7.7.7") is None
+    assert len(again.images) == 4 and again.from_cache == 8
 
 
 def test_phantom_dataset_indexes_and_loads(phantom_dataset) -> None:

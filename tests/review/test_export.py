@@ -522,3 +522,31 @@ def test_a_mask_recorded_against_other_file_content_is_refused_in_every_part(tmp
     assert read_rle_csv(out / "m.csv").image_ids == [uid_b]
     assert sorted(p.name for p in (out / "png").glob("*.png")) == [f"{uid_b}.png"]
     assert sorted(p.name for p in (out / "seg").glob("*.dcm")) == [f"{uid_b}.dcm"]
+
+
+def test_stored_component_rows_export_exactly_what_labelling_gives(tmp_path):
+    """Issue 13: every saved mask keeps its component rows and the training export reads them; the rows are the ones
+    labelling the decoded mask gives (byte for byte), and an image without stored rows is labelled at export."""
+    import sqlite3
+    from dataclasses import replace
+
+    from pneumoviewer.io.siim_csv import mask_to_rows
+
+    masks = _masks()
+    with ReviewStore.open(tmp_path) as store:
+        for iid, m in masks.items():
+            store.set_final_mask(iid, m)
+        store.mark_negative("1.2.3.0")
+        entries = store.final_entries()
+        assert all(e.components is not None for e in entries)
+        labelled = [row for iid, m in masks.items() for row in mask_to_rows(iid, m)]
+        assert csv_rows(entries) == labelled
+        assert csv_rows([replace(e, components=None) for e in entries]) == labelled  # labelled here instead
+        export(store, ExportPlan(csv=tmp_path / "stored.csv"))
+        conn = sqlite3.connect(store.path)  # rows written by another tool: none stored
+        with conn:
+            conn.execute("UPDATE images SET final_components=NULL WHERE image_id='1.2.3.4'")
+        conn.close()
+        assert store.final_entries()[4].components is None
+        export(store, ExportPlan(csv=tmp_path / "labelled.csv"))
+    assert (tmp_path / "stored.csv").read_bytes() == (tmp_path / "labelled.csv").read_bytes()

@@ -13,6 +13,7 @@ from pneumoviewer.core.types import ImageMeta, ModelInfo, Prediction, ReviewStat
 from pneumoviewer.io.folder import FolderIndex, IndexedImage
 from pneumoviewer.review import ReviewStore
 from pneumoviewer.review.session import (
+    AiModelChanged,
     DocumentReplaced,
     PredictionAdded,
     ReviewSession,
@@ -131,6 +132,50 @@ def test_a_model_switch_reruns_other_bundles_results_and_never_overwrites_a_revi
     assert np.array_equal(s.document(ids[0]).mask, mine)  # the reviewer's mask stays
     assert np.array_equal(untouched.mask, other)  # an untouched AI start follows the new model
     assert s.prediction(ids[2]).model.sha256 == SHA_A  # results not yet redone stay
+    s.close()
+
+
+def test_switching_models_shows_each_models_stored_results_and_switching_back_reruns_nothing(root):
+    s = ReviewSession()
+    s.set_ai_model(SHA_A)  # the AI controller says which bundle runs before the folder opens
+    assert s.open_folder(root)
+    s.set_index(make_index(root))
+    ids = s.image_ids()
+    for image_id in ids[:3]:
+        s.add_prediction(prediction(image_id, box(), p=0.8, sha=SHA_A))
+    stroke(s.document(ids[0]))  # the reviewer corrected image 0
+    mine = s.document(ids[0]).mask.copy()
+    untouched = s.document(ids[1])
+    events: list = []
+    s.subscribe(events.append)
+    assert s.set_ai_model(SHA_B) and not s.set_ai_model(SHA_B)
+    (changed,) = [e for e in events if isinstance(e, AiModelChanged)]
+    assert changed.sha256 == SHA_B and changed.predictions == {} and s.predictions() == {}
+    assert s.ai_queue(ids, SHA_B) == ids  # B has nothing yet
+    assert not untouched.mask.any()  # an untouched AI start follows: B has no mask for it
+    other = box(r=(0, 8), c=(0, 8))
+    for image_id in ids[:2]:
+        s.add_prediction(prediction(image_id, other, p=0.3, sha=SHA_B))
+    assert s.add_prediction(prediction(ids[3], box(), p=0.6, sha=SHA_A)) is None  # A's late result: stored only
+    assert ids[3] not in s.predictions() and np.array_equal(untouched.mask, other)
+    assert s.ai_queue(ids, SHA_B) == ids[2:]  # only what B lacks
+    assert s.set_ai_model(SHA_A)  # back: A's results, from the store, none re-run
+    assert {i: p.probability for i, p in s.predictions().items()} == dict.fromkeys(ids, 0.8) | {ids[3]: 0.6}
+    assert all(p.model.sha256 == SHA_A and p.stored for p in s.predictions().values())
+    assert s.ai_queue(ids, SHA_A) == []
+    assert np.array_equal(untouched.mask, box()) and np.array_equal(s.ai_mask(ids[1]), box())
+    assert np.array_equal(s.document(ids[0]).mask, mine)  # the reviewer's mask never moved
+    status, _, final = stored_state(s, ids[0])
+    assert status is ReviewStatus.CORRECTED and np.array_equal(final, mine)
+    assert s.store.ai_model() == SHA_A  # the folder's current model, for exports and evaluate
+    s.close()
+    s.set_ai_model(SHA_B)
+    s.open_folder(root)  # reopened with B: B's results
+    s.set_index(make_index(root))
+    assert {i: p.probability for i, p in s.predictions().items()} == dict.fromkeys(ids[:2], 0.3)
+    assert np.array_equal(s.ai_mask(ids[0]), other)
+    s.flush()
+    assert s.store.ai_model() == SHA_B
     s.close()
 
 

@@ -263,3 +263,98 @@ def test_autosave_persists_every_committed_step(tmp_path):
         assert store.starting_mask("unknown") is None
         store.register_image("known", 7, 9)
         assert store.starting_mask("known").shape == (7, 9)
+
+
+# ------------------------------------------------------------------------------------------ issue 10: per model
+
+SHA_A, SHA_B = "a" * 64, "b" * 64
+
+
+def _model_pred(image_id: str, mask: np.ndarray, p: float, sha: str | None, name: str = "m") -> Prediction:
+    return Prediction(image_id, p, mask, ModelInfo(name, "1", sha256=sha))
+
+
+def test_two_models_results_for_one_image_are_both_kept_and_read_back_by_sha(tmp_path):
+    a, b = _mask(box=(10, 40, 10, 40)), _mask(box=(100, 110, 200, 260))
+    with ReviewStore.open(tmp_path) as store:
+        store.set_final_mask("img", _mask(box=(1, 3, 1, 3)), status=ReviewStatus.CORRECTED)
+        store.set_ai_result(_model_pred("img", a, 0.9, SHA_A, "unet"))
+        store.set_ai_result(_model_pred("img", b, 0.2, SHA_B, "densenet"))
+        store.set_ai_result(_model_pred("img", b, 0.4, None, "test-engine"))  # unknown bundle: its own slot
+        assert np.array_equal(store.original_mask("img", SHA_A), a)
+        assert np.array_equal(store.original_mask("img", SHA_B), b)
+        assert store.ai_result("img", SHA_A).probability == pytest.approx(0.9)
+        assert store.ai_result("img", SHA_A).model == ModelInfo("unet", "1")
+        assert store.ai_result("img", SHA_A).model.sha256 == SHA_A
+        assert store.ai_result("img", "").probability == pytest.approx(0.4)
+        assert store.ai_result("img", "c" * 64) is None
+        assert store.stored_ai(SHA_B)["img"].probability == pytest.approx(0.2)
+        assert store.stored_ai(SHA_B)["img"].model_sha256 == SHA_B and store.stored_ai("")["img"].model_sha256 is None
+        store.set_ai_result(_model_pred("img", a, 0.7, SHA_A, "unet"))  # a re-run replaces only its own result
+        assert store.ai_result("img", SHA_A).probability == pytest.approx(0.7)
+        assert store.ai_result("img", SHA_B).probability == pytest.approx(0.2)
+        # no AI write touched the reviewer's mask or status
+        assert np.array_equal(store.final_mask("img"), _mask(box=(1, 3, 1, 3)))
+        assert store.status("img") is ReviewStatus.CORRECTED
+        models = store.ai_models()
+        assert [m.model.sha256 for m in models] == [SHA_A, None, SHA_B]  # newest first
+        assert [m.model.name for m in models] == ["unet", "test-engine", "densenet"]
+        assert store.resolve_ai_model("bbbbbbb") == SHA_B
+        with pytest.raises(ValueError, match="matches no model"):
+            store.resolve_ai_model("c" * 64)
+        # readers that name no model: the folder's current model, else the newest
+        assert store.ai_result("img").model.sha256 == SHA_A
+        store.set_ai_model(SHA_B)
+        assert store.ai_model() == SHA_B and store.ai_result("img").probability == pytest.approx(0.2)
+        assert store.record("img").ai_probability == pytest.approx(0.2)
+        (orig,) = store.final_entries(layer="original")
+        assert orig.final_rle == rle.encode(b) and orig.ai_model.name == "densenet"
+        (orig_a,) = store.final_entries(layer="original", model_sha256=SHA_A)
+        assert orig_a.final_rle == rle.encode(a)
+        assert np.array_equal(store.accept_ai("img", model_sha256=SHA_A), a)
+        (final,) = store.final_entries()
+        assert final.final_is_ai and final.ai_model.name == "unet"  # the model whose mask was accepted
+
+
+def _v2_store(folder) -> tuple:
+    """A store exactly as version 2 wrote it: one AI result per image, with its bundle sha256 (or none)."""
+    from pneumoviewer.review import schema
+
+    path = folder / ".pneumoviewer" / "review.sqlite"
+    path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    schema.migrate(conn, 2)
+    mask, final = _mask((40, 30), (2, 9, 3, 8)), _mask((40, 30), (20, 25, 0, 4)) | _mask((40, 30), (30, 35, 20, 25))
+    for image_id, sha, fin in (("x", SHA_A, final), ("y", None, None)):
+        conn.execute(
+            "INSERT INTO images(image_id, height, width, status, created, updated, ai_probability, ai_rle, "
+            "ai_mask_area, ai_model_name, ai_model_version, ai_model_synthetic, ai_model_sha256, ai_device, "
+            "ai_updated, final_rle) VALUES (?, 40, 30, 'corrected', 1, 1, 0.6, ?, 35, 'old', '3', 1, ?, 'CPU', 2, ?)",
+            (image_id, rle.encode(mask), sha, None if fin is None else rle.encode(fin)),
+        )
+    conn.execute(  # a final mask whose RLE cannot be read: the upgrade must not fail on it
+        "INSERT INTO images(image_id, height, width, created, updated, final_rle) VALUES ('bad', 40, 30, 1, 1, '5 2 9')"
+    )
+    conn.close()
+    return path, mask, final
+
+
+def test_migration_from_version_2_keeps_each_ai_result_under_its_recorded_sha(tmp_path):
+    path, mask, final = _v2_store(tmp_path)
+    before = path.read_bytes()
+    with ReviewStore.open(tmp_path, read_only=True) as store:  # read at the new schema, the file left as it was
+        assert store.stored_ai(SHA_A)["x"].probability == pytest.approx(0.6)
+    assert path.read_bytes() == before
+    with ReviewStore.open(tmp_path) as store:
+        assert schema_version(store._conn) == SCHEMA_VERSION == 3
+        assert np.array_equal(store.original_mask("x", SHA_A), mask)
+        assert np.array_equal(store.original_mask("y", ""), mask)  # no sha recorded: the unknown bundle's slot
+        ai = store.ai_result("x", SHA_A)
+        assert ai.probability == pytest.approx(0.6) and ai.model == ModelInfo("old", "3", True)
+        assert store.stored_ai(SHA_A)["x"].mask_area == 35 and set(store.stored_ai()) == {"x", "y"}
+        assert store.status("x") is ReviewStatus.CORRECTED and np.array_equal(store.final_mask("x"), final)
+        entry, bad = store.final_entries()
+        assert entry.components is not None and len(entry.components) == 2  # filled once by the migration
+        assert bad.image_id == "bad" and bad.components is None
+        cols = {r[1] for r in store._conn.execute("PRAGMA table_info(images)")}
+        assert not {c for c in cols if c.startswith("ai_")}  # the AI lives in ai_results only

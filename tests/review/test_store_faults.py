@@ -484,12 +484,13 @@ def test_bulk_readers_restore_a_worklist_in_one_query_each(tmp_path):
         store.flag("i5", "apex?")
         statements: list[str] = []
         store._conn.set_trace_callback(statements.append)
-        ai = store.stored_ai()
+        ai = store.stored_ai("f" * 64) | store.stored_ai("")  # one model's results (the session asks for one)
         statuses = store.statuses()
         comments = store.comments()
         store._conn.set_trace_callback(None)
         plans = [" ".join(r[3] for r in store._conn.execute(f"EXPLAIN QUERY PLAN {q}")) for q in statements]
-    assert len(statements) == 3  # one query each, whatever the number of images
+        assert store.stored_ai() == ai  # no current model recorded: each image's newest result
+    assert len(statements) == 4  # one query each, whatever the number of images
     assert all("COVERING INDEX" in plan for plan in plans), plans  # never reads the mask-carrying rows
     assert len(ai) == n and statuses["i3"] is ReviewStatus.NEGATIVE and statuses["i4"] is ReviewStatus.UNREVIEWED
     assert statuses["i5"] is ReviewStatus.FLAGGED and comments == {"i5": "apex?"}
