@@ -84,7 +84,10 @@ def _score(bundle: Path, examples: list[Any], table: Any, reencode: bool = False
 
     b = load_bundle(bundle)
     cfg = b.manifest.config
-    cls, seg = make_predictor(b.models["classifier"]), make_predictor(b.models["segmenter"])
+    # a bundle of one model is scored too (the seed table's runs): without a classifier the image score is the
+    # segmenter's max probability; without a segmenter every mask is empty (classification figures only)
+    cls = make_predictor(b.models["classifier"]) if "classifier" in b.models else None
+    seg = make_predictor(b.models["segmenter"]) if "segmenter" in b.models else None
     ids, ps, tareas, smax = [], [], [], []
     comps: dict[float, list[tuple[np.ndarray, np.ndarray]]] = {m: [] for m in M_GRID}
     for ex in examples:
@@ -94,8 +97,12 @@ def _score(bundle: Path, examples: list[Any], table: Any, reencode: bool = False
             Image.fromarray(np.round(display * 255).astype(np.uint8)).save(buf, "JPEG", quality=75)
             display = np.asarray(Image.open(buf), np.float32) / 255.0
         h, w = display.shape
-        ps.append(float(cls(preprocess_image(display, cfg.classifier_size)[None])[0, 0]))
-        prob = resize_probability(seg(preprocess_image(display, cfg.segmenter_size)[None])[0], h, w)
+        if seg is not None:
+            prob = resize_probability(seg(preprocess_image(display, cfg.segmenter_size)[None])[0], h, w)
+        else:
+            prob = np.zeros((h, w), np.float32)
+        ps.append(float(cls(preprocess_image(display, cfg.classifier_size)[None])[0, 0]) if cls is not None
+                  else float(prob.max()))
         truth = table.union_mask(ex.image_id, h, w).astype(bool)
         ids.append(ex.image_id)
         tareas.append(int(truth.sum()))
@@ -107,7 +114,9 @@ def _score(bundle: Path, examples: list[Any], table: Any, reencode: bool = False
     return Scored(ids, np.array(ps), np.array(tareas), comps, np.array(smax))
 
 
-def _bootstrap(values: dict[str, Any], n: int, fn: Any, seed: int = 7) -> tuple[float, float]:
+def _bootstrap(values: dict[str, Any], n: int, fn: Any, seed: int = 7) -> tuple[float, float] | None:
+    """95 % percentile interval of ``fn`` over image resamples; None where no resample defines it (e.g. the
+    precision of a model that never calls positive)."""
     rng = np.random.default_rng(seed)
     stats = []
     size = len(next(iter(values.values())))
@@ -116,12 +125,14 @@ def _bootstrap(values: dict[str, Any], n: int, fn: Any, seed: int = 7) -> tuple[
         v = fn({k: np.asarray(x)[idx] for k, x in values.items()})
         if np.isfinite(v):
             stats.append(v)
+    if not stats:
+        return None
     lo, hi = np.percentile(stats, [2.5, 97.5])
     return round(float(lo), 4), round(float(hi), 4)
 
 
 def _figures(s: Scored, t: float, m: float, a: int) -> dict[str, Any]:
-    from pneumoviewer.metrics import binary_report, roc_auc
+    from pneumoviewer.metrics import binary_report, finite_or_none, roc_auc
 
     y = s.truth_area > 0
     d = s.dice(t, m, a)
@@ -143,13 +154,57 @@ def _figures(s: Scored, t: float, m: float, a: int) -> dict[str, Any]:
         return binary_report(v["y"], v["p"], t)["specificity"]
 
     out: dict[str, Any] = {"n_images": len(y), "n_positive": int(y.sum())}
+    def acc(v: dict) -> float:
+        return binary_report(v["y"], v["p"], t)["accuracy"]
+
+    def prec(v: dict) -> float:
+        return binary_report(v["y"], v["p"], t)["precision"]
+
     for name, fn in (("kaggle_mean_dice", kaggle), ("mean_dice_positive", dpos), ("auc", auc),
-                     ("sensitivity", sens), ("specificity", spec)):
-        out[name] = round(float(fn(vals)), 4)
+                     ("sensitivity", sens), ("specificity", spec), ("accuracy", acc), ("precision", prec)):
+        out[name] = finite_or_none(round(float(fn(vals)), 4))
         out[name + "_ci95"] = _bootstrap(vals, N_BOOT, fn)
     out["auc_segmenter_max"] = round(roc_auc(y, s.seg_max), 4) if 0 < y.sum() < len(y) else None
     out["all_empty_kaggle_dice"] = round(float(np.mean(~y)), 4)
     return out
+
+
+def validation_examples(bundle: Path, kit: Path, split: Path) -> tuple[list[Any], Any, str]:
+    """The validation images of ``bundle``'s own training split of dev, re-derived exactly as ``train`` derives it
+    (seed and fraction from the manifest); returns (examples, label table, what the split was)."""
+    from pneumoviewer.inference.bundle import read_manifest
+    from pneumoviewer.training.data import collect_examples
+    from pneumoviewer.training.split import patient_split
+
+    man = read_manifest(bundle)
+    training = (man.models.get("segmenter") or next(iter(man.models.values()))).training
+    split_text = str(training.get("split", "seed 0, val_fraction 0.2"))
+    seed = int(split_text.split("seed ")[1].split(",")[0])
+    frac = float(split_text.split("val_fraction ")[1].split()[0])
+    dev = collect_examples(kit, split / "dev-rle.csv")
+    by_id = {e.image_id: e for e in dev.examples}
+    sp = patient_split([e.image_id for e in dev.examples], {e.image_id: e.patient_key for e in dev.examples},
+                       {e.image_id: e.positive for e in dev.examples}, frac, seed)
+    val_ex = [by_id[i] for i in sp.val]
+    return val_ex, dev.table, f"validation split of the bundle ({len(val_ex)} images, seed {seed}, fraction {frac})"
+
+
+def choose_postprocess(val: Scored) -> tuple[float, float, int]:
+    """(classifier threshold, mask threshold, min area) with the best Kaggle mean Dice on ``val``."""
+    _, t, m, a = max((float(np.mean(val.dice(t, m, a))), t, m, a) for t in T_GRID for m in M_GRID for a in A_GRID)
+    return float(t), float(m), int(a)
+
+
+def choose_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """Classifier-only threshold: the grid value with the best Youden J (sensitivity + specificity - 1); ties go to
+    the lower threshold. Used where no mask exists to score (a classifier trained alone)."""
+    from pneumoviewer.metrics import binary_report
+
+    def j(t: float) -> float:
+        r = binary_report(y, p, t)
+        return r["sensitivity"] + r["specificity"] - 1.0
+
+    return float(max(T_GRID[1:], key=lambda t: (j(t), -t)))
 
 
 def main() -> int:
@@ -165,19 +220,9 @@ def main() -> int:
 
     from pneumoviewer.inference.bundle import read_manifest
     from pneumoviewer.training.data import collect_examples
-    from pneumoviewer.training.split import patient_split
 
     t0 = time.time()
     man = read_manifest(args.bundle)
-    seg_training = man.models["segmenter"].training
-    split_text = str(seg_training.get("split", "seed 0, val_fraction 0.2"))
-    seed = int(split_text.split("seed ")[1].split(",")[0])
-    frac = float(split_text.split("val_fraction ")[1].split()[0])
-    dev = collect_examples(args.kit, args.split / "dev-rle.csv")
-    by_id = {e.image_id: e for e in dev.examples}
-    sp = patient_split([e.image_id for e in dev.examples], {e.image_id: e.patient_key for e in dev.examples},
-                       {e.image_id: e.positive for e in dev.examples}, frac, seed)
-    val_ex = [by_id[i] for i in sp.val]
     test = collect_examples(args.kit, args.split / "test-rle.csv")
 
     report: dict[str, Any] = {"bundle": str(args.bundle.name), "model": f"{man.config.name} {man.config.version}",
@@ -187,12 +232,11 @@ def main() -> int:
         choice = {"classifier_threshold": t, "mask_threshold": m, "min_area_px_1024": int(a),
                   "chosen_on": "fixed by --fixed (not searched)"}
     else:
-        val = _score(args.bundle, val_ex, dev.table)
-        best = max((float(np.mean(val.dice(t, m, a))), t, m, a) for t in T_GRID for m in M_GRID for a in A_GRID)
-        _, t, m, a = best
-        choice = {"classifier_threshold": float(t), "mask_threshold": float(m), "min_area_px_1024": int(a),
-                  "chosen_on": f"validation split of the bundle ({len(val_ex)} images, seed {seed}, "
-                               f"fraction {frac}), by Kaggle mean Dice"}
+        val_ex, table, what = validation_examples(args.bundle, args.kit, args.split)
+        val = _score(args.bundle, val_ex, table)
+        t, m, a = choose_postprocess(val)
+        choice = {"classifier_threshold": t, "mask_threshold": m, "min_area_px_1024": a,
+                  "chosen_on": f"{what}, by Kaggle mean Dice"}
         report["validation"] = _figures(val, t, m, a)
     report["postprocess"] = choice
     t, m, a = choice["classifier_threshold"], choice["mask_threshold"], choice["min_area_px_1024"]

@@ -113,8 +113,9 @@ def main() -> int:
             "--split", str(split), "--fixed", "0.5,0.5,500", "--json", str(demo_json))
     demo = json.loads(demo_json.read_text(encoding="utf-8"))
     from card import model_card  # beside this script
+    from seed_table import load_results  # the seed recipe table's committed runs, if any
 
-    (stage / "MODEL_CARD.md").write_text(model_card(stage, report, demo), encoding="utf-8")
+    (stage / "MODEL_CARD.md").write_text(model_card(stage, report, demo, load_results()), encoding="utf-8")
     (stage / "real-metrics.json").write_text(json.dumps({"siim": report, "demo_on_real": demo}, indent=1) + "\n",
                                              encoding="utf-8")
     from pneumoviewer.inference.bundle import rehash
