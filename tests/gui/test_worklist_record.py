@@ -248,3 +248,20 @@ def test_a_saved_state_that_no_longer_fits_falls_back_to_the_defaults(qtbot, tmp
     panel.restore_state({"sort": "View", "order": "descending", "view": "AP"})
     assert panel.visible_image_ids() == [f"1.2.{i}" for i in range(0, 10, 2)]
     assert panel.state() == {"sort": "View", "order": "descending", "status": ALL, "view": "AP"}
+
+
+def test_every_column_fits_the_worklist_at_its_first_width(make_window, qtbot, phantom_dataset):
+    """The comment column (last) fills what is left: no horizontal scrollbar at the dock's first width, and the
+    comment still has room to show a few words (a reviewer widens the dock for more)."""
+    from pneumoviewer.gui.worklist import COL_COMMENT
+
+    w = make_window(run_ai=False)
+    w.resize(1600, 1000)
+    open_and_wait(qtbot, w, phantom_dataset.root)
+    table = w.parts.worklist.table
+    qtbot.waitUntil(lambda: table.viewport().width() > 0)
+    QApplication.processEvents()
+    header = table.horizontalHeader()
+    assert header.length() <= table.viewport().width(), (header.length(), table.viewport().width())
+    assert not table.horizontalScrollBar().isVisible()
+    assert header.sectionSize(COL_COMMENT) >= 40
