@@ -770,8 +770,8 @@ class WorklistPanel(QWidget):
         header.setHighlightSections(False)
         # the first six fit 348 px, so the comment (last, stretched) keeps ~70 px of the dock's first width with no
         # horizontal scrollbar; a reviewer who wants longer comments widens the dock or a column
-        for col, width in ((COL_ID, 116), (COL_VIEW, 38), (COL_SEX, 32), (COL_AGE, 36), (COL_PROB, 46),
-                           (COL_STATUS, 80), (COL_COMMENT, 48)):  # the comment's 48: its size in a narrow dock
+        for col, width in ((COL_ID, 108), (COL_VIEW, 42), (COL_SEX, 32), (COL_AGE, 34), (COL_PROB, 46),
+                           (COL_STATUS, 86), (COL_COMMENT, 48)):  # the comment's 48: its size in a narrow dock
             self.table.setColumnWidth(col, width)
         header.setStretchLastSection(True)
         self.table.setItemDelegateForColumn(COL_COMMENT, _ElideRight(self.table))
