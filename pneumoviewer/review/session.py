@@ -709,9 +709,9 @@ class ReviewSession:
             self.writer.submit(job, image_id, kind, coalesce=coalesce)
 
     def _flush_for(self, image_id: str) -> None:
-        """A queued write of this image must be visible to a read."""
-        if self.writer is not None and self.writer.pending(image_id):
-            self.writer.flush()
+        """A queued write of this image must be visible to a read (later writes of other images are not waited for)."""
+        if self.writer is not None:
+            self.writer.wait_for(image_id)
 
     def unsaved(self) -> int:
         """Changes the disk refused so far and the store keeps for a retry (0: everything is saved)."""

@@ -31,7 +31,7 @@ class StoreWriter:
         self._latest: dict[str, int] = {}  # coalescing key -> generation of the newest queued job
         self._gen = 0
         self._pending: collections.Counter[str] = collections.Counter()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # guards the counters; notified when an image's last write is done
         self._on_error = on_error
         self._on_done = on_done
         self._thread = threading.Thread(target=self._run, name="review-store-writer", daemon=True)
@@ -85,11 +85,18 @@ class StoreWriter:
                         self._pending[item[0]] -= 1
                         if self._pending[item[0]] <= 0:
                             del self._pending[item[0]]
+                            self._lock.notify_all()
                 self._queue.task_done()
 
     def flush(self) -> None:
         """Wait until every queued write is committed."""
         self._queue.join()
+
+    def wait_for(self, image_id: str) -> None:
+        """Wait until the writes of `image_id` queued so far are committed, not for what was queued after them
+        (a reviewer opening an image during a burst of 12,000 AI results waits for that image's result only)."""
+        with self._lock:
+            self._lock.wait_for(lambda: not self._pending.get(image_id, 0) or not self._thread.is_alive())
 
     def idle(self) -> bool:
         """True when nothing is queued or running."""

@@ -28,3 +28,24 @@ def test_store_writer_keeps_order_and_coalesces_queued_saves():
     assert len(writer.errors) == 1 and "division by zero" in writer.errors[0]  # reported, the writer goes on
     writer.close()
     assert ("a", "final") in done and ("a", "negative") in done
+
+
+def test_waiting_for_one_images_writes_does_not_wait_for_writes_queued_after_them():
+    """Opening an image during a burst waits for that image's queued result, not for the whole queue."""
+    w = StoreWriter()
+    release, done = threading.Event(), []
+    w.submit(lambda: done.append("b"), "b")
+    w.submit(lambda: (release.wait(10), done.append("a")), "a")  # a long write queued after b's
+    waiter = threading.Thread(target=w.wait_for, args=("b",))
+    waiter.start()
+    waiter.join(5)
+    assert not waiter.is_alive() and done == ["b"]  # b's write is committed; a's is still running
+    waiter = threading.Thread(target=w.wait_for, args=("a",))
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive()  # a's write is not done: waiting for it really waits
+    release.set()
+    waiter.join(5)
+    assert not waiter.is_alive() and done == ["b", "a"] and w.pending("a") == 0
+    w.wait_for("never-queued")  # nothing queued for it: returns at once
+    w.close()
