@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="re-read every header instead of the folder cache")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes sharing the images (each loads the model and gets cores / N threads); "
-                             "the CSVs are the same byte for byte as with one (default 1)")
+                             "the same images and labels as with one; floats may differ in the last bits, so a "
+                             "pixel on the mask threshold can flip (default 1)")
 
 
 @dataclass

@@ -10,6 +10,8 @@ import pytest
 
 from pneumoviewer.cli import main
 from pneumoviewer.inference.bundle import load_bundle, read_manifest, verify_files
+from pneumoviewer.io import rle
+from pneumoviewer.io.siim_csv import read_probabilities_csv, read_rle_csv
 
 pytestmark = pytest.mark.slow
 
@@ -113,8 +115,19 @@ def test_predict_cli_with_trained_bundle(trained, phantom_dataset, tmp_path, cap
     assert "synthetic" in capsys.readouterr().err
 
 
-def test_predict_workers_match_one_worker_byte_for_byte(trained, phantom_dataset, tmp_path, capsys):
-    """Real convolutions on cores / N threads per worker: the CSVs still equal the single-process ones."""
+def _pixels(rows: list[str]) -> set[int]:
+    """The pixel indices a list of SIIM RLE strings covers."""
+    out: set[int] = set()
+    for text in rows:
+        starts, lengths = rle.parse(text)
+        for start, length in zip(starts.tolist(), lengths.tolist(), strict=True):
+            out.update(range(start, start + length))
+    return out
+
+
+def test_predict_workers_match_one_worker(trained, phantom_dataset, tmp_path, capsys):
+    """Real convolutions on cores / N threads per worker: the CSVs match the single-process ones (same images,
+    labels and probabilities to 1e-4; masks to a few threshold pixels)."""
     out, _ = trained
     got = []
     for n in (1, 2):
@@ -122,5 +135,14 @@ def test_predict_workers_match_one_worker_byte_for_byte(trained, phantom_dataset
         rc = main(["predict", str(phantom_dataset.root), "--out", str(pred), "--probs", str(probs),
                    "--model", str(out), "--batch", "4", "--workers", str(n)])
         assert rc == 0, capsys.readouterr().err
-        got.append((pred.read_bytes(), probs.read_bytes()))
-    assert got[0] == got[1]
+        got.append((read_rle_csv(pred), read_probabilities_csv(probs)))
+    (masks1, probs1), (masks2, probs2) = got
+    # the same images and labels, and the same figures up to float summation order: N workers run cores/N intra-op
+    # threads each, and a convolution split over another number of threads may differ in the last bits (a pixel
+    # whose probability sits on the mask threshold can then flip; byte-for-byte equality was a random draw)
+    assert list(probs1) == list(probs2) and list(masks1) == list(masks2) and len(probs1) > 0
+    assert all(abs(probs1[i] - probs2[i]) < 1e-4 for i in probs1)
+    for image_id in masks1:
+        assert masks1.is_positive(image_id) == masks2.is_positive(image_id)
+        a, b = (_pixels(table.rows(image_id)) for table in (masks1, masks2))
+        assert len(a ^ b) <= max(4, len(a | b) // 1000), image_id  # at most 0.1 % of the mask's pixels differ
