@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from dataclasses import replace
 
 import keras
@@ -100,12 +101,14 @@ def test_validation_logs_the_branch_auc_and_a_loss_with_the_branch_term():
     y[[0, 2, 3], 8:20, 4:16] = 1
     # spread the branch's outputs over known logits (distinct AUC buckets, some ranked wrongly): solve its kernel
     feats = np.asarray(keras.Model(model.inputs[0], model.get_layer("empty_gap").output)(x))
-    logits = np.array([1.5, -0.4, 0.3, -1.2, 0.9, -2.0])
-    kernel = np.linalg.lstsq(feats.astype(np.float64), logits, rcond=None)[0]
-    model.get_layer("empty").set_weights([kernel[:, None].astype(np.float32), np.zeros(1, np.float32)])
+    logits, bias = np.array([1.5, -0.4, 0.3, -1.2, 0.9, -2.0]), -3.0  # a blank image's features are 0: logit -3
+    kernel = np.linalg.lstsq(feats.astype(np.float64), logits - bias, rcond=None)[0]
+    model.get_layer("empty").set_weights([kernel[:, None].astype(np.float32), np.array([bias], np.float32)])
     mask, p = (np.asarray(t) for t in model(x, training=False))
     present = [1, 0, 1, 1, 0, 0]
     assert roc_auc(present, p[:, 0]) == pytest.approx(6 / 9)  # the logits set above, really in the model
+    blank = np.asarray(model(np.zeros((1, 32, 32, 1), np.float32), training=False)[1])[0, 0]
+    assert roc_auc([*present, 0, 0], [*p[:, 0], blank, blank]) == pytest.approx(12 / 15)  # if blanks counted
 
     placement = loop.choose_placement("off")
     runner = loop.DistributedSteps(model, cfg, placement, global_batch=4)  # 6 images: the last batch has 2 blanks
@@ -209,9 +212,14 @@ def test_unet_empty_needs_a_segmenter_trained_with_the_branch(rule_bundle, phant
 
 
 @pytest.mark.slow
-def test_resume_keeps_the_branch_setting(branched_bundle, capsys):
-    _, args = branched_bundle
+def test_resume_keeps_the_branch_setting(branched_bundle, tmp_path, capsys):
+    out = tmp_path / "bundle"
+    shutil.copytree(branched_bundle[0], out)
+    args = [*branched_bundle[1][:4], "--out", str(out), *TINY]
     assert main(["train", "segmenter", *args, "--epochs", "2", "--resume"]) == 1
     assert "was trained with the empty-mask branch (--empty-weight 0.1)" in capsys.readouterr().err
-    state = json.loads((branched_bundle[0] / ".train-segmenter" / "state.json").read_text())
-    assert state["epochs_done"] == 1  # refused before any training
+    state = out / ".train-segmenter" / "state.json"
+    assert json.loads(state.read_text())["epochs_done"] == 1  # refused before any training
+    assert main(["train", "segmenter", *args, "--epochs", "2", "--resume", "--empty-weight", "0.1"]) == 0
+    assert [r["epoch"] for r in json.loads(state.read_text())["history"]] == [1, 2]
+    assert len(keras.models.load_model(out / "segmenter.keras", compile=False, safe_mode=True).outputs) == 1
