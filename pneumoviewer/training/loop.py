@@ -175,7 +175,8 @@ def _compile(model: keras.Model, cfg: TrainConfig, total_steps: int) -> None:
     model.optimizer.build(model.trainable_variables)
 
 
-def per_sample_loss(cfg: TrainConfig) -> keras.losses.Loss:
+def per_sample_loss(cfg: TrainConfig) -> Callable[[Any, Any], Any]:
+    """``(y_true, y_pred) -> (batch,)`` per-sample loss of the task (with the empty-mask branch: y_pred = [mask, p])."""
     if cfg.task == "classifier":
         return keras.losses.BinaryCrossentropy(name="bce", reduction=None)
     mask_loss = losses.BceDiceLoss(cfg.bce_weight, cfg.dice_weight, cfg.pos_weight, reduction=None)
