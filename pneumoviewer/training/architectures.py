@@ -1,4 +1,6 @@
-"""Network architectures: classifiers (compact CNN, DenseNet121) and segmenters (U-Net, DenseNet121 U-Net).
+"""Network architectures: classifiers (compact CNN, DenseNet121, and two built from a segmenter's layers: the U-Net's
+max-pooled map ``unet-mil`` and the empty-mask branch ``unet-empty``) and segmenters (U-Net, DenseNet121 U-Net, each
+optionally with the SIIM 4th-place deep-supervision branch, P(mask non-empty), as a second output for training).
 
 Only built-in Keras layers are used (no ``Lambda``), so every model saved from here loads under Keras safe mode.
 Grayscale inputs reach the 3-channel DenseNet121 through a parameter-free ``Concatenate`` of the one channel three
