@@ -487,6 +487,22 @@ def _init_source(cfg: TrainConfig) -> Path:
     return p
 
 
+def _with_segmenter_shape(cfg: TrainConfig) -> TrainConfig:
+    """A classifier made of a U-Net segmenter's layers (``unet-mil``, ``unet-empty``) started from a bundle folder
+    takes the segmenter's recorded ``--width`` / ``--depth`` where not given: other values match no layer."""
+    src = Path(cfg.init_from or "")
+    if cfg.task != "classifier" or cfg.arch not in ("unet-mil", "unet-empty") or not src.is_dir():
+        return cfg
+    try:
+        seg = read_manifest(src).models.get("segmenter")
+    except BundleError as exc:
+        raise TrainError(f"--init-from {src}: {exc}") from exc
+    trained = dict(seg.training.get("arch_options") or {}) if seg is not None else {}
+    width = cfg.width if cfg.width is not None else trained.get("width")
+    depth = cfg.depth if cfg.depth is not None else trained.get("depth")
+    return replace(cfg, width=width, depth=depth)
+
+
 def _existing_bundle(out_dir: Path, task: str) -> tuple[ModelConfig | None, dict[str, ModelEntry]]:
     """What an existing bundle in ``out_dir`` already holds (the other task's model is kept)."""
     if not (out_dir / "manifest.json").exists():
@@ -541,6 +557,7 @@ def train(
 ) -> TrainResult:
     """Train one model of a bundle and write it into ``out_dir`` (created at the first epoch's end, chief only)."""
     out = Path(out_dir)
+    cfg = _with_segmenter_shape(cfg)
     keras.utils.set_random_seed(cfg.seed)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()

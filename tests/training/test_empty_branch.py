@@ -21,8 +21,8 @@ from pneumoviewer.training import architectures as A
 from pneumoviewer.training import data, loop, losses
 from pneumoviewer.training.split import patient_split
 
-TINY = ["--size", "32", "--batch", "2", "--steps-per-epoch", "2", "--width", "4", "--depth", "2", "--seed", "1",
-        "--val-fraction", "0.3", "-q"]
+RUN = ["--size", "32", "--batch", "2", "--steps-per-epoch", "2", "--seed", "1", "--val-fraction", "0.3", "-q"]
+TINY = [*RUN, "--width", "4", "--depth", "2"]
 EMPTY_WEIGHT = 0.1
 
 
@@ -136,14 +136,16 @@ def test_epochs_zero_without_init_from_is_an_error(phantom_dataset_readonly, tmp
 
 @pytest.fixture(scope="module")
 def branched_bundle(phantom_dataset_readonly, tmp_path_factory):
-    """A 1-epoch segmenter with the branch (the 4th-place loss), then its branch as a unet-empty classifier."""
+    """A 1-epoch segmenter with the branch (the 4th-place loss), then its branch as a unet-empty classifier (whose
+    --width/--depth come from the segmenter's manifest entry)."""
     ds = phantom_dataset_readonly
     out = tmp_path_factory.mktemp("empty-branch") / "bundle"
-    args = ["--data", str(ds.root), "--labels", str(ds.csv_path), "--out", str(out), *TINY]
-    assert main(["train", "segmenter", *args, "--epochs", "1", "--bce-weight", "2.7", "--dice-weight", "0.9",
+    where = ["--data", str(ds.root), "--labels", str(ds.csv_path), "--out", str(out)]
+    assert main(["train", "segmenter", *where, *TINY, "--epochs", "1", "--bce-weight", "2.7", "--dice-weight", "0.9",
                  "--empty-weight", str(EMPTY_WEIGHT)]) == 0
-    assert main(["train", "classifier", *args, "--arch", "unet-empty", "--init-from", str(out), "--epochs", "0"]) == 0
-    return out, args
+    assert main(["train", "classifier", *where, *RUN, "--arch", "unet-empty", "--init-from", str(out),
+                 "--epochs", "0"]) == 0
+    return out, [*where, *TINY]
 
 
 def _images(n=3, seed=4):
@@ -184,6 +186,7 @@ def test_unet_empty_from_that_segmenter_is_its_branch_with_manifest_figures(bran
 
     entry = read_manifest(out).models["classifier"]
     assert entry.arch == "unet-empty" and entry.training["epochs_run"] == 0 and entry.validation["epoch"] == 0
+    assert entry.training["arch_options"] == {"width": 4, "depth": 2, "dropout": 0.0}  # the segmenter's, not 8/4
     assert "--epochs 0" in entry.training["note"]
     # the manifest's figures, recomputed on the validation split the run used (seed 1, fraction 0.3)
     ds = phantom_dataset_readonly
@@ -200,6 +203,22 @@ def test_unet_empty_from_that_segmenter_is_its_branch_with_manifest_figures(bran
     auc.update_state(y, p)
     assert entry.validation["auc"] == pytest.approx(float(auc.result()), abs=2e-5)
     assert entry.validation["accuracy"] == pytest.approx(float(np.mean((p > 0.5) == (y > 0.5))), abs=2e-5)
+
+
+@pytest.mark.slow
+def test_unet_mil_as_is_from_the_mask_only_segmenter(branched_bundle, tmp_path):
+    """The other untuned classifier: the shipped (mask-only) segmenter's map, max-pooled, with its own figures."""
+    src, args = branched_bundle
+    out = tmp_path / "mil"
+    assert main(["train", "classifier", *args[:4], "--out", str(out), *RUN, "--arch", "unet-mil", "--init-from",
+                 str(src), "--epochs", "0"]) == 0
+    cls = keras.models.load_model(out / "classifier.keras", compile=False, safe_mode=True)
+    seg = keras.models.load_model(src / "segmenter.keras", compile=False, safe_mode=True)
+    x = _images()
+    np.testing.assert_allclose(np.asarray(cls(x))[:, 0], np.asarray(seg(x)).reshape(len(x), -1).max(axis=1),
+                               rtol=0, atol=1e-7)
+    entry = read_manifest(out).models["classifier"]
+    assert entry.validation["epoch"] == 0 and {"auc", "loss", "accuracy"} <= set(entry.validation)
 
 
 @pytest.mark.slow
