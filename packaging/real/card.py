@@ -122,10 +122,17 @@ def model_card(bundle: Path, report: dict[str, Any], demo: dict[str, Any],
     cls, seg = m.models["classifier"], m.models["segmenter"]
     post, test, val = report["postprocess"], report["test"], report.get("validation", {})
     dtest, recoded, s2 = demo["test"], report.get("test_reencoded_jpeg75", {}), report.get("stage2", {})
-    cls_arch = f"`{cls.arch}` (the segmenter's U-Net, its map max-pooled, fine-tuned on labels)"
+    choice = report.get("classifier_choice")
+    tuned = choice is None or choice["chosen"] == "stage-classifier"
+    cls_arch = (f"`{cls.arch}` (the segmenter's U-Net, its map max-pooled"
+                + (", fine-tuned on labels)" if tuned else ", as it is: the segmenter itself)"))
+    if choice:
+        named = {"stage-classifier": "fine-tuned on labels", "stage-classifier-pooled": "the map as it is"}
+        cls_arch += ("; chosen by validation AUC: " + ", ".join(
+            f"{named.get(k, k)} {v:.3f}" for k, v in choice["validation_auc"].items()))
     seg_arch = f"`{seg.arch}` (4-level U-Net, width 8)"
     cls_train = (f"{cls.training.get('epochs')} epochs × {cls.training.get('steps_per_epoch')} steps, batch "
-                 f"{cls.training.get('batch')}, BCE")
+                 f"{cls.training.get('batch')}, BCE") if tuned else "none beyond the segmenter's"
     seg_train = f"{_stage(seg.training)}; batch {seg.training.get('batch')}, 2.7·BCE + 0.9·Dice"
     seg_minutes = _log_minutes(bundle / "segmenter-training-log.csv")
     if stage1:

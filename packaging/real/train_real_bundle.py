@@ -14,7 +14,8 @@ Stages, every one through the public CLI or the scripts beside this one:
    second, longer `train segmenter --init-from` the first at half the learning rate (the two stages are two CPU
    sessions' budgets; the same validation split, so the second stage's best epoch is still chosen on validation);
 3. `pneumoviewer train classifier --arch unet-mil --init-from` the second-stage segmenter (the MIL classifier is
-   the segmenter's probability map, max-pooled, fine-tuned on image labels);
+   the segmenter's probability map, max-pooled, fine-tuned on image labels), and the same map max-pooled as it is
+   (`--epochs 0`); the one with the better validation AUC is shipped;
 4. `report.py`: post-processing (classifier threshold, mask threshold, minimum area) chosen on the validation split,
    then test figures with bootstrap intervals, the codec-confound check, written into the manifest and the card;
 5. `pneumoviewer predict` on the stage-2 test files: positive rate and throughput.
@@ -44,6 +45,11 @@ SEGMENTER = ["--arch", "unet-small", "--epochs", "20", "--steps-per-epoch", "60"
 SEGMENTER2 = ["--arch", "unet-small", "--epochs", "28", "--steps-per-epoch", "100", "--batch", "8", "--lr", "5e-4",
               "--bce-weight", "2.7", "--dice-weight", "0.9"]
 CLASSIFIER = ["--arch", "unet-mil", "--epochs", "3", "--steps-per-epoch", "30", "--batch", "8", "--lr", "2e-4"]
+#: the other candidate: the segmenter's map max-pooled as it is (no fine-tuning); the one with the better validation
+#: AUC (`train` scores both on the same validation split) becomes the bundle's classifier
+POOLED = ["--arch", "unet-mil", "--epochs", "0"]
+#: the runs of this recipe predate elastic deformation (issue 10's later step): keep them as they were
+AUGMENT = ["--no-elastic"]
 
 
 def run(*cmd: str, out: Path | None = None) -> str:
@@ -63,12 +69,22 @@ def pv(*args: str) -> str:
     return run(sys.executable, "-m", "pneumoviewer", *args)
 
 
+def choose_classifier(work: Path) -> tuple[str, dict[str, float]]:
+    """The classifier stage with the best validation AUC, and every candidate's AUC (for the card)."""
+    from pneumoviewer.inference.bundle import read_manifest
+
+    aucs = {name: float(read_manifest(work / name).models["classifier"].validation["auc"])
+            for name in ("stage-classifier", "stage-classifier-pooled") if (work / name).is_dir()}
+    return max(aucs, key=lambda k: aucs[k]), aucs
+
+
 def merge(work: Path, post: dict) -> Path:
-    """One bundle from the two staging bundles, with the post-processing chosen on validation."""
+    """One bundle from the staging bundles, with the post-processing chosen on validation."""
     from train_demo_bundle import merge as merge_stages  # the one merge of staging bundles (packaging/)
 
     root = merge_stages(work, notes="Research use only; not for clinical use. Trained on SIIM-ACR (no open "
-                        "licence) and NIH ChestX-ray14 radiographs.", sources={"segmenter": "stage-segmenter2"},
+                        "licence) and NIH ChestX-ray14 radiographs.", sources={"segmenter": "stage-segmenter2",
+                                                                     "classifier": choose_classifier(work)[0]},
                         synthetic=False,
                         classifier_threshold=post["classifier_threshold"], mask_threshold=post["mask_threshold"],
                         min_area_px_1024=post["min_area_px_1024"])
@@ -96,12 +112,13 @@ def main() -> int:
     data = ["--data", str(args.kit), "--labels", str(split / "dev-rle.csv"), "--cache", str(w / "cache" / "dev256")]
     (w / "cache").mkdir(exist_ok=True)
     stages = (("segmenter", "segmenter", SEGMENTER, None), ("segmenter2", "segmenter", SEGMENTER2, "segmenter"),
-              ("classifier", "classifier", CLASSIFIER, "segmenter2"))
+              ("classifier", "classifier", CLASSIFIER, "segmenter2"),
+              ("classifier-pooled", "classifier", POOLED, "segmenter2"))
     for stage_name, task, extra, init in stages:
-        if args.only in (None, stage_name):
+        if args.only in (None, stage_name, stage_name.removesuffix("-pooled")):
             shutil.rmtree(w / f"stage-{stage_name}", ignore_errors=True)
             start = ["--init-from", str(w / f"stage-{init}" / "segmenter.keras")] if init else []
-            pv("train", task, *data, "--out", str(w / f"stage-{stage_name}"), *COMMON, *extra, *start)
+            pv("train", task, *data, "--out", str(w / f"stage-{stage_name}"), *COMMON, *AUGMENT, *extra, *start)
     if args.only not in (None, "finish"):
         return 0
 
@@ -133,6 +150,7 @@ def main() -> int:
 
     stage1 = read_manifest(w / "stage-segmenter").models["segmenter"].training
     (stage / "MODEL_CARD.md").write_text(model_card(stage, report, demo, load_results(), stage1), encoding="utf-8")
+    report["classifier_choice"] = dict(zip(("chosen", "validation_auc"), choose_classifier(w)))
     metrics = {"siim": report, "demo_on_real": demo, "segmenter_stage1": stage1}
     (stage / "real-metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
     from pneumoviewer.inference.bundle import rehash
