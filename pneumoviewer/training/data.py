@@ -3,8 +3,8 @@
 Decoding goes through ``pneumoviewer.io.dicom.load_image`` (the display pipeline) and the one shared
 ``pneumoviewer.inference.preprocess.preprocess_image``, so training sees exactly what inference will see. Order:
 decode → cache (memory or file) → shuffle(1500) → repeat → sample positives/negatives by the epoch's positive rate
-→ augment (stateless, seeded per element; masks get the same geometric transform as their image) → batch →
-prefetch(AUTOTUNE).
+→ augment (stateless, seeded per element; masks get the same geometric transform as their image) → random crop
+(``crop``, segmenter only) → batch → prefetch(AUTOTUNE).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from pneumoviewer.inference.preprocess import preprocess_image, preprocess_mask
 from pneumoviewer.training.split import positive_rate_schedule
 
 SHUFFLE_BUFFER = 1500
+#: Share of the random crops of a positive image whose window is made to contain one of its mask pixels.
+CROP_ON_MASK_P = 0.5
 
 
 @dataclass(frozen=True)
@@ -128,10 +130,19 @@ class AugmentConfig:
     jpeg_p: float = 0.7
     jpeg_min: int = 30
     jpeg_max: int = 95
+    # Elastic deformation (the 4th-place SIIM recipe's), with probability elastic_p: random offsets in
+    # [-alpha, alpha] (alpha = elastic_alpha × side, per axis) at the (elastic_grid + 1)² corners of a coarse grid,
+    # bilinearly upsampled to a smooth displacement field. The grid spacing, side / elastic_grid, plays the role of
+    # the usual Gaussian sigma (the length over which the field varies); bilinear upsampling keeps every pixel's
+    # displacement within alpha. Image bilinear, mask with it (then re-binarised at 0.5). elastic_p = 0 turns it off.
+    elastic_p: float = 0.5
+    elastic_alpha: float = 0.02
+    elastic_grid: int = 4
 
     @classmethod
     def none(cls) -> AugmentConfig:
-        return cls(flip=False, rotate_deg=0.0, shift=0.0, scale=0.0, brightness=0.0, contrast=0.0, jpeg_p=0.0)
+        return cls(flip=False, rotate_deg=0.0, shift=0.0, scale=0.0, brightness=0.0, contrast=0.0, jpeg_p=0.0,
+                   elastic_p=0.0)
 
 
 def _affine_params(seed: tf.Tensor, size: int, cfg: AugmentConfig) -> tf.Tensor:
@@ -161,8 +172,9 @@ def _affine_params(seed: tf.Tensor, size: int, cfg: AugmentConfig) -> tf.Tensor:
 def augment_pair(
     image: tf.Tensor, target: tf.Tensor, seed: tf.Tensor, cfg: AugmentConfig, with_mask: bool
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Randomly flip/rotate/zoom/shift ``image`` (and ``target`` when it is a mask, identically), then jitter
-    brightness/contrast of the image only. Deterministic for a given ``seed`` (shape (2,), int)."""
+    """Randomly flip/rotate/zoom/shift and elastically deform ``image`` (and ``target`` when it is a mask,
+    identically), then jitter brightness/contrast of the image only. Deterministic for a given ``seed`` (shape
+    (2,), int)."""
     size = int(image.shape[0])
     seed = tf.cast(seed, tf.int64)
     geo_seed, tone_seed, jpeg_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=3))
@@ -176,6 +188,8 @@ def augment_pair(
         interpolation="BILINEAR",
         fill_mode="CONSTANT",
     )[0]
+    if cfg.elastic_p > 0 and cfg.elastic_alpha > 0:  # its own seed: the other draws stay what they were without it
+        out = _maybe_elastic(out, tf.random.experimental.stateless_fold_in(seed, 3), cfg)
     if with_mask:
         image = out[..., :1]
         target = tf.cast(out[..., 1:] >= 0.5, tf.float32)
@@ -193,12 +207,80 @@ def augment_pair(
     return image, target
 
 
+def _maybe_elastic(stack: tf.Tensor, seed: tf.Tensor, cfg: AugmentConfig) -> tf.Tensor:
+    """Warp every channel of ``stack`` (S, S, C) by one smooth random field, with probability ``cfg.elastic_p``.
+
+    Pure TF ops (a bilinear gather), so it runs inside the tf.data map in parallel with no Python; the output pixel
+    (y, x) samples the input at (y + dy, x + dx), clamped to the image (edge pixels repeat)."""
+    s = tf.random.experimental.stateless_split(seed, num=2)
+    apply = tf.random.stateless_uniform([], seed=s[0]) < cfg.elastic_p
+    return tf.cond(apply, lambda: _elastic_warp(stack, s[1], cfg), lambda: stack)
+
+
+def _elastic_warp(stack: tf.Tensor, seed: tf.Tensor, cfg: AugmentConfig) -> tf.Tensor:
+    size, channels = int(stack.shape[0]), int(stack.shape[-1])
+    alpha = cfg.elastic_alpha * size
+    knots = cfg.elastic_grid + 1
+    coarse = tf.random.stateless_uniform([1, knots, knots, 2], seed=seed, minval=-alpha, maxval=alpha)
+    field = tf.image.resize(coarse, [size, size], method="bilinear")[0]  # convex weights: |d| <= alpha per axis
+    rows, cols = tf.meshgrid(tf.range(size, dtype=tf.float32), tf.range(size, dtype=tf.float32), indexing="ij")
+    src = tf.clip_by_value(tf.stack([rows, cols], axis=-1) + field, 0.0, size - 1.0)
+    base = tf.floor(src)
+    frac = tf.reshape(src - base, [-1, 2])
+    i0 = tf.cast(base, tf.int32)
+    i1 = tf.minimum(i0 + 1, size - 1)
+    flat = tf.reshape(stack, [size * size, channels])
+
+    def at(r: tf.Tensor, c: tf.Tensor) -> tf.Tensor:
+        return tf.gather(flat, tf.reshape(r * size + c, [-1]))
+
+    wy, wx = frac[:, :1], frac[:, 1:]
+    y0, x0, y1, x1 = i0[..., 0], i0[..., 1], i1[..., 0], i1[..., 1]
+    top = at(y0, x0) * (1.0 - wx) + at(y0, x1) * wx
+    bottom = at(y1, x0) * (1.0 - wx) + at(y1, x1) * wx
+    return tf.reshape(top * (1.0 - wy) + bottom * wy, [size, size, channels])
+
+
 def _maybe_jpeg(image: tf.Tensor, seed: tf.Tensor, cfg: AugmentConfig) -> tf.Tensor:
     """Re-encode ``image`` (S, S, 1) in [0, 1] as JPEG at a random quality, with probability ``cfg.jpeg_p``."""
     s = tf.random.experimental.stateless_split(seed, num=2)
     apply = tf.random.stateless_uniform([], seed=s[0]) < cfg.jpeg_p
     coded = tf.image.stateless_random_jpeg_quality(image, cfg.jpeg_min, cfg.jpeg_max, seed=s[1])
     return tf.where(apply, tf.cast(coded, tf.float32), image)
+
+
+def random_crop(
+    image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, crop: int, on_mask_p: float = CROP_ON_MASK_P
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """One random ``crop``×``crop`` window of ``image`` and ``mask`` (S, S, 1), the same window for both.
+
+    A uniform window of a large image often misses a small pneumothorax, which turns a positive into a negative
+    and starves the segmenter of the hard cases. So with probability ``on_mask_p`` (when the mask is not empty)
+    the window is drawn uniformly among the windows that contain one randomly chosen mask pixel (the lesion lands
+    anywhere in it, not always in the middle); otherwise it is uniform over the image. Negatives are always
+    uniform. Deterministic for a given ``seed`` (shape (2,), int)."""
+    size = int(image.shape[0])
+    room = size - crop
+    s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=4)
+    uniform = tf.random.stateless_uniform([2], seed=s[0], minval=0, maxval=room + 1, dtype=tf.int32)
+    pixels = tf.cast(tf.where(mask[..., 0] >= 0.5), tf.int32)  # (K, 2) row, column
+    count = tf.shape(pixels)[0]
+    guided = (count > 0) & (tf.random.stateless_uniform([], seed=s[1]) < on_mask_p)
+
+    def around_mask() -> tf.Tensor:
+        pick = tf.cast(tf.random.stateless_uniform([], seed=s[2]) * tf.cast(count, tf.float32), tf.int32)
+        p = pixels[tf.minimum(pick, count - 1)]
+        lo, hi = tf.maximum(p - crop + 1, 0), tf.minimum(p, room)  # corners whose window holds p
+        u = tf.random.stateless_uniform([2], seed=s[3])
+        return lo + tf.minimum(tf.cast(u * tf.cast(hi - lo + 1, tf.float32), tf.int32), hi - lo)
+
+    corner = tf.cond(guided, around_mask, lambda: uniform)
+    begin = tf.concat([corner, [0]], axis=0)
+    image = tf.slice(image, begin, [crop, crop, 1])
+    mask = tf.slice(mask, begin, [crop, crop, 1])
+    image.set_shape((crop, crop, 1))
+    mask.set_shape((crop, crop, 1))
+    return image, mask
 
 
 def _rate_weights(epochs: int, base_rate: float, start_rate: float, per_epoch: int) -> tf.data.Dataset:
@@ -230,12 +312,22 @@ def training_dataset(
     start_positive_rate: float = 0.8,
     positives_only: bool = False,
     initial_epoch: int = 0,
+    crop: int | None = None,
 ) -> tf.data.Dataset:
     """Infinite, augmented, class-balanced-by-schedule global batches, ``steps_per_epoch`` of them per epoch.
 
     ``initial_epoch`` skips the elements (and augmentation seeds) the first epochs drew, so a resumed run sees
-    exactly what an uninterrupted one would have (the skipped images are decoded once, as the cache needs them)."""
+    exactly what an uninterrupted one would have (the skipped images are decoded once, as the cache needs them).
+
+    ``crop`` (segmenter): images stay decoded and cached at ``size``; each one is augmented whole, then cut to a
+    random ``crop``×``crop`` window (:func:`random_crop`), after the augmentation so rotations bring no black
+    corners into a window and the mask-guided window sees the transformed mask. None or ``size``: whole images,
+    the stream of a run without it, element for element."""
     with_mask = task == "segmenter"
+    if crop == size:
+        crop = None
+    if crop is not None and (not with_mask or not 0 < crop < size):
+        raise ValueError(f"crop {crop}: random crops are for the segmenter, smaller than the size {size}")
     pos = [e for e in examples if e.positive]
     neg = [e for e in examples if not e.positive]
     if positives_only:
@@ -259,13 +351,17 @@ def training_dataset(
         ds = branch(pos or neg, "pos" if pos else "neg", seed + 1)
     done = initial_epoch * steps_per_epoch * batch  # a resumed run continues the stream, never replays epoch 1
     ds = ds.skip(done)
-    if augment is not None:
+    if augment is not None or crop is not None:
+
+        def per_element(xy: tuple[tf.Tensor, tf.Tensor], s: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            x, y = augment_pair(xy[0], xy[1], s, augment, with_mask) if augment is not None else xy
+            if crop is not None:  # a seed of its own: the augmentation draws what it draws without a crop
+                x, y = random_crop(x, y, tf.random.experimental.stateless_fold_in(s, 1), crop)
+            return x, y
+
         seeds = tf.data.Dataset.random(seed=seed + 4).batch(2).skip(done)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda xy, s: augment_pair(xy[0], xy[1], s, augment, with_mask),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
+        ds = tf.data.Dataset.zip((ds, seeds)).map(per_element, num_parallel_calls=tf.data.AUTOTUNE,
+                                                  deterministic=True)
     ds = ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     return _with_data_sharding(ds)
 
