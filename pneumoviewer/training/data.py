@@ -180,16 +180,13 @@ def augment_pair(
     geo_seed, tone_seed, jpeg_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=3))
     transform = _affine_params(geo_seed, size, cfg)
     stack = tf.concat([image, target], axis=-1) if with_mask else image
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=stack[None],
-        transforms=transform[None],
-        output_shape=tf.constant([size, size], tf.int32),
-        fill_value=0.0,
-        interpolation="BILINEAR",
-        fill_mode="CONSTANT",
-    )[0]
     if cfg.elastic_p > 0 and cfg.elastic_alpha > 0:  # its own seed: the other draws stay what they were without it
-        out = _maybe_elastic(out, tf.random.experimental.stateless_fold_in(seed, 3), cfg)
+        s = tf.random.experimental.stateless_split(tf.random.experimental.stateless_fold_in(seed, 3), num=2)
+        elastic = tf.random.stateless_uniform([], seed=s[0]) < cfg.elastic_p
+        out = tf.cond(elastic, lambda: _elastic_affine_warp(stack, transform, s[1], cfg),
+                      lambda: _affine_warp(stack, transform))
+    else:
+        out = _affine_warp(stack, transform)
     if with_mask:
         image = out[..., :1]
         target = tf.cast(out[..., 1:] >= 0.5, tf.float32)
@@ -207,38 +204,67 @@ def augment_pair(
     return image, target
 
 
-def _maybe_elastic(stack: tf.Tensor, seed: tf.Tensor, cfg: AugmentConfig) -> tf.Tensor:
-    """Warp every channel of ``stack`` (S, S, C) by one smooth random field, with probability ``cfg.elastic_p``.
+def _affine_warp(stack: tf.Tensor, transform: tf.Tensor) -> tf.Tensor:
+    """``stack`` (S, S, C) through the projective ``transform``, bilinear, zero outside."""
+    size = int(stack.shape[0])
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=stack[None],
+        transforms=transform[None],
+        output_shape=tf.constant([size, size], tf.int32),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )[0]
 
-    Pure TF ops (a bilinear gather), so it runs inside the tf.data map in parallel with no Python; the output pixel
-    (y, x) samples the input at (y + dy, x + dx), clamped to the image (edge pixels repeat)."""
-    s = tf.random.experimental.stateless_split(seed, num=2)
-    apply = tf.random.stateless_uniform([], seed=s[0]) < cfg.elastic_p
-    return tf.cond(apply, lambda: _elastic_warp(stack, s[1], cfg), lambda: stack)
 
+def _elastic_affine_warp(stack: tf.Tensor, transform: tf.Tensor, seed: tf.Tensor, cfg: AugmentConfig) -> tf.Tensor:
+    """The affine warp followed by a smooth random displacement, as one bilinear resampling (zero outside).
 
-def _elastic_warp(stack: tf.Tensor, seed: tf.Tensor, cfg: AugmentConfig) -> tf.Tensor:
+    Output pixel p takes the affine image at p + d(p), i.e. the input at A(p + d(p)): one resampling instead of a
+    second pass, so the deformation costs little more than the affine warp alone. Pure TF ops, no Python. Each
+    channel is gathered as its own plane (scalar gathers beat strided channel slices on CPU), and an empty mask
+    is not resampled at all (every negative's)."""
     size, channels = int(stack.shape[0]), int(stack.shape[-1])
     alpha = cfg.elastic_alpha * size
-    knots = cfg.elastic_grid + 1
-    coarse = tf.random.stateless_uniform([1, knots, knots, 2], seed=seed, minval=-alpha, maxval=alpha)
-    field = tf.image.resize(coarse, [size, size], method="bilinear")[0]  # convex weights: |d| <= alpha per axis
-    rows, cols = tf.meshgrid(tf.range(size, dtype=tf.float32), tf.range(size, dtype=tf.float32), indexing="ij")
-    src = tf.clip_by_value(tf.stack([rows, cols], axis=-1) + field, 0.0, size - 1.0)
-    base = tf.floor(src)
-    frac = tf.reshape(src - base, [-1, 2])
-    i0 = tf.cast(base, tf.int32)
-    i1 = tf.minimum(i0 + 1, size - 1)
-    flat = tf.reshape(stack, [size * size, channels])
+    coarse = tf.random.stateless_uniform([2, cfg.elastic_grid + 1, cfg.elastic_grid + 1], seed=seed,
+                                         minval=-alpha, maxval=alpha)
+    up = tf.constant(_linear_upsampling(size, cfg.elastic_grid + 1))
+    field = tf.matmul(tf.matmul(up[None], coarse), up[None], transpose_b=True)  # (2, S, S); |d| <= alpha per axis
+    rows, cols = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32), indexing="ij")
+    r, c = rows + field[0], cols + field[1]
+    a0, a1, a2, b0, b1, b2 = tf.unstack(transform[:6])
+    # coordinates in the stack padded with fill (1 pixel before, 2 after, so x0 + 1 is always inside); a source
+    # further out reads only fill
+    side = size + 3
+    x = tf.reshape(tf.clip_by_value(a0 * c + a1 * r + (a2 + 1.0), 0.0, size + 1.0), [-1])
+    y = tf.reshape(tf.clip_by_value(b0 * c + b1 * r + (b2 + 1.0), 0.0, size + 1.0), [-1])
+    x0, y0 = tf.floor(x), tf.floor(y)
+    wx, wy = x - x0, y - y0
+    i00 = tf.cast(y0, tf.int32) * side + tf.cast(x0, tf.int32)
+    padded = tf.pad(stack, [[1, 2], [1, 2], [0, 0]])
 
-    def at(r: tf.Tensor, c: tf.Tensor) -> tf.Tensor:
-        return tf.gather(flat, tf.reshape(r * size + c, [-1]))
+    def plane(k: int) -> tf.Tensor:
+        flat = tf.reshape(padded[..., k], [-1])
+        top = tf.gather(flat, i00) * (1.0 - wx) + tf.gather(flat, i00 + 1) * wx
+        bottom = tf.gather(flat, i00 + side) * (1.0 - wx) + tf.gather(flat, i00 + side + 1) * wx
+        return tf.reshape(top * (1.0 - wy) + bottom * wy, [size, size])
 
-    wy, wx = frac[:, :1], frac[:, 1:]
-    y0, x0, y1, x1 = i0[..., 0], i0[..., 1], i1[..., 0], i1[..., 1]
-    top = at(y0, x0) * (1.0 - wx) + at(y0, x1) * wx
-    bottom = at(y1, x0) * (1.0 - wx) + at(y1, x1) * wx
-    return tf.reshape(top * (1.0 - wy) + bottom * wy, [size, size, channels])
+    planes = [plane(0)]
+    for k in range(1, channels):
+        planes.append(tf.cond(tf.reduce_max(stack[..., k]) > 0, lambda k=k: plane(k),
+                              lambda: tf.zeros([size, size], stack.dtype)))
+    return tf.stack(planes, axis=-1)
+
+
+def _linear_upsampling(size: int, knots: int) -> np.ndarray:
+    """(size, knots) matrix of linear interpolation weights, knots spread from the first pixel to the last."""
+    pos = np.arange(size) * (knots - 1) / max(size - 1, 1)
+    left = np.minimum(np.floor(pos).astype(int), knots - 2)
+    w = pos - left
+    m = np.zeros((size, knots), np.float32)
+    m[np.arange(size), left] = 1.0 - w
+    m[np.arange(size), left + 1] = w
+    return m
 
 
 def _maybe_jpeg(image: tf.Tensor, seed: tf.Tensor, cfg: AugmentConfig) -> tf.Tensor:
