@@ -218,3 +218,19 @@ def test_crop_training_writes_a_whole_size_bundle_and_resumes(phantom_dataset_re
     assert "trained on --crop 32, not whole images" in capsys.readouterr().err
     assert main([*args, "--epochs", "2", "--resume"]) == 0
     assert read_manifest(out).models["segmenter"].training["epochs_run"] == 2
+
+
+@pytest.mark.slow
+def test_densenet_unet_trained_on_crops_runs_whole_images_with_the_same_weights():
+    """The nested DenseNet121 encoder takes the larger side too, and gives what a model built at it gives."""
+    from pneumoviewer.training import architectures
+    from pneumoviewer.training.loop import _build
+
+    cfg = TrainConfig(task="segmenter", arch="unet-densenet121", size=S, crop=N)
+    on_crops = _build(cfg)
+    assert on_crops.input_shape == (None, N, N, 1)
+    whole = architectures.build_segmenter("unet-densenet121", S)
+    whole.set_weights(on_crops.get_weights())
+    x = np.random.default_rng(2).random((1, S, S, 1)).astype(np.float32)
+    np.testing.assert_allclose(on_crops(x, training=False).numpy(), whole(x, training=False).numpy(), atol=1e-5)
+    assert on_crops(x[:, :N, :N], training=False).shape == (1, N, N, 1)
