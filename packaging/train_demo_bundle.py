@@ -179,9 +179,11 @@ def flatten_eval(report: dict) -> dict:
 
 
 def merge(work: Path, notes: str = "Trained on synthetic phantom images only. Not for clinical use.",
-          **config_changes: Any) -> Path:
+          sources: dict[str, str] | None = None, **config_changes: Any) -> Path:
     """One bundle from the two single-model staging bundles (their training logs and models, one manifest);
-    ``config_changes`` override bundle settings (the real recipe sets its validation-chosen thresholds here)."""
+    ``sources`` names the staging folder of a task where it is not ``stage-<task>`` (the real recipe's segmenter
+    comes from its second stage); ``config_changes`` override bundle settings (the real recipe sets its
+    validation-chosen thresholds here)."""
     from dataclasses import replace
 
     from pneumoviewer.inference.bundle import read_manifest, write_manifest
@@ -191,10 +193,11 @@ def merge(work: Path, notes: str = "Trained on synthetic phantom images only. No
     stage.mkdir()
     entries = {}
     for task in ("classifier", "segmenter"):
-        m = read_manifest(work / f"stage-{task}")
+        src = work / (sources or {}).get(task, f"stage-{task}")
+        m = read_manifest(src)
         entries[task] = m.models[task]
         for name in m.files:
-            shutil.copy2(work / f"stage-{task}" / name, stage / name)
+            shutil.copy2(src / name, stage / name)
         config = m.config
     return write_manifest(stage, replace(config, **config_changes), entries, notes=notes).root
 

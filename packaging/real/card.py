@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -98,9 +99,23 @@ def _status(test: dict[str, Any]) -> str:
             "false alarms, and retrain with more data and a GPU (`pneumoviewer train`).")
 
 
+def _log_minutes(path: Path) -> float:
+    """Wall minutes of a training log (the sum of its epochs' seconds); 0 when the log is absent."""
+    if not path.is_file():
+        return 0.0
+    with path.open(encoding="utf-8", newline="") as fh:
+        return sum(float(row["seconds"]) for row in csv.DictReader(fh)) / 60.0
+
+
+def _stage(training: dict[str, Any]) -> str:
+    return (f"{training.get('epochs')} epochs × {training.get('steps_per_epoch')} steps, lr {training.get('lr')}, "
+            f"positive share {training.get('positive_rate_schedule')}")
+
+
 def model_card(bundle: Path, report: dict[str, Any], demo: dict[str, Any],
-               seed_results: list[dict[str, Any]] | None = None) -> str:
-    """The card's text; with ``seed_results`` (``seed_table.load_results()``) it carries the seed recipe table."""
+               seed_results: list[dict[str, Any]] | None = None, stage1: dict[str, Any] | None = None) -> str:
+    """The card's text; with ``seed_results`` (``seed_table.load_results()``) it carries the seed recipe table;
+    ``stage1`` is the first segmenter stage's training summary when the bundle's segmenter continued it."""
     from pneumoviewer.inference.bundle import read_manifest
 
     m = read_manifest(bundle)
@@ -111,9 +126,12 @@ def model_card(bundle: Path, report: dict[str, Any], demo: dict[str, Any],
     seg_arch = f"`{seg.arch}` (4-level U-Net, width 8)"
     cls_train = (f"{cls.training.get('epochs')} epochs × {cls.training.get('steps_per_epoch')} steps, batch "
                  f"{cls.training.get('batch')}, BCE")
-    seg_train = (f"{seg.training.get('epochs')} epochs × {seg.training.get('steps_per_epoch')} steps, batch "
-                 f"{seg.training.get('batch')}, 2.7·BCE + 0.9·Dice, positive share falling "
-                 f"{seg.training.get('positive_rate_schedule')}")
+    seg_train = f"{_stage(seg.training)}; batch {seg.training.get('batch')}, 2.7·BCE + 0.9·Dice"
+    seg_minutes = _log_minutes(bundle / "segmenter-training-log.csv")
+    if stage1:
+        seg_train = f"stage 1: {_stage(stage1)}; stage 2, from stage 1's weights: {seg_train}"
+        seg_minutes += _log_minutes(bundle / "segmenter-stage1-training-log.csv")
+    cls_minutes = _log_minutes(bundle / "classifier-training-log.csv")
     ours = f"Kaggle {_ci(test, 'kaggle_mean_dice')}, positives {_ci(test, 'mean_dice_positive')} (test)"
     if seed_results:
         reference = f"""## Seed recipe table
@@ -123,7 +141,7 @@ The reference blog's configurations, retrained here on the real-data kit with on
 blog's, and far below them: the budget is a small fraction of the blog's training (ratio in the note).
 
 {seed_recipe_table(seed_results)}
-This bundle (`{seg.arch}`, 256², CPU, {seg_train.split(',')[0]}), for comparison: {ours}.
+This bundle (`{seg.arch}`, 256², CPU, {seg_minutes:.0f} min of segmenter training), for comparison: {ours}.
 """
     else:
         rows = "\n".join(f"| {label} | {dice} | not trained here (CPU budget, see below) |"
@@ -212,10 +230,11 @@ different sizes are marked "outside the model's training domain" in the app.
 
 ## Reproduce
 
-Trained with the training code of commit 36c8547 (`pneumoviewer/training/` unchanged since cdb1611, where the
-segmenter run started); CPU, 2 shared cores: about 60 min for the segmenter, 4 min for the classifier. Later commits
-train through their own step under `strategy.run` (issue 15) with the same losses and data, so a rerun there gives
-close, not identical, figures; `git checkout 36c8547` first to rerun it as it was.
+CPU, 2 shared cores: {seg_minutes:.0f} min for the segmenter (both stages), {cls_minutes:.0f} min for the classifier.
+The first segmenter stage was trained with the training code of commit 36c8547 (`pneumoviewer/training/` unchanged
+since cdb1611, where that run started), the second stage and the classifier with commit f126d22, which trains
+through its own step under `strategy.run` (issue 15) with the same losses and data. CPU training is multi-threaded,
+so a rerun gives close, not bit-identical, figures.
 
 ```bash
 PY=.venv/bin/python ../shared/data/get-real-data.sh KIT MIRROR_ROOT

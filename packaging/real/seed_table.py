@@ -201,7 +201,8 @@ def write_card(bundle: Path, folder: Path = RESULTS) -> Path:
     from pneumoviewer.io.atomic import atomic_write
 
     metrics = json.loads((bundle / "real-metrics.json").read_text(encoding="utf-8"))
-    text = model_card(bundle, metrics["siim"], metrics["demo_on_real"], load_results(folder))
+    text = model_card(bundle, metrics["siim"], metrics["demo_on_real"], load_results(folder),
+                      metrics.get("segmenter_stage1"))
     with atomic_write(bundle / "MODEL_CARD.md", "w", encoding="utf-8") as fh:
         fh.write(text)
     rehash(bundle)

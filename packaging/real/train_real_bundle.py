@@ -6,13 +6,15 @@ and NIH ChestX-ray14 images rebuilt by `../shared/data/get-real-data.sh`; no ima
 repository (every intermediate lives under --work).
 
     .venv/bin/python packaging/real/train_real_bundle.py --kit KIT/siim-train --stage2 KIT/siim-stage2-test \
-        [--work /tmp/pv-real] [--out models/siim] [--only split|segmenter|classifier|finish]
+        [--work /tmp/pv-real] [--out models/siim] [--only split|segmenter|segmenter2|classifier|finish]
 
 Stages, every one through the public CLI or the scripts beside this one:
 1. `split.py`: fixed, stratified dev/test split (seed 2026, 20 % test), NIH patients kept on one side;
-2. `pneumoviewer train segmenter` on dev (its own seeded split picks the best epoch by validation loss);
-3. `pneumoviewer train classifier --arch unet-mil --init-from` that segmenter (the MIL classifier is the
-   segmenter's probability map, max-pooled, fine-tuned on image labels);
+2. `pneumoviewer train segmenter` on dev (its own seeded split picks the best epoch by validation loss), then a
+   second, longer `train segmenter --init-from` the first at half the learning rate (the two stages are two CPU
+   sessions' budgets; the same validation split, so the second stage's best epoch is still chosen on validation);
+3. `pneumoviewer train classifier --arch unet-mil --init-from` the second-stage segmenter (the MIL classifier is
+   the segmenter's probability map, max-pooled, fine-tuned on image labels);
 4. `report.py`: post-processing (classifier threshold, mask threshold, minimum area) chosen on the validation split,
    then test figures with bootstrap intervals, the codec-confound check, written into the manifest and the card;
 5. `pneumoviewer predict` on the stage-2 test files: positive rate and throughput.
@@ -34,10 +36,13 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-NAME, VERSION = "siim", "1.0.0"
+NAME, VERSION = "siim", "1.1.0"
 COMMON = ["--size", "256", "--seed", "0", "--name", NAME, "--model-version", VERSION, "-q"]
 SEGMENTER = ["--arch", "unet-small", "--epochs", "20", "--steps-per-epoch", "60", "--batch", "8", "--lr", "1e-3",
              "--bce-weight", "2.7", "--dice-weight", "0.9"]
+#: stage 2: continue stage 1's weights for 28 × 100 more steps at half the learning rate
+SEGMENTER2 = ["--arch", "unet-small", "--epochs", "28", "--steps-per-epoch", "100", "--batch", "8", "--lr", "5e-4",
+              "--bce-weight", "2.7", "--dice-weight", "0.9"]
 CLASSIFIER = ["--arch", "unet-mil", "--epochs", "3", "--steps-per-epoch", "30", "--batch", "8", "--lr", "2e-4"]
 
 
@@ -62,10 +67,17 @@ def merge(work: Path, post: dict) -> Path:
     """One bundle from the two staging bundles, with the post-processing chosen on validation."""
     from train_demo_bundle import merge as merge_stages  # the one merge of staging bundles (packaging/)
 
-    return merge_stages(work, notes="Research use only; not for clinical use. Trained on SIIM-ACR (no open "
-                        "licence) and NIH ChestX-ray14 radiographs.", synthetic=False,
+    root = merge_stages(work, notes="Research use only; not for clinical use. Trained on SIIM-ACR (no open "
+                        "licence) and NIH ChestX-ray14 radiographs.", sources={"segmenter": "stage-segmenter2"},
+                        synthetic=False,
                         classifier_threshold=post["classifier_threshold"], mask_threshold=post["mask_threshold"],
                         min_area_px_1024=post["min_area_px_1024"])
+    # the first stage's epochs, beside the second's own log (the card reads both)
+    shutil.copy2(work / "stage-segmenter" / "segmenter-training-log.csv", root / "segmenter-stage1-training-log.csv")
+    from pneumoviewer.inference.bundle import rehash
+
+    rehash(root)
+    return root
 
 
 def main() -> int:
@@ -74,7 +86,7 @@ def main() -> int:
     ap.add_argument("--stage2", type=Path, required=True, help="the kit's siim-stage2-test folder")
     ap.add_argument("--work", type=Path, default=Path("/tmp/pv-real"))
     ap.add_argument("--out", type=Path, default=ROOT / "models" / NAME)
-    ap.add_argument("--only", choices=("split", "segmenter", "classifier", "finish"), default=None)
+    ap.add_argument("--only", choices=("split", "segmenter", "segmenter2", "classifier", "finish"), default=None)
     args = ap.parse_args()
     w = args.work
     w.mkdir(parents=True, exist_ok=True)
@@ -83,11 +95,13 @@ def main() -> int:
         run(sys.executable, str(HERE / "split.py"), str(args.kit), str(split))
     data = ["--data", str(args.kit), "--labels", str(split / "dev-rle.csv"), "--cache", str(w / "cache" / "dev256")]
     (w / "cache").mkdir(exist_ok=True)
-    init = ["--init-from", str(w / "stage-segmenter" / "segmenter.keras")]
-    for task, extra in (("segmenter", SEGMENTER), ("classifier", CLASSIFIER + init)):
-        if args.only in (None, task):
-            shutil.rmtree(w / f"stage-{task}", ignore_errors=True)
-            pv("train", task, *data, "--out", str(w / f"stage-{task}"), *COMMON, *extra)
+    stages = (("segmenter", "segmenter", SEGMENTER, None), ("segmenter2", "segmenter", SEGMENTER2, "segmenter"),
+              ("classifier", "classifier", CLASSIFIER, "segmenter2"))
+    for stage_name, task, extra, init in stages:
+        if args.only in (None, stage_name):
+            shutil.rmtree(w / f"stage-{stage_name}", ignore_errors=True)
+            start = ["--init-from", str(w / f"stage-{init}" / "segmenter.keras")] if init else []
+            pv("train", task, *data, "--out", str(w / f"stage-{stage_name}"), *COMMON, *extra, *start)
     if args.only not in (None, "finish"):
         return 0
 
@@ -115,9 +129,12 @@ def main() -> int:
     from card import model_card  # beside this script
     from seed_table import load_results  # the seed recipe table's committed runs, if any
 
-    (stage / "MODEL_CARD.md").write_text(model_card(stage, report, demo, load_results()), encoding="utf-8")
-    (stage / "real-metrics.json").write_text(json.dumps({"siim": report, "demo_on_real": demo}, indent=1) + "\n",
-                                             encoding="utf-8")
+    from pneumoviewer.inference.bundle import read_manifest
+
+    stage1 = read_manifest(w / "stage-segmenter").models["segmenter"].training
+    (stage / "MODEL_CARD.md").write_text(model_card(stage, report, demo, load_results(), stage1), encoding="utf-8")
+    metrics = {"siim": report, "demo_on_real": demo, "segmenter_stage1": stage1}
+    (stage / "real-metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
     from pneumoviewer.inference.bundle import rehash
 
     rehash(stage)

@@ -85,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
         log(f"error: {args.labels}: no such CSV file")
         return 2
     log("loading TensorFlow…")
+    from pneumoviewer.inference.backend import tensorflow
+
+    tensorflow()  # its start-up lines go to the log file, not the terminal
     from pneumoviewer.training.loop import TrainConfig, TrainError, train
 
     try:

@@ -14,9 +14,12 @@ the rotated file until it is next started.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -92,3 +95,27 @@ def configure_child_logging(tag: str, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(_FORMAT.replace("%(threadName)s", f"{tag}[%(process)d] %(threadName)s")))
     logger.addHandler(handler)
+
+
+@contextlib.contextmanager
+def native_stderr_to_log() -> Iterator[None]:
+    """While the block runs, fd 2 (C++ libraries' own writes: TensorFlow's ``cudart_stub``/``cuInit``/absl lines on
+    a CPU machine) goes to the log file; then the terminal gets it back.
+
+    For the CLI commands and the in-process inference mode, which load TensorFlow in the reader's terminal: the AI
+    child needs none of this (its whole fd 2 is the log file). Where the log cannot be opened, nothing changes.
+    """
+    target = open_child_stderr()
+    if target is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        os.dup2(target.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        target.close()

@@ -15,10 +15,25 @@ import numpy as np
 
 
 def tensorflow() -> Any:
-    """Import TensorFlow quietly and return the module."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    """Import TensorFlow quietly and return the module.
 
+    The first call imports it and probes the GPUs with fd 2 sent to the log file (``TF_CPP_MIN_LOG_LEVEL`` does not
+    silence absl's and the CUDA stub's start-up lines), so a CPU machine's terminal shows none of them.
+    """
+    import contextlib
+    import sys
+
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from pneumoviewer.core.logs import native_stderr_to_log
+
+    with native_stderr_to_log():
+        import tensorflow as tf
+
+        # where cuInit complains; TensorFlow caches the answer. A broken driver is reported by gpu_devices().
+        with contextlib.suppress(Exception):
+            tf.config.list_physical_devices("GPU")
     return tf
 
 

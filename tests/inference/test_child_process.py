@@ -152,3 +152,26 @@ def test_a_child_that_dies_is_reported_with_where_its_output_went(native_engine,
     assert "ended unexpectedly (exit code 3" in message and str(log_path()) in message
     assert "native abort" not in capfd.readouterr().err
     assert "F0000 native abort of the test engine" in log_path().read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_tensorflow_loaded_in_a_terminal_process_keeps_its_start_up_lines_in_the_log(tmp_path):
+    """The CLI commands and ``--inference thread`` load TensorFlow in the reader's terminal: its C++ start-up lines
+    (absl, the CUDA stub, cuInit on a CPU machine) go to the log file; a bare import, the control, prints them."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "PNEUMOVIEWER_DATA": str(tmp_path / "data"), "CUDA_VISIBLE_DEVICES": ""}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    probe = ("import sys; from pneumoviewer.inference.backend import tensorflow; tf = tensorflow(); "
+             "print('after', file=sys.stderr, flush=True); tf.constant(1.0) + 1.0")
+    ours = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    assert ours.returncode == 0, ours.stderr
+    assert not TF_LINE.search(ours.stderr), ours.stderr
+    assert "after" in ours.stderr  # the terminal got fd 2 back once TensorFlow was up
+    bare = subprocess.run([sys.executable, "-c", "import tensorflow as tf; tf.config.list_physical_devices('GPU')"],
+                          env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, text=True, timeout=300)
+    control = TF_LINE.findall(bare.stderr)
+    log = tmp_path / "data" / "logs" / "pneumoviewer.log"
+    if control:  # this machine's TensorFlow prints start-up lines: ours were kept, in the log
+        assert log.is_file() and TF_LINE.search(log.read_text(encoding="utf-8")), bare.stderr
