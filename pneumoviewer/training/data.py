@@ -139,6 +139,10 @@ class AugmentConfig:
     elastic_alpha: float = 0.02
     elastic_grid: int = 4
 
+    def __post_init__(self) -> None:
+        if self.elastic_grid < 1:
+            raise ValueError(f"elastic_grid must be at least 1 (cells per side), got {self.elastic_grid}")
+
     @classmethod
     def none(cls) -> AugmentConfig:
         return cls(flip=False, rotate_deg=0.0, shift=0.0, scale=0.0, brightness=0.0, contrast=0.0, jpeg_p=0.0,
