@@ -19,13 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path,
                         help="bundle folder to write (created; the other model already in it is kept)")
     parser.add_argument("--arch", default=None,
-                        help="classifier: small | unet-mil | densenet121; segmenter: unet-small | unet | "
-                             "unet-densenet121 (default: small / unet-small)")
+                        help="classifier: small | unet-mil | densenet121 | unet-empty | unet-densenet121-empty; "
+                             "segmenter: unet-small | unet | unet-densenet121 (default: small / unet-small)")
     parser.add_argument("--size", type=int, default=256, help="square input side, a multiple of 32 (default 256)")
     parser.add_argument("--crop", type=int, default=None, metavar="N",
                         help="segmenter: train on random NxN windows of the --size images (a multiple of 32, at "
                              "most --size); validation and the saved model run on whole --size images")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=10,
+                        help="default 10; 0 with --init-from: write that model as it is, with its validation figures")
     parser.add_argument("--batch", type=int, default=8, help="batch size per replica (default 8)")
     parser.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (Adam, cosine decay)")
     parser.add_argument("--steps-per-epoch", type=int, default=None,
@@ -37,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="local DenseNet121 ImageNet weights (.h5, no top) to start from; never downloaded")
     parser.add_argument("--init-from", default=None, metavar="PATH",
                         help="start from the weights of a .keras file or bundle (layers matched by name), e.g. a "
-                             "unet-mil classifier from a trained U-Net segmenter")
+                             "unet-mil classifier from a trained U-Net segmenter, or unet-empty from one trained "
+                             "with --empty-weight")
     parser.add_argument("--cache", default="", metavar="PREFIX",
                         help="cache decoded images in files with this prefix (default: in memory)")
     parser.add_argument("--no-augment", action="store_true",
@@ -51,6 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bce-weight", type=float, default=1.0, help="segmenter loss: weight of the BCE term")
     parser.add_argument("--dice-weight", type=float, default=1.0, help="segmenter loss: weight of the soft-Dice term")
     parser.add_argument("--pos-weight", type=float, default=1.0, help="segmenter loss: BCE weight of mask pixels")
+    parser.add_argument("--empty-weight", type=float, default=0.0,
+                        help="segmenter loss: weight of the BCE of an empty-mask branch on the deepest encoder "
+                             "features (0 = no branch); the bundle keeps the mask-only model, the branch becomes "
+                             "the unet-empty classifier (--init-from)")
     parser.add_argument("--width", type=int, default=None, help="filters of the first level (small/U-Net)")
     parser.add_argument("--depth", type=int, default=None, help="down-sampling levels (small/U-Net)")
     parser.add_argument("--dropout", type=float, default=None)
@@ -97,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
             cache=args.cache, augment=not args.no_augment, elastic=not args.no_elastic,
             start_positive_rate=args.start_positive_rate,
             positives_only=args.positives_only, bce_weight=args.bce_weight, dice_weight=args.dice_weight,
-            pos_weight=args.pos_weight, width=args.width, depth=args.depth, dropout=args.dropout,
+            pos_weight=args.pos_weight, empty_weight=args.empty_weight, width=args.width, depth=args.depth,
+            dropout=args.dropout,
             imagenet_weights=args.imagenet_weights, init_from=args.init_from, resume=args.resume,
             deterministic=args.deterministic,
             mixed_precision=args.mixed_precision,

@@ -1,4 +1,6 @@
-"""Network architectures: classifiers (compact CNN, DenseNet121) and segmenters (U-Net, DenseNet121 U-Net).
+"""Network architectures: classifiers (compact CNN, DenseNet121, and two built from a segmenter's layers: the U-Net's
+max-pooled map ``unet-mil`` and the empty-mask branch ``unet-empty``) and segmenters (U-Net, DenseNet121 U-Net, each
+optionally with the SIIM 4th-place deep-supervision branch, P(mask non-empty), as a second output for training).
 
 Only built-in Keras layers are used (no ``Lambda``), so every model saved from here loads under Keras safe mode.
 Grayscale inputs reach the 3-channel DenseNet121 through a parameter-free ``Concatenate`` of the one channel three
@@ -16,8 +18,12 @@ from typing import Any
 import keras
 from keras import layers
 
-CLASSIFIER_ARCHS: tuple[str, ...] = ("small", "unet-mil", "densenet121")
+CLASSIFIER_ARCHS: tuple[str, ...] = ("small", "unet-mil", "densenet121", "unet-empty", "unet-densenet121-empty")
 SEGMENTER_ARCHS: tuple[str, ...] = ("unet-small", "unet", "unet-densenet121")
+
+#: Classifiers that are a segmenter's encoder plus its empty-mask branch (``train segmenter --empty-weight``), with
+#: the segmenter architecture whose encoder they share (layer names match, so ``--init-from`` copies the branch).
+EMPTY_BRANCH_CLASSIFIERS: dict[str, str] = {"unet-empty": "unet", "unet-densenet121-empty": "unet-densenet121"}
 
 #: Keras 3 names of the DenseNet121 layers the U-Net decoder taps, from stride 2 to stride 32.
 DENSENET_SKIPS: tuple[str, ...] = ("conv1_relu", "pool2_relu", "pool3_relu", "pool4_relu", "relu")
@@ -44,6 +50,8 @@ def arch_options(arch: str, **overrides: Any) -> ArchOptions:
         "unet-small": ArchOptions(width=8, depth=4, dropout=0.0),
         "unet": ArchOptions(width=32, depth=5, dropout=0.2),
         "unet-densenet121": ArchOptions(dropout=0.0),
+        "unet-empty": ArchOptions(width=8, depth=4, dropout=0.0),  # unet-small's encoder, like unet-mil
+        "unet-densenet121-empty": ArchOptions(dropout=0.0),
     }.get(arch)
     if base is None:
         raise ValueError(f"unknown architecture {arch!r}; choose from {CLASSIFIER_ARCHS + SEGMENTER_ARCHS}")
@@ -107,6 +115,14 @@ def build_classifier(arch: str, size: int, opts: ArchOptions | None = None) -> k
         pixel = _unet_body(inputs, opts)
         out = layers.GlobalMaxPooling2D(name="probability", dtype="float32")(pixel)
         return keras.Model(inputs, out, name="classifier_unet_mil")
+    elif arch == "unet-empty":
+        # the empty-mask branch of a U-Net segmenter trained with --empty-weight: P(mask non-empty) from its
+        # deepest encoder features; names match `build_unet(..., empty_branch=True)` for `--init-from`
+        out = _empty_head(_unet_encoder(inputs, opts)[0])
+        return keras.Model(inputs, out, name="classifier_unet_empty")
+    elif arch == "unet-densenet121-empty":
+        out = _empty_head(_densenet_deepest(_densenet_encoder(inputs, opts)[0], opts))
+        return keras.Model(inputs, out, name="classifier_unet_densenet121_empty")
     elif arch == "densenet121":
         x = layers.GlobalAveragePooling2D(name="gap")(_densenet_encoder(inputs, opts)[0])
     else:
@@ -129,8 +145,14 @@ def _mask_head(x: Any) -> Any:
     return layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="mask")(x)
 
 
-def _unet_body(inputs: Any, opts: ArchOptions) -> Any:
-    """Encoder-decoder of :func:`build_unet` up to and including the sigmoid ``mask`` head."""
+def _empty_head(x: Any) -> Any:
+    """The deep-supervision empty-mask branch (SIIM 4th place): global average pool → one sigmoid, P(non-empty)."""
+    x = layers.GlobalAveragePooling2D(name="empty_gap")(x)
+    return layers.Dense(1, activation="sigmoid", dtype="float32", name="empty")(x)
+
+
+def _unet_encoder(inputs: Any, opts: ArchOptions) -> tuple[Any, list[Any]]:
+    """The U-Net's encoder: its deepest features (after ``mid_b``) and the skip tensors, shallowest first."""
     size = int(inputs.shape[1])
     if size % (2**opts.depth):
         raise ValueError(f"input size {size} must be divisible by 2**depth = {2**opts.depth}")
@@ -146,41 +168,76 @@ def _unet_body(inputs: Any, opts: ArchOptions) -> Any:
     if opts.dropout:
         x = layers.Dropout(opts.dropout, name="bottleneck_dropout")(x)
     x = _conv_bn_relu(x, f, "mid_a")
-    x = _conv_bn_relu(x, f, "mid_b")
+    return _conv_bn_relu(x, f, "mid_b"), skips
+
+
+def _unet_decoder(x: Any, skips: list[Any], opts: ArchOptions) -> Any:
     for level in reversed(range(opts.depth)):
         x = _unet_decoder_block(x, skips[level], opts.width * 2**level, f"dec{level}")
     return _mask_head(x)
 
 
-def build_unet(size: int, opts: ArchOptions) -> keras.Model:
-    """Plain U-Net: ``depth`` levels of two conv-BN-ReLU, max-pool down, bilinear up + skip concat."""
+def _unet_body(inputs: Any, opts: ArchOptions) -> Any:
+    """Encoder-decoder of :func:`build_unet` up to and including the sigmoid ``mask`` head."""
+    return _unet_decoder(*_unet_encoder(inputs, opts), opts)
+
+
+def _outputs(mask: Any, deepest: Any, empty_branch: bool) -> Any:
+    return [mask, _empty_head(deepest)] if empty_branch else mask
+
+
+def build_unet(size: int, opts: ArchOptions, empty_branch: bool = False) -> keras.Model:
+    """Plain U-Net: ``depth`` levels of two conv-BN-ReLU, max-pool down, bilinear up + skip concat.
+
+    ``empty_branch`` adds a second output, P(mask non-empty), on the features after ``mid_b`` (training only).
+    """
     inputs = keras.Input((size, size, 1), name="image")
-    return keras.Model(inputs, _unet_body(inputs, opts), name="segmenter_unet")
+    deepest, skips = _unet_encoder(inputs, opts)
+    mask = _unet_decoder(deepest, skips, opts)
+    return keras.Model(inputs, _outputs(mask, deepest, empty_branch), name="segmenter_unet")
 
 
-def build_densenet_unet(size: int, opts: ArchOptions) -> keras.Model:
-    """U-Net decoder on DenseNet121's skips (stride 2..32); the reference SIIM recipe."""
+def _densenet_deepest(x: Any, opts: ArchOptions) -> Any:
+    """DenseNet121's stride-32 features as the decoder (and the empty-mask branch) sees them."""
+    if opts.dropout:  # the reference recipe's "with dropout" variant: on the deepest features, before decoding
+        x = layers.Dropout(opts.dropout, name="bottleneck_dropout")(x)
+    return x
+
+
+def build_densenet_unet(size: int, opts: ArchOptions, empty_branch: bool = False) -> keras.Model:
+    """U-Net decoder on DenseNet121's skips (stride 2..32); the reference SIIM recipe.
+
+    ``empty_branch`` adds a second output, P(mask non-empty), on the stride-32 DenseNet features (training only).
+    """
     if size % 32:
         raise ValueError(f"input size {size} must be divisible by 32 for the DenseNet121 U-Net")
     inputs = keras.Input((size, size, 1), name="image")
     feats = _densenet_encoder(inputs, opts, DENSENET_SKIPS)
-    x = feats[-1]  # stride 32
-    if opts.dropout:  # the reference recipe's "with dropout" variant: on the deepest features, before decoding
-        x = layers.Dropout(opts.dropout, name="bottleneck_dropout")(x)
+    deepest = x = _densenet_deepest(feats[-1], opts)  # stride 32
     for i, filters in zip(range(len(feats) - 2, -1, -1), (256, 128, 64, 32)):
         x = _unet_decoder_block(x, feats[i], filters, f"dec{i}")
     x = _unet_decoder_block(x, None, 16, "dec_full")  # stride 2 -> full resolution
-    return keras.Model(inputs, _mask_head(x), name="segmenter_unet_densenet121")
+    return keras.Model(inputs, _outputs(_mask_head(x), deepest, empty_branch), name="segmenter_unet_densenet121")
 
 
-def build_segmenter(arch: str, size: int, opts: ArchOptions | None = None) -> keras.Model:
-    """(size, size, 1) → (size, size, 1) sigmoid mask probability."""
+def build_segmenter(arch: str, size: int, opts: ArchOptions | None = None, empty_branch: bool = False) -> keras.Model:
+    """(size, size, 1) → (size, size, 1) sigmoid mask probability; with ``empty_branch``, [mask, P(non-empty)]."""
     opts = opts or arch_options(arch)
     if arch in ("unet", "unet-small"):
-        return build_unet(size, opts)
+        return build_unet(size, opts, empty_branch)
     if arch == "unet-densenet121":
-        return build_densenet_unet(size, opts)
+        return build_densenet_unet(size, opts, empty_branch)
     raise ValueError(f"unknown segmenter architecture {arch!r}; choose from {SEGMENTER_ARCHS}")
+
+
+def mask_only(model: keras.Model) -> keras.Model:
+    """The image → mask model inside a segmenter built with ``empty_branch`` (the same layers, the branch left out).
+
+    The bundle ships this: the app's segmenter contract is one input, one mask output.
+    """
+    if len(model.outputs) == 1:
+        return model
+    return keras.Model(model.inputs[0], model.get_layer("mask").output, name=model.name)
 
 
 def init_from(model: keras.Model, source: keras.Model) -> int:

@@ -46,6 +46,9 @@ from pneumoviewer.training.distribute import Placement, choose_placement
 from pneumoviewer.training.split import patient_split, positive_rate_schedule
 
 DENSENET_ARCHS = ("densenet121", "unet-densenet121")  # the architectures --imagenet-weights can start
+#: In ``.train-segmenter/`` of a segmenter trained with ``--empty-weight``: the best epoch's whole training model
+#: (mask and empty-mask branch, float32, uncompiled), what ``train classifier --arch unet-empty --init-from`` reads.
+WITH_BRANCH_FILE = "best-with-empty-branch.keras"
 
 
 class TrainError(RuntimeError):
@@ -74,6 +77,7 @@ class TrainConfig:
     bce_weight: float = 1.0
     dice_weight: float = 1.0
     pos_weight: float = 1.0
+    empty_weight: float = 0.0  # segmenter: weight of the empty-mask branch's BCE (0 = no branch)
     width: int | None = None
     depth: int | None = None
     dropout: float | None = None
@@ -109,8 +113,13 @@ class TrainConfig:
                                  "pneumothorax, so the image's label would be wrong for it")
             if self.crop % 32 or not 32 <= self.crop < self.size:
                 raise ValueError(f"--crop must be a multiple of 32 and at most --size {self.size}, got {self.crop}")
-        if self.epochs < 1 or self.batch < 1:
-            raise ValueError("--epochs and --batch must be at least 1")
+        if self.epochs < 0 or self.batch < 1:
+            raise ValueError("--epochs must be at least 0 and --batch at least 1")
+        if self.epochs == 0 and (not self.init_from or self.resume):
+            raise ValueError("--epochs 0 writes the --init-from model as it is (evaluated, not trained): "
+                             "give --init-from, without --resume")
+        if self.empty_weight < 0 or (self.empty_weight and self.task != "segmenter"):
+            raise ValueError(f"--empty-weight {self.empty_weight}: a segmenter option, at least 0")
         if self.imagenet_weights:  # checked before any folder scan or TensorFlow import
             if self.arch not in DENSENET_ARCHS:
                 raise ValueError(f"--imagenet-weights applies to {' and '.join(DENSENET_ARCHS)} only, "
@@ -148,6 +157,11 @@ class TrainConfig:
     def monitor_higher_is_better(self) -> bool:
         return self.monitor != "loss"
 
+    @property
+    def empty_branch(self) -> bool:
+        """The segmenter trains with the deep-supervision empty-mask branch (a second output)."""
+        return self.task == "segmenter" and self.empty_weight > 0
+
     def arch_options(self) -> architectures.ArchOptions:
         return architectures.arch_options(
             self.arch or "", width=self.width, depth=self.depth, dropout=self.dropout,
@@ -165,10 +179,16 @@ class TrainResult:
     fingerprint: str = ""  # weights_fingerprint() of the final weights (the same on every worker)
 
 
-def _build(cfg: TrainConfig) -> keras.Model:
-    """The model the train step runs: built at the training side, and taking any side with ``--crop``."""
-    model = architectures.builder(cfg.task)(cfg.arch or "", cfg.train_size, cfg.arch_options())
-    return _any_side(model) if cfg.crop else model
+def _build(
+    cfg: TrainConfig, opts: architectures.ArchOptions | None = None, size: int | None = None
+) -> keras.Model:
+    """``cfg``'s model built at ``size`` (default ``--size``, what the bundle holds; the train step's is
+    ``cfg.train_size``, see :func:`_any_side`)."""
+    opts = opts or cfg.arch_options()
+    size = size or cfg.size
+    if cfg.empty_branch:
+        return architectures.build_segmenter(cfg.arch or "", size, opts, empty_branch=True)
+    return architectures.builder(cfg.task)(cfg.arch or "", size, opts)
 
 
 def _any_side(model: keras.Model) -> keras.Model:
@@ -200,10 +220,12 @@ def _compile(model: keras.Model, cfg: TrainConfig, total_steps: int) -> None:
     model.optimizer.build(model.trainable_variables)
 
 
-def per_sample_loss(cfg: TrainConfig) -> keras.losses.Loss:
+def per_sample_loss(cfg: TrainConfig) -> Callable[[Any, Any], Any]:
+    """``(y_true, y_pred) -> (batch,)`` per-sample loss of the task (with the empty-mask branch: y_pred = [mask, p])."""
     if cfg.task == "classifier":
         return keras.losses.BinaryCrossentropy(name="bce", reduction=None)
-    return losses.BceDiceLoss(cfg.bce_weight, cfg.dice_weight, cfg.pos_weight, reduction=None)
+    mask_loss = losses.BceDiceLoss(cfg.bce_weight, cfg.dice_weight, cfg.pos_weight, reduction=None)
+    return losses.EmptyBranchLoss(mask_loss, cfg.empty_weight) if cfg.empty_branch else mask_loss
 
 
 def weights_fingerprint(model: keras.Model) -> str:
@@ -231,7 +253,9 @@ class DistributedSteps:
     """The train and validation steps under ``strategy.run``, with Keras loss objects and metrics.
 
     Metrics live in the strategy scope (Keras makes their variables sync-on-read sums), so reading a result after
-    an epoch aggregates over every replica of every worker; every worker reads them in the same order.
+    an epoch aggregates over every replica of every worker; every worker reads them in the same order. With the
+    empty-mask branch the model has two outputs: the loss takes both, the task's metrics the mask, and the branch's
+    own metrics (after the task's in each list) score P(non-empty) against "the truth mask has any pixel".
     """
 
     def __init__(self, model: keras.Model, cfg: TrainConfig, placement: Placement, global_batch: int) -> None:
@@ -242,8 +266,11 @@ class DistributedSteps:
         with self.strategy.scope():
             self.loss = per_sample_loss(cfg)
             extra = losses.classifier_metrics if cfg.task == "classifier" else losses.segmenter_metrics
-            self.train_metrics = [keras.metrics.Mean(name="loss"), *extra()]
-            self.val_metrics = [keras.metrics.Mean(name="loss"), *extra()]
+            branch = losses.empty_branch_metrics if cfg.empty_branch else list
+            self.train_metrics = [keras.metrics.Mean(name="loss"), *extra(), *branch()]
+            self.val_metrics = [keras.metrics.Mean(name="loss"), *extra(), *branch()]
+        self.empty_branch = cfg.empty_branch
+        self._n_task_metrics = 1 + len(extra())  # the loss and the task's metrics; the branch's come after
         self._train = tf.function(self._train_global)
         self._val = tf.function(self._val_global)
         self._sync = tf.function(self._sync_global)
@@ -260,9 +287,18 @@ class DistributedSteps:
         grads = tape.gradient(scaled, model.trainable_variables)
         opt.apply_gradients(zip(grads, model.trainable_variables))
         self.train_metrics[0].update_state(per)
-        for m in self.train_metrics[1:]:
-            m.update_state(y, pred)
+        self._update_metrics(self.train_metrics, y, pred)
         return loss
+
+    def _update_metrics(self, metrics: list[keras.metrics.Metric], y: tf.Tensor, pred: Any,
+                        w: tf.Tensor | None = None) -> None:
+        mask, p_non_empty = pred if self.empty_branch else (pred, None)
+        for m in metrics[1:self._n_task_metrics]:
+            m.update_state(y, mask, sample_weight=w)
+        if p_non_empty is not None:
+            present = losses.mask_present(y)
+            for m in metrics[self._n_task_metrics:]:
+                m.update_state(present, p_non_empty, sample_weight=w)
 
     def _train_global(self, batch: Any) -> tf.Tensor:
         per_replica = self.strategy.run(self._train_replica, args=batch)
@@ -271,8 +307,7 @@ class DistributedSteps:
     def _val_replica(self, x: tf.Tensor, y: tf.Tensor, w: tf.Tensor) -> None:
         pred = self.model(x, training=False)
         self.val_metrics[0].update_state(self.loss(y, pred), sample_weight=w)
-        for m in self.val_metrics[1:]:
-            m.update_state(y, pred, sample_weight=w)
+        self._update_metrics(self.val_metrics, y, pred, w)
 
     def _val_global(self, batch: Any) -> None:
         self.strategy.run(self._val_replica, args=batch)
@@ -388,7 +423,7 @@ class BundleWriter(keras.callbacks.Callback):
         self._write_log()
         _save_keras_atomic(self.model, self.state_dir / "last.keras")
         if improved:
-            _save_keras_atomic(self._inference_copy(), self.out_dir / self.model_file)
+            self._save_best()
             self.log(f"epoch {epoch + 1}: {self.monitor_key} improved to {value:.4f}; saved {self.model_file}")
         self._write_state(epoch + 1)
         self.epochs_saved += 1
@@ -410,13 +445,27 @@ class BundleWriter(keras.callbacks.Callback):
             return "no epoch finished, nothing was saved"
         return "; ".join(parts)
 
+    def write_as_is(self, logs: dict[str, float]) -> None:
+        """``--epochs 0``: the initialised model is the bundle's, with ``logs`` (its validation figures) as epoch 0."""
+        self.best = logs.get(self.monitor_key)
+        self.best_logs = {"epoch": 0, **logs}
+        if self.placement.is_chief:
+            self._save_best()
+
+    def _save_best(self) -> None:
+        """The bundle's model file (mask-only for a segmenter with the empty-mask branch, which goes beside the
+        resume checkpoint whole, for ``--arch unet-empty --init-from``)."""
+        copy = self._inference_copy()
+        if self.cfg.empty_branch:
+            _save_keras_atomic(copy, self.state_dir / WITH_BRANCH_FILE)
+        _save_keras_atomic(architectures.mask_only(copy), self.out_dir / self.model_file)
+
     def _inference_copy(self) -> keras.Model:
-        """The bundle's model: rebuilt under float32 without optimizer or loss, carrying the trained weights."""
+        """The trained model rebuilt under float32 without optimizer or loss, carrying the trained weights."""
         policy = keras.mixed_precision.global_policy()
         keras.mixed_precision.set_global_policy("float32")
         try:
-            opts = replace(self.cfg.arch_options(), imagenet_weights=None)
-            copy = architectures.builder(self.cfg.task)(self.cfg.arch or "", self.cfg.size, opts)
+            copy = _build(self.cfg, replace(self.cfg.arch_options(), imagenet_weights=None))
         finally:
             keras.mixed_precision.set_global_policy(policy)
         copy.set_weights([np.asarray(w) for w in self.model.get_weights()])
@@ -459,9 +508,20 @@ class BundleWriter(keras.callbacks.Callback):
 
 
 def _init_source(cfg: TrainConfig) -> Path:
-    """The .keras file named by --init-from (a bundle folder gives its segmenter, or its model of this task)."""
+    """The .keras file named by --init-from (a bundle folder gives its segmenter, or its model of this task).
+
+    For an empty-branch classifier a bundle folder gives its segmenter's whole training model (``WITH_BRANCH_FILE``),
+    which only a segmenter trained with ``--empty-weight`` > 0 leaves.
+    """
     p = Path(cfg.init_from or "")
-    if p.is_dir():
+    if p.is_dir() and cfg.arch in architectures.EMPTY_BRANCH_CLASSIFIERS:
+        m = read_manifest(p)
+        seg = m.models.get("segmenter")
+        if seg is None or not (seg.training.get("loss") or {}).get("empty_weight"):
+            raise TrainError(f"--init-from {p}: {cfg.arch} starts from a segmenter trained with --empty-weight > 0; "
+                             "this bundle's segmenter has no empty-mask branch")
+        p = p / f".train-segmenter/{WITH_BRANCH_FILE}"
+    elif p.is_dir():
         m = read_manifest(p)
         task = "segmenter" if cfg.arch == "unet-mil" and "segmenter" in m.models else cfg.task
         if task not in m.models:
@@ -470,6 +530,22 @@ def _init_source(cfg: TrainConfig) -> Path:
     if not p.is_file():
         raise TrainError(f"--init-from {p}: no such .keras file")
     return p
+
+
+def _with_segmenter_shape(cfg: TrainConfig) -> TrainConfig:
+    """A classifier made of a U-Net segmenter's layers (``unet-mil``, ``unet-empty``) started from a bundle folder
+    takes the segmenter's recorded ``--width`` / ``--depth`` where not given: other values match no layer."""
+    src = Path(cfg.init_from or "")
+    if cfg.task != "classifier" or cfg.arch not in ("unet-mil", "unet-empty") or not src.is_dir():
+        return cfg
+    try:
+        seg = read_manifest(src).models.get("segmenter")
+    except BundleError as exc:
+        raise TrainError(f"--init-from {src}: {exc}") from exc
+    trained = dict(seg.training.get("arch_options") or {}) if seg is not None else {}
+    width = cfg.width if cfg.width is not None else trained.get("width")
+    depth = cfg.depth if cfg.depth is not None else trained.get("depth")
+    return replace(cfg, width=width, depth=depth)
 
 
 def _existing_bundle(out_dir: Path, task: str) -> tuple[ModelConfig | None, dict[str, ModelEntry]]:
@@ -515,6 +591,11 @@ def _resume_state(cfg: TrainConfig, state_dir: Path, placement: Placement) -> di
 
         raise TrainError(f"--resume: checkpoint in {state_dir} trained on {said(old.get('crop'))}, "
                          f"not {said(cfg.crop)}")
+    old_weight = float(old.get("empty_weight", 0.0))
+    if bool(old_weight) != cfg.empty_branch:
+        raise TrainError(f"--resume: checkpoint in {state_dir} was trained {'with' if old_weight else 'without'} "
+                         f"the empty-mask branch (--empty-weight {old_weight:g}), not --empty-weight "
+                         f"{cfg.empty_weight:g}")
     return state
 
 
@@ -528,6 +609,7 @@ def train(
 ) -> TrainResult:
     """Train one model of a bundle and write it into ``out_dir`` (created at the first epoch's end, chief only)."""
     out = Path(out_dir)
+    cfg = _with_segmenter_shape(cfg)
     keras.utils.set_random_seed(cfg.seed)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -558,6 +640,9 @@ def train(
         raise TrainError("the segmenter needs positive (masked) images in the training split; none found")
     log(f"images: {len(train_ex)} train ({n_pos_train} positive, {split.n_patients_train} patients), "
         f"{len(val_ex)} validation ({sum(e.positive for e in val_ex)} positive, {split.n_patients_val} patients)")
+    if cfg.epochs == 0 and not val_ex:
+        raise TrainError("--epochs 0 evaluates the --init-from model on the validation split, which is empty "
+                         "(raise --val-fraction)")
 
     global_batch = cfg.batch * placement.replicas
     n_train = n_pos_train if cfg.positives_only else len(train_ex)
@@ -582,14 +667,20 @@ def train(
             model.optimizer.learning_rate = _schedule(cfg, cfg.epochs * steps)
             log(f"resumed from {state_dir / 'last.keras'} after epoch {initial_epoch}")
         else:
-            model = _build(cfg)
+            model = _build(cfg, size=cfg.train_size)
+            if cfg.crop:
+                _any_side(model)
             if cfg.init_from:
                 source = _init_source(cfg)
                 copied = architectures.init_from(model, keras.models.load_model(source, compile=False,
                                                                                 safe_mode=True))
                 if copied == 0:
                     raise TrainError(f"--init-from {source}: no layer matches {cfg.arch} (by name and shape)")
-                log(f"initialised {copied} layers from {source}")
+                weighted = sum(1 for la in model.layers if la.weights)
+                if cfg.epochs == 0 and copied < weighted:  # written as it is: a half-random model is no baseline
+                    raise TrainError(f"--epochs 0: only {copied} of the {weighted} layers of {cfg.arch} match "
+                                     f"{source} by name and shape (give the --width/--depth it was trained with)")
+                log(f"initialised {copied} of {weighted} layers from {source}")
             _compile(model, cfg, cfg.epochs * steps)
         steps_runner = DistributedSteps(model, cfg, placement, global_batch)
 
@@ -630,14 +721,20 @@ def train(
     }
     if cfg.task == "segmenter":
         summary["loss"] = {"bce_weight": cfg.bce_weight, "dice_weight": cfg.dice_weight,
-                           "pos_weight": cfg.pos_weight}
+                           "pos_weight": cfg.pos_weight, "empty_weight": cfg.empty_weight}
+    if cfg.epochs == 0:
+        summary["note"] = "--epochs 0: the --init-from model as it is, not trained; figures on the validation split"
     writer = BundleWriter(cfg, out, model_config, other_entries, summary, placement, best, best_logs, history,
                           base_rate, monitor_key, log)
     writer.set_model(model)
     result = TrainResult(manifest=None, history=history, is_chief=placement.is_chief)
     epoch = initial_epoch
     try:
-        if initial_epoch < cfg.epochs:
+        if cfg.epochs == 0:
+            steps_runner.reset(steps_runner.val_metrics)
+            steps_runner.validate(placement.strategy.experimental_distribute_dataset(val_ds))
+            writer.write_as_is(steps_runner.results(steps_runner.val_metrics, "val_"))
+        elif initial_epoch < cfg.epochs:
             dist_train = iter(placement.strategy.experimental_distribute_dataset(train_ds))
             dist_val = placement.strategy.experimental_distribute_dataset(val_ds) if val_ds is not None else None
             for epoch in range(initial_epoch, cfg.epochs):

@@ -66,6 +66,34 @@ class BceDiceLoss(keras.losses.Loss):
         return cfg
 
 
+def mask_present(y_true: Any) -> Any:
+    """Per-sample target of the empty-mask branch: 1 when the truth mask has any pixel (≥ 0.5), else 0; (batch, 1).
+
+    The same binarisation as :class:`DiceCoefficient`, applied to the mask the model is trained on (after
+    resizing and augmentation), so the branch learns exactly what the mask head is asked to draw.
+    """
+    y = ops.cast(y_true, "float32")
+    flat = ops.reshape(y, (ops.shape(y)[0], -1))
+    return ops.cast(ops.max(flat, axis=1, keepdims=True) >= 0.5, "float32")
+
+
+class EmptyBranchLoss:
+    """Per-sample ``mask_loss(mask) + empty_weight · BCE(mask present, P(non-empty))`` of a two-output segmenter.
+
+    The SIIM 4th-place deep supervision: ``BceDiceLoss(2.7, 0.9)`` with ``empty_weight = 0.1``. Only training uses
+    it (bundles are saved uncompiled, and the loss is never attached to the model), so it is not serialisable.
+    """
+
+    def __init__(self, mask_loss: keras.losses.Loss, empty_weight: float) -> None:
+        self.mask_loss = mask_loss
+        self.empty_weight = float(empty_weight)
+
+    def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        mask, p_non_empty = y_pred
+        return (self.mask_loss(y_true, mask)
+                + self.empty_weight * weighted_bce(mask_present(y_true), p_non_empty))
+
+
 @keras.saving.register_keras_serializable(package="pneumoviewer")
 class DiceCoefficient(keras.metrics.Metric):
     """Mean per-image Dice of the thresholded prediction; an image with empty truth and prediction scores 1.
@@ -113,3 +141,8 @@ def classifier_metrics() -> list[Any]:
 
 def segmenter_metrics() -> list[Any]:
     return [DiceCoefficient(name="dice")]
+
+
+def empty_branch_metrics() -> list[Any]:
+    """Of the empty-mask branch, against :func:`mask_present`: logged as ``empty_auc`` (``val_empty_auc``)."""
+    return [keras.metrics.AUC(name="empty_auc")]

@@ -90,3 +90,19 @@ def test_unet_mil_classifier_starts_from_segmenter():
     np.testing.assert_allclose(cls.predict_on_batch(x)[:, 0], seg.predict_on_batch(x).reshape(3, -1).max(axis=1),
                                rtol=1e-5)
     assert A.init_from(A.build_classifier("small", 64), seg) == 0  # nothing matches: nothing copied
+
+
+@pytest.mark.slow
+def test_densenet_unet_empty_branch_is_the_unet_densenet121_empty_classifier():
+    """Build only: the branch sits on DenseNet121's stride-32 output; the classifier copies every layer of it."""
+    opts = A.arch_options("unet-densenet121", dropout=0.2)
+    seg = A.build_segmenter("unet-densenet121", 64, opts, empty_branch=True)
+    assert [tuple(o.shape) for o in seg.outputs] == [(None, 64, 64, 1), (None, 1)]
+    gap = seg.get_layer("empty_gap")
+    assert gap.input is seg.get_layer("bottleneck_dropout").output  # what the decoder starts from
+    assert tuple(gap.input.shape) == (None, 2, 2, 1024)  # DenseNet121's stride-32 output
+    cls = A.build_classifier("unet-densenet121-empty", 64, A.arch_options("unet-densenet121-empty", dropout=0.2))
+    assert A.init_from(cls, seg) == sum(1 for la in cls.layers if la.weights)
+    x = np.random.default_rng(5).random((2, 64, 64, 1), dtype=np.float32)
+    np.testing.assert_allclose(np.asarray(cls(x)), np.asarray(seg(x)[1]), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(A.mask_only(seg)(x)), np.asarray(seg(x)[0]), rtol=0, atol=0)

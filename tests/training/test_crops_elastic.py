@@ -224,13 +224,28 @@ def test_crop_training_writes_a_whole_size_bundle_and_resumes(phantom_dataset_re
 def test_densenet_unet_trained_on_crops_runs_whole_images_with_the_same_weights():
     """The nested DenseNet121 encoder takes the larger side too, and gives what a model built at it gives."""
     from pneumoviewer.training import architectures
-    from pneumoviewer.training.loop import _build
+    from pneumoviewer.training.loop import _any_side, _build
 
     cfg = TrainConfig(task="segmenter", arch="unet-densenet121", size=S, crop=N)
-    on_crops = _build(cfg)
+    on_crops = _any_side(_build(cfg, size=cfg.train_size))  # what train() runs the train step on
     assert on_crops.input_shape == (None, N, N, 1)
     whole = architectures.build_segmenter("unet-densenet121", S)
     whole.set_weights(on_crops.get_weights())
     x = np.random.default_rng(2).random((1, S, S, 1)).astype(np.float32)
     np.testing.assert_allclose(on_crops(x, training=False).numpy(), whole(x, training=False).numpy(), atol=1e-5)
     assert on_crops(x[:, :N, :N], training=False).shape == (1, N, N, 1)
+
+
+@pytest.mark.slow
+def test_crop_training_with_the_empty_mask_branch(phantom_dataset_readonly, tmp_path):
+    ds = phantom_dataset_readonly
+    out = tmp_path / "b"
+    assert main(["train", "segmenter", "--data", str(ds.root), "--labels", str(ds.csv_path), "--out", str(out),
+                 "--size", str(S), "--crop", str(N), "--empty-weight", "0.1", "--batch", "2", "--epochs", "1",
+                 "--steps-per-epoch", "2", "--width", "4", "--depth", "2", "--val-fraction", "0.3", "-q"]) == 0
+    entry = read_manifest(out).models["segmenter"]
+    assert entry.input_size == S and "empty_auc" in entry.validation  # the branch validated on whole images
+    assert load_bundle(out).models["segmenter"].input_shape == (None, S, S, 1)
+    branch = keras.models.load_model(out / ".train-segmenter" / "best-with-empty-branch.keras", compile=False,
+                                     safe_mode=True)
+    assert branch.input_shape == (None, S, S, 1)

@@ -169,8 +169,10 @@ MIRRORED = textwrap.dedent('''
 ''')
 
 
-def test_mirrored_over_two_logical_devices_pads_validation(phantom_dataset_readonly, tmp_path):
-    """Two replicas in one process, same code path; the validation figures count every image once, blanks never."""
+@pytest.mark.parametrize("empty_weight", [0.0, 0.3])
+def test_mirrored_over_two_logical_devices_pads_validation(phantom_dataset_readonly, tmp_path, empty_weight):
+    """Two replicas in one process, same code path; the validation figures count every image once, blanks never
+    (with the empty-mask branch too: its loss term and AUC)."""
     import keras
 
     from pneumoviewer.training import data, loop, losses
@@ -179,7 +181,7 @@ def test_mirrored_over_two_logical_devices_pads_validation(phantom_dataset_reado
     ds = phantom_dataset_readonly
     out = tmp_path / "bundle"
     args = ["train", "segmenter", "--data", str(ds.root), "--labels", str(ds.csv_path), "--out", str(out), *TINY,
-            "--epochs", "1", "--no-augment"]
+            "--epochs", "1", "--no-augment", "--empty-weight", str(empty_weight)]
     proc = subprocess.run([sys.executable, "-c", MIRRORED, *args], env=_worker_env(tmp_path, None), cwd=tmp_path,
                           capture_output=True, text=True, timeout=RUN_TIMEOUT)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -194,11 +196,17 @@ def test_mirrored_over_two_logical_devices_pads_validation(phantom_dataset_reado
     val = [ex[i] for i in split.val]
     assert len(val) == 5
     model = keras.models.load_model(out / ".train-segmenter" / "last.keras", compile=False, safe_mode=True)
-    cfg = loop.TrainConfig(task="segmenter", size=32)
+    cfg = loop.TrainConfig(task="segmenter", size=32, empty_weight=empty_weight)
     xs, ys = zip(*(data.load_example(e, labelled.table, 32, True) for e in val))
     pred = model(np.stack(xs), training=False)
     per = np.asarray(loop.per_sample_loss(cfg)(np.stack(ys), pred))
     assert row["val_loss"] == pytest.approx(float(per.mean()), abs=1e-4)
     dice = losses.DiceCoefficient()
-    dice.update_state(np.stack(ys), pred)
+    dice.update_state(np.stack(ys), pred[0] if empty_weight else pred)
     assert row["val_dice"] == pytest.approx(float(dice.result()), abs=1e-4)
+    if empty_weight:
+        auc = keras.metrics.AUC()
+        auc.update_state(losses.mask_present(np.stack(ys)), pred[1])
+        assert row["val_empty_auc"] == pytest.approx(float(auc.result()), abs=1e-4)
+    else:
+        assert "val_empty_auc" not in row
