@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="classifier: small | unet-mil | densenet121 | unet-empty | unet-densenet121-empty; "
                              "segmenter: unet-small | unet | unet-densenet121 (default: small / unet-small)")
     parser.add_argument("--size", type=int, default=256, help="square input side, a multiple of 32 (default 256)")
+    parser.add_argument("--crop", type=int, default=None, metavar="N",
+                        help="segmenter: train on random NxN windows of the --size images (a multiple of 32, at "
+                             "most --size); validation and the saved model run on whole --size images")
     parser.add_argument("--epochs", type=int, default=10,
                         help="default 10; 0 with --init-from: write that model as it is, with its validation figures")
     parser.add_argument("--batch", type=int, default=8, help="batch size per replica (default 8)")
@@ -39,7 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "with --empty-weight")
     parser.add_argument("--cache", default="", metavar="PREFIX",
                         help="cache decoded images in files with this prefix (default: in memory)")
-    parser.add_argument("--no-augment", action="store_true", help="turn off flips/affine/brightness augmentation")
+    parser.add_argument("--no-augment", action="store_true",
+                        help="turn off every augmentation (flips, affine, elastic, brightness/contrast, JPEG)")
+    parser.add_argument("--no-elastic", action="store_true",
+                        help="keep the other augmentations but not the elastic deformation (as bundles trained "
+                             "before it)")
     parser.add_argument("--start-positive-rate", type=float, default=0.8,
                         help="share of positive images in the first epoch, falling to the dataset's own rate")
     parser.add_argument("--positives-only", action="store_true", help="segmenter: sample only positive images")
@@ -91,9 +98,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         cfg = TrainConfig(
-            task=args.task, arch=args.arch, size=args.size, epochs=args.epochs, batch=args.batch, lr=args.lr,
-            steps_per_epoch=args.steps_per_epoch, val_fraction=args.val_fraction, seed=args.seed,
-            cache=args.cache, augment=not args.no_augment, start_positive_rate=args.start_positive_rate,
+            task=args.task, arch=args.arch, size=args.size, crop=args.crop, epochs=args.epochs, batch=args.batch,
+            lr=args.lr, steps_per_epoch=args.steps_per_epoch, val_fraction=args.val_fraction, seed=args.seed,
+            cache=args.cache, augment=not args.no_augment, elastic=not args.no_elastic,
+            start_positive_rate=args.start_positive_rate,
             positives_only=args.positives_only, bce_weight=args.bce_weight, dice_weight=args.dice_weight,
             pos_weight=args.pos_weight, empty_weight=args.empty_weight, width=args.width, depth=args.depth,
             dropout=args.dropout,

@@ -62,6 +62,7 @@ class TrainConfig:
     task: str
     arch: str | None = None
     size: int = 256
+    crop: int | None = None  # segmenter: train on random crop×crop windows of the size² images (None: whole)
     epochs: int = 10
     batch: int = 8  # per replica
     lr: float = 1e-3
@@ -70,6 +71,7 @@ class TrainConfig:
     seed: int = 0
     cache: str = ""  # "" = memory; else a file prefix for tf.data's cache
     augment: bool = True
+    elastic: bool = True  # with augment: the elastic deformation too (off reproduces bundles made before it)
     start_positive_rate: float = 0.8
     positives_only: bool = False
     bce_weight: float = 1.0
@@ -103,6 +105,14 @@ class TrainConfig:
                              f"{architectures.archs_for(self.task)}")
         if self.size % 32 or self.size < 32:
             raise ValueError(f"--size must be a multiple of 32, got {self.size}")
+        if self.crop == self.size:
+            self.crop = None  # a window the size of the image is the whole image: today's run exactly
+        if self.crop is not None:
+            if self.task != "segmenter":
+                raise ValueError("--crop is for the segmenter only: a crop of a positive image may miss the "
+                                 "pneumothorax, so the image's label would be wrong for it")
+            if self.crop % 32 or not 32 <= self.crop < self.size:
+                raise ValueError(f"--crop must be a multiple of 32 and at most --size {self.size}, got {self.crop}")
         if self.epochs < 0 or self.batch < 1:
             raise ValueError("--epochs must be at least 0 and --batch at least 1")
         if self.epochs == 0 and (not self.init_from or self.resume):
@@ -117,6 +127,17 @@ class TrainConfig:
             if not Path(self.imagenet_weights).is_file():
                 raise ValueError(f"--imagenet-weights {self.imagenet_weights}: no such file "
                                  "(weights are never downloaded)")
+
+    @property
+    def train_size(self) -> int:
+        """Side of the training batches (``--crop``, else ``--size``); validation and the bundle use ``size``."""
+        return self.crop or self.size
+
+    def augment_config(self) -> data.AugmentConfig | None:
+        """The augmentation of this run (None with ``--no-augment``), as the manifest records it."""
+        if not self.augment:
+            return None
+        return data.AugmentConfig() if self.elastic else replace(data.AugmentConfig(), elastic_p=0.0)
 
     @property
     def loads_imagenet_weights(self) -> bool:
@@ -158,11 +179,35 @@ class TrainResult:
     fingerprint: str = ""  # weights_fingerprint() of the final weights (the same on every worker)
 
 
-def _build(cfg: TrainConfig, opts: architectures.ArchOptions | None = None) -> keras.Model:
+def _build(
+    cfg: TrainConfig, opts: architectures.ArchOptions | None = None, size: int | None = None
+) -> keras.Model:
+    """``cfg``'s model built at ``size`` (default ``--size``, what the bundle holds; the train step's is
+    ``cfg.train_size``, see :func:`_any_side`)."""
     opts = opts or cfg.arch_options()
+    size = size or cfg.size
     if cfg.empty_branch:
-        return architectures.build_segmenter(cfg.arch or "", cfg.size, opts, empty_branch=True)
-    return architectures.builder(cfg.task)(cfg.arch or "", cfg.size, opts)
+        return architectures.build_segmenter(cfg.arch or "", size, opts, empty_branch=True)
+    return architectures.builder(cfg.task)(cfg.arch or "", size, opts)
+
+
+def _any_side(model: keras.Model) -> keras.Model:
+    """Let ``model``, built at the crop side, also run on whole size² validation images, with the same weights.
+
+    Our U-Nets are fully convolutional (no layer depends on the side), so only the functional models' input
+    check stands in the way: it is relaxed here, on the model and its nested DenseNet121 encoder. The relaxed
+    check is not saved: the resume checkpoint reloads at the crop side (relaxed again on load) and the bundle's
+    model is rebuilt at ``size`` (``BundleWriter._inference_copy``), so every saved file is an ordinary model.
+    """
+    stack = [model]
+    while stack:
+        m = stack.pop()
+        specs = m.input_spec if isinstance(m.input_spec, list) else [m.input_spec]
+        free = [keras.layers.InputSpec(shape=(None, None, None, spec.shape[-1]), allow_last_axis_squeeze=True,
+                                       name=spec.name) for spec in specs]
+        m.input_spec = free if isinstance(m.input_spec, list) else free[0]
+        stack += [la for la in m.layers if isinstance(la, keras.Model)]
+    return model
 
 
 def _schedule(cfg: TrainConfig, total_steps: int) -> keras.optimizers.schedules.LearningRateSchedule:
@@ -539,6 +584,13 @@ def _resume_state(cfg: TrainConfig, state_dir: Path, placement: Placement) -> di
     if old.get("arch") != cfg.arch or int(old.get("size", -1)) != cfg.size:
         raise TrainError(f"--resume: checkpoint in {state_dir} is {old.get('arch')} at {old.get('size')}², "
                          f"not {cfg.arch} at {cfg.size}²")
+    if old.get("crop") != cfg.crop:  # the data stream continues only with the same windows
+
+        def said(crop: Any) -> str:
+            return f"--crop {crop}" if crop else "whole images (no --crop)"
+
+        raise TrainError(f"--resume: checkpoint in {state_dir} trained on {said(old.get('crop'))}, "
+                         f"not {said(cfg.crop)}")
     old_weight = float(old.get("empty_weight", 0.0))
     if bool(old_weight) != cfg.empty_branch:
         raise TrainError(f"--resume: checkpoint in {state_dir} was trained {'with' if old_weight else 'without'} "
@@ -609,11 +661,15 @@ def train(
     with placement.strategy.scope():
         if state is not None:
             model = keras.models.load_model(state_dir / "last.keras", compile=True, safe_mode=True)
+            if cfg.crop:
+                _any_side(model)
             # the schedule of a run planned for --epochs from the start: a longer run extends it
             model.optimizer.learning_rate = _schedule(cfg, cfg.epochs * steps)
             log(f"resumed from {state_dir / 'last.keras'} after epoch {initial_epoch}")
         else:
-            model = _build(cfg)
+            model = _build(cfg, size=cfg.train_size)
+            if cfg.crop:
+                _any_side(model)
             if cfg.init_from:
                 source = _init_source(cfg)
                 copied = architectures.init_from(model, keras.models.load_model(source, compile=False,
@@ -634,8 +690,8 @@ def train(
     train_ds = data.training_dataset(
         train_ex, labelled.table, task=cfg.task, size=cfg.size, batch=global_batch, epochs=cfg.epochs,
         steps_per_epoch=steps, seed=cfg.seed, cache=cache,
-        augment=data.AugmentConfig() if cfg.augment else None,
-        start_positive_rate=cfg.start_positive_rate, positives_only=cfg.positives_only, initial_epoch=initial_epoch,
+        augment=cfg.augment_config(), start_positive_rate=cfg.start_positive_rate,
+        positives_only=cfg.positives_only, initial_epoch=initial_epoch, crop=cfg.crop,
     )
     val_ds = (padded_validation(data.validation_dataset(val_ex, labelled.table, task=cfg.task, size=cfg.size,
                                                         batch=global_batch, cache=cache), global_batch)
@@ -653,7 +709,9 @@ def train(
         "split": f"by patient (salt-free order: first ImageId), seed {cfg.seed}, val_fraction {cfg.val_fraction}",
         "positive_rate_schedule": "positives only" if cfg.positives_only else
         f"{max(cfg.start_positive_rate, base_rate):.2f} -> {base_rate:.3f} over {cfg.epochs} epochs",
-        "augmentation": asdict(data.AugmentConfig()) if cfg.augment else None,
+        "augmentation": asdict(aug) if (aug := cfg.augment_config()) else None,
+        # None: whole images; else random windows of that side, validation and the saved model at input_size
+        "crop": {"window": cfg.crop, "on_mask_p": data.CROP_ON_MASK_P} if cfg.crop else None,
         "epochs": cfg.epochs, "steps_per_epoch": steps, "batch": global_batch, "lr": cfg.lr,
         "optimizer": "Adam, cosine decay", "seed": cfg.seed, "device": placement.description,
         "validation_padding": "last batch padded with zero-weight blanks",

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from pneumoviewer.training import architectures, data
 
-_ONLY_JPEG = dict(flip=False, rotate_deg=0, shift=0, scale=0, brightness=0, contrast=0)
+_ONLY_JPEG = dict(flip=False, rotate_deg=0, shift=0, scale=0, brightness=0, contrast=0, elastic_p=0)
 
 
 def _texture() -> np.ndarray:
