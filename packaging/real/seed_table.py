@@ -74,7 +74,8 @@ def train_command(run: SeedRun, kit: Path, split: Path, out: Path, steps: int, c
     cmd = [sys.executable, "-m", "pneumoviewer", "train", run.task, "--data", str(kit),
            "--labels", str(split / "dev-rle.csv"), "--out", str(out), *run.args, "--size", str(SIZE),
            "--batch", str(BATCH), "--epochs", str(EPOCHS), "--steps-per-epoch", str(per_epoch), "--lr", "1e-3",
-           "--seed", str(SEED), "--name", f"seed-{run.name}", "--model-version", "0.1.0", "-q"]
+           "--seed", str(SEED), "--name", f"seed-{run.name}", "--model-version", "0.1.0", "-q",
+           "--no-elastic"]  # the committed runs predate elastic deformation (now on by default)
     if cache:
         cmd += ["--cache", cache]
     if resume:
