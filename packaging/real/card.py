@@ -239,9 +239,10 @@ different sizes are marked "outside the model's training domain" in the app.
 
 CPU, 2 shared cores: {seg_minutes:.0f} min for the segmenter (both stages), {cls_minutes:.0f} min for the classifier.
 The first segmenter stage was trained with the training code of commit 36c8547 (`pneumoviewer/training/` unchanged
-since cdb1611, where that run started), the second stage and the classifier with commit f126d22, which trains
-through its own step under `strategy.run` (issue 15) with the same losses and data. CPU training is multi-threaded,
-so a rerun gives close, not bit-identical, figures.
+since cdb1611, where that run started), the second stage with commit f126d22 and the two classifier candidates with
+commit 25a9cf5; both train through their own step under `strategy.run` (issue 15) with the same losses and data,
+and the recipe passes `--no-elastic` (elastic deformation came later). CPU training is multi-threaded, so a rerun
+gives close, not bit-identical, figures.
 
 ```bash
 PY=.venv/bin/python ../shared/data/get-real-data.sh KIT MIRROR_ROOT

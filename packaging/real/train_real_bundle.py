@@ -149,8 +149,8 @@ def main() -> int:
     from pneumoviewer.inference.bundle import read_manifest
 
     stage1 = read_manifest(w / "stage-segmenter").models["segmenter"].training
-    (stage / "MODEL_CARD.md").write_text(model_card(stage, report, demo, load_results(), stage1), encoding="utf-8")
     report["classifier_choice"] = dict(zip(("chosen", "validation_auc"), choose_classifier(w)))
+    (stage / "MODEL_CARD.md").write_text(model_card(stage, report, demo, load_results(), stage1), encoding="utf-8")
     metrics = {"siim": report, "demo_on_real": demo, "segmenter_stage1": stage1}
     (stage / "real-metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
     from pneumoviewer.inference.bundle import rehash
