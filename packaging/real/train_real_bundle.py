@@ -78,13 +78,14 @@ def choose_classifier(work: Path) -> tuple[str, dict[str, float]]:
     return max(aucs, key=lambda k: aucs[k]), aucs
 
 
-def merge(work: Path, post: dict) -> Path:
-    """One bundle from the staging bundles, with the post-processing chosen on validation."""
+def merge(work: Path, post: dict, classifier: str) -> Path:
+    """One bundle from the staging bundles (the classifier from stage folder ``classifier``), with the
+    post-processing chosen on validation."""
     from train_demo_bundle import merge as merge_stages  # the one merge of staging bundles (packaging/)
 
     root = merge_stages(work, notes="Research use only; not for clinical use. Trained on SIIM-ACR (no open "
                         "licence) and NIH ChestX-ray14 radiographs.", sources={"segmenter": "stage-segmenter2",
-                                                                     "classifier": choose_classifier(work)[0]},
+                                                                     "classifier": classifier},
                         synthetic=False,
                         classifier_threshold=post["classifier_threshold"], mask_threshold=post["mask_threshold"],
                         min_area_px_1024=post["min_area_px_1024"])
@@ -123,10 +124,11 @@ def main() -> int:
         return 0
 
     # post-processing chosen on validation (the report searches it), then the merged bundle is scored on test
-    probe = merge(w, {"classifier_threshold": 0.5, "mask_threshold": 0.5, "min_area_px_1024": 0})
+    chosen, aucs = choose_classifier(w)
+    probe = merge(w, {"classifier_threshold": 0.5, "mask_threshold": 0.5, "min_area_px_1024": 0}, chosen)
     report = json.loads(run(sys.executable, str(HERE / "report.py"), str(probe), "--kit", str(args.kit),
                             "--split", str(split)))
-    stage = merge(w, report["postprocess"])
+    stage = merge(w, report["postprocess"], chosen)
     t0 = time.perf_counter()
     pv("predict", str(args.stage2), "--out", str(w / "stage2-pred.csv"), "--probs", str(w / "stage2-probs.csv"),
        "--model", str(stage))
@@ -149,7 +151,7 @@ def main() -> int:
     from pneumoviewer.inference.bundle import read_manifest
 
     stage1 = read_manifest(w / "stage-segmenter").models["segmenter"].training
-    report["classifier_choice"] = dict(zip(("chosen", "validation_auc"), choose_classifier(w)))
+    report["classifier_choice"] = {"chosen": chosen, "validation_auc": aucs}
     (stage / "MODEL_CARD.md").write_text(model_card(stage, report, demo, load_results(), stage1), encoding="utf-8")
     metrics = {"siim": report, "demo_on_real": demo, "segmenter_stage1": stage1}
     (stage / "real-metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")

@@ -75,14 +75,20 @@ def _open(w: Any, root: Path) -> list[tuple[int, int]]:
     return finished
 
 
+def _open_held(w: Any, root: Path, gate: Any, qtbot: Any) -> list[tuple[int, int]]:
+    """Open ``root`` and wait until the scan is held at the gate with the first HELD_AFTER rows in the worklist."""
+    finished = _open(w, root)
+    gate.wait_until_held()
+    qtbot.waitUntil(lambda: w.parts.worklist_model.rowCount() == HELD_AFTER, timeout=20000)
+    return finished
+
+
 def test_rows_stream_in_and_the_first_image_opens_before_the_scan_ends(make_window, qtbot, folder, gate):
     w = make_window(run_ai=False)
     model, panel = w.parts.worklist_model, w.parts.worklist
     inserts: list[tuple[int, int]] = []
     model.rowsInserted.connect(lambda _p, first, last: inserts.append((first, last)))
-    finished = _open(w, folder.root)
-    gate.wait_until_held()
-    qtbot.waitUntil(lambda: model.rowCount() == HELD_AFTER, timeout=20000)
+    finished = _open_held(w, folder.root, gate, qtbot)
     assert inserts == [(0, HELD_AFTER - 1)]  # the rows read meanwhile came as one batch: one rowsInserted
     qtbot.waitUntil(lambda: w.parts.viewer.image is not None, timeout=20000)
     assert not finished and model.rowCount() < N_IMAGES  # the scan is still held
@@ -101,9 +107,7 @@ def test_rows_stream_in_and_the_first_image_opens_before_the_scan_ends(make_wind
 def test_selection_stays_and_sorted_order_is_right_while_rows_stream_in(make_window, qtbot, folder, gate):
     w = make_window(run_ai=False)
     model, panel = w.parts.worklist_model, w.parts.worklist
-    finished = _open(w, folder.root)
-    gate.wait_until_held()
-    qtbot.waitUntil(lambda: model.rowCount() == HELD_AFTER, timeout=20000)
+    finished = _open_held(w, folder.root, gate, qtbot)
     panel.table.sortByColumn(COL_ID, Qt.SortOrder.DescendingOrder)
     chosen = panel.visible_image_ids()[7]
     panel.select_image(chosen)
@@ -124,10 +128,8 @@ def test_selection_stays_and_sorted_order_is_right_while_rows_stream_in(make_win
 
 def test_a_search_typed_while_rows_stream_in_filters_the_new_rows_too(make_window, qtbot, folder, gate):
     w = make_window(run_ai=False)
-    model, panel = w.parts.worklist_model, w.parts.worklist
-    finished = _open(w, folder.root)
-    gate.wait_until_held()
-    qtbot.waitUntil(lambda: model.rowCount() == HELD_AFTER, timeout=20000)
+    panel = w.parts.worklist
+    finished = _open_held(w, folder.root, gate, qtbot)
     tail = folder.image_ids[-1][-1]
     panel.search.setText(tail)
     gate.release.set()
@@ -212,9 +214,7 @@ def test_run_ai_pressed_while_rows_stream_in_covers_the_images_indexed_after(
 ):
     # the model takes long to load, so the run pressed mid-scan is still pending when the index completes
     w = make_window(run_ai=False, inference_mode="thread", engine_factory=engine_factory(load_delay=5.0))
-    finished = _open(w, folder.root)
-    gate.wait_until_held()
-    qtbot.waitUntil(lambda: w.parts.worklist_model.rowCount() == HELD_AFTER, timeout=20000)
+    finished = _open_held(w, folder.root, gate, qtbot)
     w.parts.actions["run_ai"].trigger()
     assert w.parts.ai.worker.pending() == HELD_AFTER
     gate.release.set()
